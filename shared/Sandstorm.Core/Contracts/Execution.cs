@@ -1,0 +1,63 @@
+namespace Sandstorm.Core.Contracts;
+
+/// <summary>What a runtime executes: the code, its inputs and its limits. The one execution contract of all runtimes.</summary>
+public sealed record ExecutionSpec
+{
+    public required string Language { get; init; }
+
+    public required string Code { get; init; }
+
+    public IReadOnlyDictionary<string, string>? Files { get; init; }
+
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+
+    public double Cpu { get; init; } = 1;
+
+    public int MemoryMiB { get; init; } = 512;
+
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Cap per output stream; beyond it output is dropped and marked truncated.</summary>
+    public int OutputLimitBytes { get; init; } = ExecutionLimits.DefaultOutputLimitBytes;
+
+    public IsolationLevel IsolationLevel { get; init; } = IsolationLevel.None;
+
+    /// <summary>Most processes the sandbox may hold at once.</summary>
+    public int MaxProcesses { get; init; } = ExecutionLimits.DefaultMaxProcesses;
+}
+
+/// <summary>The outcome of one execution, whatever the runtime.</summary>
+public sealed record ExecutionResult
+{
+    public required string Runtime { get; init; }
+
+    public string Stdout { get; init; } = "";
+
+    public string Stderr { get; init; } = "";
+
+    public bool StdoutTruncated { get; init; }
+
+    public bool StderrTruncated { get; init; }
+
+    /// <summary>Exit code of the main process; null when it was killed by a signal we sent.</summary>
+    public int? ExitCode { get; init; }
+
+    public long WallTimeMs { get; init; }
+
+    public long CpuTimeMs { get; init; }
+
+    public long PeakMemoryBytes { get; init; }
+
+    public bool OomKilled { get; init; }
+
+    public bool TimedOut { get; init; }
+
+    public bool Truncated => StdoutTruncated || StderrTruncated;
+}
+
+/// <summary>Defaults shared by every runtime.</summary>
+public static class ExecutionLimits
+{
+    public const int DefaultOutputLimitBytes = 1024 * 1024;
+    public const int DefaultMaxProcesses = 64;
+}

@@ -1,0 +1,73 @@
+namespace Sandstorm.Core.Contracts;
+
+/// <summary>The state or outcome of a run, as returned by <c>GET /v1/runs/{id}</c>.</summary>
+public sealed record RunResult
+{
+    public required string Id { get; init; }
+
+    public required RunStatus Status { get; init; }
+
+    public string? Provider { get; init; }
+
+    public string? Runtime { get; init; }
+
+    public string? Region { get; init; }
+
+    public string? Stdout { get; init; }
+
+    public string? Stderr { get; init; }
+
+    public int? ExitCode { get; init; }
+
+    /// <summary>Execution wall time in milliseconds.</summary>
+    public long? Duration { get; init; }
+
+    public CostBreakdown? Cost { get; init; }
+
+    public RunMetrics? Metrics { get; init; }
+
+    public bool Truncated { get; init; }
+
+    public RouteDecision? Route { get; init; }
+
+    public ProvenanceRef? Provenance { get; init; }
+
+    /// <summary>Why the run failed, was refused, cancelled or quarantined.</summary>
+    public RunError? Error { get; init; }
+
+    public DateTimeOffset? CreatedAt { get; init; }
+
+    public DateTimeOffset? CompletedAt { get; init; }
+}
+
+/// <summary>What a run cost: provider charge, Sandstorm tier fees, and their sum (USD).</summary>
+public sealed record CostBreakdown(decimal Provider, decimal Fees, decimal Total)
+{
+    public static CostBreakdown Zero { get; } = new(0m, 0m, 0m);
+}
+
+/// <summary>Resource usage measured by the runtime.</summary>
+public sealed record RunMetrics(long CpuMs, long PeakMemoryBytes);
+
+/// <summary>A failure with a stable code (see <see cref="Errors.ErrorCodes"/>) and a human message.</summary>
+public sealed record RunError(string Code, string Message);
+
+/// <summary>Where the signed provenance of a run lives.</summary>
+public sealed record ProvenanceRef(string EnvelopeUrl, long LogIndex);
+
+/// <summary>A routing decision: what was considered, what was chosen, and why.</summary>
+public sealed record RouteDecision(RouteCandidate Chosen, IReadOnlyList<RouteCandidate> Candidates, string Reason);
+
+/// <summary>One placement the router considered, with its predictions.</summary>
+public sealed record RouteCandidate(string Provider, string Runtime, string Region)
+{
+    public double? PredictedCostUsd { get; init; }
+
+    public double? PredictedLatencyMs { get; init; }
+
+    /// <summary>Why this candidate was ruled out, when it was.</summary>
+    public string? Rejected { get; init; }
+
+    /// <summary>Stable key <c>provider/runtime/region</c>.</summary>
+    public string Key => $"{Provider}/{Runtime}/{Region}";
+}

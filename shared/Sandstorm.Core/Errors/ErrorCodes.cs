@@ -1,0 +1,27 @@
+namespace Sandstorm.Core.Errors;
+
+/// <summary>Stable error codes; each is also the last segment of a problem+json <c>type</c>.</summary>
+public static class ErrorCodes
+{
+    public const string TypePrefix = "https://sandstorm.dev/problems/";
+
+    public const string ValidationFailed = "validation-failed";
+    public const string MalformedJson = "malformed-json";
+    public const string Unauthorized = "unauthorized";
+    public const string Forbidden = "forbidden";
+    public const string NotFound = "not-found";
+    public const string Conflict = "conflict";
+    public const string PayloadTooLarge = "payload-too-large";
+    public const string UnsupportedMediaType = "unsupported-media-type";
+    public const string NoCandidate = "no-candidate";
+    public const string IsolationUnavailable = "isolation-unavailable";
+    public const string ProvisionFailed = "provision-failed";
+    public const string ExecutionFailed = "execution-failed";
+    public const string RunTimedOut = "run-timed-out";
+    public const string Cancelled = "cancelled";
+    public const string NotSupported = "not-supported";
+    public const string Internal = "internal-error";
+
+    /// <summary>The problem+json <c>type</c> URI of a code.</summary>
+    public static string TypeUri(string code) => TypePrefix + code;
+}

@@ -1,0 +1,147 @@
+using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
+
+namespace Sandstorm.Routing;
+
+/// <summary>
+/// Expands providers into provider × runtime × region candidates and keeps those that honour the run:
+/// isolation level, language, resources, region, the tenant's allow/deny lists and provider availability.
+/// </summary>
+public static class CandidateEnumerator
+{
+    /// <summary>Feasible candidates, and each rejected one with the reason.</summary>
+    public static (List<Candidate> Feasible, List<RouteCandidate> Rejected) Enumerate(RoutingContext context)
+    {
+        var w = context.Workload;
+        var feasible = new List<Candidate>();
+        var rejected = new List<RouteCandidate>();
+        var preferred = w.Constraints?.PreferredProviders is { Count: > 0 } p ? p : null;
+        var excluded = w.Constraints?.ExcludeProviders ?? [];
+        var region = w.Constraints?.PreferredRegion;
+
+        foreach (var provider in context.Providers)
+        {
+            var health = context.Health.GetValueOrDefault(provider.Provider) ?? ProviderHealth.Unknown;
+            foreach (var runtime in provider.Runtimes)
+            {
+                foreach (var r in provider.Regions)
+                {
+                    var candidate = new RouteCandidate(provider.Provider, runtime.Name, r);
+                    var why = RejectReason(w, provider, runtime, r, health, preferred, excluded, region);
+                    if (why is null)
+                    {
+                        feasible.Add(new Candidate(candidate, provider, runtime, health));
+                    }
+                    else
+                    {
+                        rejected.Add(candidate with { Rejected = why });
+                    }
+                }
+            }
+        }
+
+        if (feasible.Count == 0)
+        {
+            throw Binding(context, rejected);
+        }
+
+        return (feasible, rejected);
+    }
+
+    private static string? RejectReason(
+        Workload w,
+        ProviderCapabilities provider,
+        RuntimeOffer runtime,
+        string region,
+        ProviderHealth health,
+        IReadOnlyList<string>? preferred,
+        IReadOnlyList<string> excluded,
+        string? preferredRegion)
+    {
+        if (excluded.Contains(provider.Provider, StringComparer.OrdinalIgnoreCase))
+        {
+            return "excluded by constraints.excludeProviders";
+        }
+
+        if (preferred is not null && !preferred.Contains(provider.Provider, StringComparer.OrdinalIgnoreCase))
+        {
+            return "not in constraints.preferredProviders";
+        }
+
+        if (runtime.Isolation != w.IsolationLevel)
+        {
+            return $"runtime gives isolation '{Name(runtime.Isolation)}', run needs '{Name(w.IsolationLevel)}'";
+        }
+
+        if (w.RuntimePreference is { Length: > 0 } want && !string.Equals(want, runtime.Name, StringComparison.OrdinalIgnoreCase))
+        {
+            return $"runtimePreference is '{want}'";
+        }
+
+        if (!provider.Languages.Contains(w.Language))
+        {
+            return $"language '{w.Language}' not offered";
+        }
+
+        if (w.Cpu > provider.MaxCpu || w.MemoryMiB > provider.MaxMemoryMiB || w.TimeoutMs > provider.MaxTimeout.TotalMilliseconds)
+        {
+            return "resources exceed provider limits";
+        }
+
+        if (preferredRegion is { Length: > 0 } && !string.Equals(preferredRegion, region, StringComparison.OrdinalIgnoreCase))
+        {
+            return $"region is not '{preferredRegion}'";
+        }
+
+        if (!health.Available)
+        {
+            return "provider unavailable (circuit open or no live agent)";
+        }
+
+        return null;
+    }
+
+    private static NoCandidateException Binding(RoutingContext context, List<RouteCandidate> rejected)
+    {
+        var w = context.Workload;
+        var level = Name(w.IsolationLevel);
+        var offering = context.Providers
+            .Where(p => p.Runtimes.Any(r => r.Isolation == w.IsolationLevel))
+            .Select(p => p.Provider)
+            .ToList();
+        if (offering.Count == 0)
+        {
+            var available = string.Join(", ", context.Providers.Select(p =>
+                $"{p.Provider}: {string.Join("/", p.Runtimes.Select(r => Name(r.Isolation)).Distinct())}"));
+            return new NoCandidateException(
+                ErrorCodes.IsolationUnavailable,
+                $"no provider offers isolation level '{level}' here" + (available.Length > 0 ? $" (available: {available})" : " (no providers)"));
+        }
+
+        // Name the first reason that rules out every candidate of a provider that could give the level.
+        var reasons = rejected
+            .Where(c => offering.Contains(c.Provider))
+            .GroupBy(c => c.Rejected)
+            .OrderByDescending(g => g.Count())
+            .Select(g => g.Key)
+            .ToList();
+        return new NoCandidateException(
+            ErrorCodes.NoCandidate,
+            $"no candidate fits the run at isolation level '{level}': {string.Join("; ", reasons)}");
+    }
+
+    /// <summary>The wire name of an isolation level.</summary>
+    public static string Name(IsolationLevel level) => level.ToString().ToLowerInvariant();
+}
+
+/// <summary>A feasible placement with what the router knows about it.</summary>
+public sealed record Candidate(RouteCandidate Route, ProviderCapabilities Provider, RuntimeOffer Runtime, ProviderHealth Health)
+{
+    /// <summary>List price of the run at its full timeout: an upper bound on cost.</summary>
+    public double ListPriceCeilingUsd(Workload w) =>
+        (double)Provider.Price.CostFor(w.Cpu, w.MemoryMiB, w.TimeoutMs / 1000.0);
+
+    /// <summary>List price per second of the requested resources.</summary>
+    public double ListPricePerSecond(Workload w) =>
+        (w.Cpu * Provider.Price.VcpuSecond) + (w.MemoryMiB / 1024.0 * Provider.Price.GibSecond);
+}
