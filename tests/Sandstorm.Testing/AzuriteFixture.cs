@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Sandstorm.Testing;
+
+/// <summary>
+/// Real Azurite for tests. One per test run: when <c>SANDSTORM_TEST_STORAGE</c> is set (the test script starts one
+/// Azurite and exports it) every fixture uses it; otherwise the fixture starts its own, in memory, on free ports.
+/// Tests isolate themselves by using unique table/container/hub names, never by a private Azurite.
+/// </summary>
+public sealed class AzuriteFixture : IAsyncDisposable, IDisposable
+{
+    public const string EnvironmentVariable = "SANDSTORM_TEST_STORAGE";
+
+    private Process? _process;
+
+    public AzuriteFixture()
+    {
+        var shared = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(shared))
+        {
+            ConnectionString = shared;
+            return;
+        }
+
+        var (process, connectionString) = AzuriteProcess.Start(Path.Combine(Path.GetTempPath(), "sandstorm-azurite-" + Guid.NewGuid().ToString("N")[..8]), inMemory: true);
+        _process = process;
+        ConnectionString = connectionString;
+    }
+
+    /// <summary>Connection string of the Azurite this fixture uses.</summary>
+    public string ConnectionString { get; }
+
+    public void Dispose()
+    {
+        if (_process is { } p)
+        {
+            _process = null;
+            AzuriteProcess.Stop(p);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Starts and stops an Azurite process from the repository's node_modules.</summary>
+public static class AzuriteProcess
+{
+    /// <summary>Well-known Azurite development account key (public, documented by Microsoft).</summary>
+    public const string DevAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+    /// <summary>Starts Azurite on free loopback ports and waits until all three services accept connections.</summary>
+    public static (Process Process, string ConnectionString) Start(string location, bool inMemory)
+    {
+        var azurite = FindAzurite();
+        Directory.CreateDirectory(location);
+        var (blob, queue, table) = (FreePort(), FreePort(), FreePort());
+        var psi = new ProcessStartInfo(azurite)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[]
+        {
+            "--silent", "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose",
+            "--location", location,
+            "--blobHost", "127.0.0.1", "--blobPort", blob.ToString(),
+            "--queueHost", "127.0.0.1", "--queuePort", queue.ToString(),
+            "--tableHost", "127.0.0.1", "--tablePort", table.ToString(),
+        })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        if (inMemory)
+        {
+            psi.ArgumentList.Add("--inMemoryPersistence");
+        }
+
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start azurite");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var deadline = Stopwatch.StartNew();
+        foreach (var port in new[] { blob, queue, table })
+        {
+            while (!Accepts(port))
+            {
+                if (process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(60))
+                {
+                    Stop(process);
+                    throw new InvalidOperationException($"azurite did not start (port {port})");
+                }
+
+                Thread.Sleep(50);
+            }
+        }
+
+        return (process, ConnectionString(blob, queue, table));
+    }
+
+    public static string ConnectionString(int blob, int queue, int table) =>
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+        $"AccountKey={DevAccountKey};" +
+        $"BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;" +
+        $"QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;" +
+        $"TableEndpoint=http://127.0.0.1:{table}/devstoreaccount1;";
+
+    public static void Stop(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+
+        process.Dispose();
+    }
+
+    /// <summary>node_modules/.bin/azurite of the repository this test runs from.</summary>
+    public static string FindAzurite()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "node_modules", ".bin", "azurite");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new FileNotFoundException("node_modules/.bin/azurite not found: run `npm ci` in the repository root");
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static bool Accepts(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}
