@@ -77,3 +77,10 @@ public sealed class ProviderException : Exception
 
     public bool Transient { get; }
 }
+
+/// <summary>A provider whose executions complete asynchronously (edge agents): Execute dispatches a job, the result arrives as an event.</summary>
+public interface IDispatchingProvider : ISandboxProvider
+{
+    /// <summary>Queues the execution and returns its job id; the result is raised on the run as <c>job-completed:{jobId}</c>.</summary>
+    Task<string> DispatchAsync(SandboxLease lease, string runId, ExecutionSpec spec, CancellationToken cancellationToken);
+}

@@ -1,0 +1,38 @@
+using Microsoft.DurableTask;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Providers;
+using Sandstorm.Routing;
+
+namespace Sandstorm.Orchestrations.Activities;
+
+/// <summary>Step 1: picks the provider, runtime and region (chosen first, fallbacks after) or says which constraint binds.</summary>
+public sealed class RouteActivity(RunPayloads payloads, IProviderCatalog catalog, IRunRouter router, TimeProvider time)
+    : TaskActivity<RunInput, RouteOutcome>
+{
+    public override Task<RouteOutcome> RunAsync(TaskActivityContext context, RunInput input) => ExecuteAsync(input, CancellationToken.None);
+
+    public async Task<RouteOutcome> ExecuteAsync(RunInput input, CancellationToken cancellationToken)
+    {
+        var request = await payloads.GetRequestAsync(input, cancellationToken);
+        var providers = new List<ProviderCapabilities>();
+        var health = new Dictionary<string, ProviderHealth>();
+        foreach (var provider in catalog.All)
+        {
+            if (await provider.GetCapabilitiesAsync(input.TenantId, cancellationToken) is { } capabilities)
+            {
+                providers.Add(capabilities);
+                health[capabilities.Provider] = catalog.Health(capabilities.Provider);
+            }
+        }
+
+        try
+        {
+            var context = new RoutingContext(input.RunId, input.TenantId, Workload.From(request), providers, health, time.GetUtcNow());
+            return new RouteOutcome(await router.RouteAsync(context, cancellationToken), null);
+        }
+        catch (NoCandidateException e)
+        {
+            return new RouteOutcome(null, new RunError(e.Code, e.Message));
+        }
+    }
+}

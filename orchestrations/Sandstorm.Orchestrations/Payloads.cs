@@ -1,0 +1,109 @@
+using Sandstorm.Core.Contracts;
+using Sandstorm.Providers;
+using Sandstorm.Storage;
+
+namespace Sandstorm.Orchestrations;
+
+// Small records that travel between the orchestrator and its activities. Large text (code, files, outputs)
+// travels as a Payload: inline up to 16 KiB, else a blob reference.
+
+/// <summary>Input of a <see cref="SandboxRunOrchestrator"/> instance (instance id = run id).</summary>
+public sealed record RunInput
+{
+    public required string RunId { get; init; }
+
+    public required string TenantId { get; init; }
+
+    /// <summary>The <see cref="RunRequest"/> as JSON.</summary>
+    public required Payload Request { get; init; }
+
+    public required int TimeoutMs { get; init; }
+
+    public SecurityTier SecurityTier { get; init; }
+
+    public required DateTimeOffset SubmittedAt { get; init; }
+
+    public string? BatchId { get; init; }
+}
+
+/// <summary>What Route returns: a decision, or why no placement fits.</summary>
+public sealed record RouteOutcome(RouteDecision? Decision, RunError? Error);
+
+/// <summary>Input of Provision: the run and the candidate to try.</summary>
+public sealed record ProvisionInput(RunInput Run, RouteCandidate Candidate);
+
+/// <summary>What Provision returns: a lease, or a non-transient failure (transient ones throw and are retried).</summary>
+public sealed record ProvisionOutcome(SandboxLease? Lease, RunError? Error);
+
+/// <summary>Input of Execute.</summary>
+public sealed record ExecuteInput(RunInput Run, SandboxLease Lease);
+
+/// <summary>An <see cref="ExecutionResult"/> whose outputs travel by reference.</summary>
+public sealed record ExecutionSummary
+{
+    public required string Runtime { get; init; }
+
+    public required Payload Stdout { get; init; }
+
+    public required Payload Stderr { get; init; }
+
+    public bool StdoutTruncated { get; init; }
+
+    public bool StderrTruncated { get; init; }
+
+    public int? ExitCode { get; init; }
+
+    public long WallTimeMs { get; init; }
+
+    public long CpuTimeMs { get; init; }
+
+    public long PeakMemoryBytes { get; init; }
+
+    public bool OomKilled { get; init; }
+
+    public bool TimedOut { get; init; }
+}
+
+/// <summary>What Execute returns: a finished execution, a failure, or (edge) the id of a dispatched job to wait for.</summary>
+public sealed record ExecuteOutcome(ExecutionSummary? Result, RunError? Error, string? PendingJobId = null);
+
+/// <summary>Input of Monitor.</summary>
+public sealed record MonitorInput(RunInput Run, SandboxLease Lease, ExecutionSummary Result);
+
+/// <summary>Shield's verdict over a run's usage and security events.</summary>
+public sealed record MonitorOutcome(string Verdict, IReadOnlyList<string> Findings, bool Quarantine);
+
+/// <summary>Everything Settle needs to release, bill, record and sign a run, whatever happened.</summary>
+public sealed record SettleInput
+{
+    public required RunInput Run { get; init; }
+
+    public required RunStatus Status { get; init; }
+
+    public RunError? Error { get; init; }
+
+    public RouteDecision? Route { get; init; }
+
+    public SandboxLease? Lease { get; init; }
+
+    public ExecutionSummary? Result { get; init; }
+
+    public MonitorOutcome? Monitor { get; init; }
+
+    public required DateTimeOffset StartedAt { get; init; }
+
+    public required DateTimeOffset FinishedAt { get; init; }
+}
+
+/// <summary>What a run orchestration returns.</summary>
+public sealed record RunOutcome(string RunId, RunStatus Status, decimal TotalCost, RunError? Error);
+
+/// <summary>External event names of a run orchestration.</summary>
+public static class RunEvents
+{
+    /// <summary>Raised by <c>DELETE /v1/runs/{id}</c>.</summary>
+    public const string Cancel = "cancel";
+
+    /// <summary>Raised when an edge agent posts the result of the run's job.</summary>
+    public const string JobCompleted = "job-completed";
+}

@@ -1,0 +1,44 @@
+using Microsoft.DurableTask;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Sandstorm.Orchestrations.Activities;
+using Sandstorm.Routing;
+
+namespace Sandstorm.Orchestrations;
+
+/// <summary>The one registry of Sandstorm's orchestrators and activities, used by the local host and the tests.</summary>
+public static class SandstormTasks
+{
+    /// <summary>Orchestrator and activity names, as the Functions shims must also spell them.</summary>
+    public static IReadOnlyList<string> Orchestrators { get; } = [nameof(SandboxRunOrchestrator)];
+
+    public static IReadOnlyList<string> Activities { get; } =
+        [nameof(RouteActivity), nameof(ProvisionActivity), nameof(ExecuteActivity), nameof(MonitorActivity), nameof(SettleActivity)];
+
+    public static void Register(DurableTaskRegistry registry)
+    {
+        SandboxRunOrchestrator.Register(registry);
+        registry.AddActivity<RouteActivity>();
+        registry.AddActivity<ProvisionActivity>();
+        registry.AddActivity<ExecuteActivity>();
+        registry.AddActivity<MonitorActivity>();
+        registry.AddActivity<SettleActivity>();
+    }
+
+    /// <summary>Services the activities need (stores, providers and router are registered by their own extensions).</summary>
+    public static IServiceCollection AddSandstormOrchestrations(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<RunPayloads>();
+        services.TryAddSingleton<RunCompletionNotifier>();
+        services.TryAddSingleton<IFaultInjector, NoFaults>();
+        services.TryAddSingleton<IRunRouter, RuleBasedRouter>();
+        services.TryAddSingleton<IRunRecorder, NoProvenanceRecorder>();
+        services.TryAddTransient<RouteActivity>();
+        services.TryAddTransient<ProvisionActivity>();
+        services.TryAddTransient<ExecuteActivity>();
+        services.TryAddTransient<MonitorActivity>();
+        services.TryAddTransient<SettleActivity>();
+        return services;
+    }
+}

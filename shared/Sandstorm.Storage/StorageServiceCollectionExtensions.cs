@@ -1,0 +1,53 @@
+using Azure.Data.Tables;
+using Azure.Identity;
+using Azure.Storage.Blobs;
+using Azure.Storage.Queues;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Sandstorm.Storage;
+
+/// <summary>Registers Sandstorm's stores over one storage account.</summary>
+public static class StorageServiceCollectionExtensions
+{
+    /// <summary>
+    /// Uses <c>ConnectionStrings:Storage</c> (Azurite, local) when set; otherwise identity-based access to the account
+    /// named by <c>Sandstorm:Storage:AccountName</c> (Azure), with the user-assigned identity in <c>Sandstorm:Identity:ClientId</c>.
+    /// </summary>
+    public static IServiceCollection AddSandstormStorage(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section));
+        services.TryAddSingleton(TimeProvider.System);
+
+        var connectionString = configuration.GetConnectionString("Storage");
+        if (!string.IsNullOrWhiteSpace(connectionString))
+        {
+            services.TryAddSingleton(new TableServiceClient(connectionString));
+            services.TryAddSingleton(new BlobServiceClient(connectionString));
+            services.TryAddSingleton(new QueueServiceClient(connectionString, new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 }));
+        }
+        else
+        {
+            var account = configuration["Sandstorm:Storage:AccountName"]
+                ?? throw new InvalidOperationException("set ConnectionStrings:Storage or Sandstorm:Storage:AccountName");
+            var credential = new DefaultAzureCredential(new DefaultAzureCredentialOptions
+            {
+                ManagedIdentityClientId = configuration["Sandstorm:Identity:ClientId"],
+            });
+            services.TryAddSingleton(new TableServiceClient(new Uri($"https://{account}.table.core.windows.net"), credential));
+            services.TryAddSingleton(new BlobServiceClient(new Uri($"https://{account}.blob.core.windows.net"), credential));
+            services.TryAddSingleton(new QueueServiceClient(
+                new Uri($"https://{account}.queue.core.windows.net"),
+                credential,
+                new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 }));
+        }
+
+        services.TryAddSingleton<TableProvider>();
+        services.TryAddSingleton<PayloadStore>();
+        services.TryAddSingleton<RunStore>();
+        services.TryAddSingleton<LedgerStore>();
+        services.TryAddSingleton<ApiKeyStore>();
+        return services;
+    }
+}
