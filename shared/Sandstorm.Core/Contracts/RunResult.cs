@@ -69,5 +69,6 @@ public sealed record RouteCandidate(string Provider, string Runtime, string Regi
     public string? Rejected { get; init; }
 
     /// <summary>Stable key <c>provider/runtime/region</c>.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public string Key => $"{Provider}/{Runtime}/{Region}";
 }

@@ -1,0 +1,87 @@
+using System.Net;
+using DurableTask.AzureStorage;
+using DurableTask.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.DurableTask.Client;
+using Microsoft.DurableTask.Testing;
+using Microsoft.DurableTask.Testing.Sidecar.Grpc;
+using Microsoft.DurableTask.Worker;
+using Sandstorm.Orchestrations;
+
+namespace Sandstorm.Local;
+
+/// <summary>
+/// The local durable engine: the Durable Task gRPC sidecar (<see cref="TaskHubGrpcServer"/>) served by this host on a
+/// loopback HTTP/2 port, over the DTFx Azure Storage provider (Azurite) — or the in-memory engine for speed.
+/// </summary>
+public static class DurableEngine
+{
+    public static WebApplicationBuilder AddSandstormDurable(this WebApplicationBuilder builder, LocalOptions options, string storageConnectionString)
+    {
+        if (options.Durable == "in-memory")
+        {
+            builder.Services.AddInMemoryDurableTask(SandstormTasks.Register, new InMemoryDurableTaskOptions { Port = FreePort() });
+            return builder;
+        }
+
+        var settings = new AzureStorageOrchestrationServiceSettings
+        {
+            TaskHubName = options.HubName,
+            StorageAccountClientProvider = new StorageAccountClientProvider(storageConnectionString),
+            PartitionCount = 4,
+            // A host killed mid-run leaves its work items invisible for this long before another start picks them up.
+            WorkItemQueueVisibilityTimeout = TimeSpan.FromSeconds(20),
+            ControlQueueVisibilityTimeout = TimeSpan.FromSeconds(20),
+            MaxQueuePollingInterval = TimeSpan.FromSeconds(1),
+            MaxConcurrentTaskActivityWorkItems = 64,
+            MaxConcurrentTaskOrchestrationWorkItems = 64,
+            LeaseInterval = TimeSpan.FromSeconds(15),
+            LeaseRenewInterval = TimeSpan.FromSeconds(5),
+            LeaseAcquireInterval = TimeSpan.FromSeconds(2),
+        };
+        var service = new AzureStorageOrchestrationService(settings);
+        var grpcPort = FreePort();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+            kestrel.Listen(IPAddress.Loopback, grpcPort, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton<IOrchestrationService>(service);
+        builder.Services.AddSingleton<IOrchestrationServiceClient>(service);
+        builder.Services.AddSingleton<TaskHubGrpcServer>();
+        builder.Services.AddHostedService(sp => new TaskHubBootstrap(service));
+
+        var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
+        builder.Services.AddDurableTaskClient(b => b.UseGrpc(channel));
+        builder.Services.AddDurableTaskWorker(b =>
+        {
+            b.AddTasks(SandstormTasks.Register);
+            b.UseGrpc(channel);
+        });
+        return builder;
+    }
+
+    public static WebApplication MapSandstormDurable(this WebApplication app, LocalOptions options)
+    {
+        if (options.Durable != "in-memory")
+        {
+            app.MapGrpcService<TaskHubGrpcServer>();
+        }
+
+        return app;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Creates the task hub's queues, tables and containers before the dispatchers start.</summary>
+    private sealed class TaskHubBootstrap(AzureStorageOrchestrationService service) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => service.CreateIfNotExistsAsync();
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,41 @@
+namespace Sandstorm.Local;
+
+/// <summary>How the local host runs, from its command line.</summary>
+public sealed record LocalOptions
+{
+    /// <summary><c>azurite</c> (durable across restarts, the default) or <c>in-memory</c> (fast, lost on exit).</summary>
+    public string Durable { get; init; } = "azurite";
+
+    public string Urls { get; init; } = "http://127.0.0.1:7071";
+
+    /// <summary>Storage connection string; when absent the host starts Azurite itself with its data under <c>.sandstorm/</c>.</summary>
+    public string? Storage { get; init; }
+
+    /// <summary>Directory for local state: Azurite data, the dev API key, the signing key.</summary>
+    public string StateDirectory { get; init; } = ".sandstorm";
+
+    public string HubName { get; init; } = "SandstormHub";
+
+    public static LocalOptions Parse(string[] args)
+    {
+        var options = new LocalOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            options = args[i] switch
+            {
+                "--durable" => options with { Durable = Durability(Next()) },
+                "--urls" => options with { Urls = Next() },
+                "--storage" => options with { Storage = Next() },
+                "--state" => options with { StateDirectory = Next() },
+                "--hub" => options with { HubName = Next() },
+                _ => options,
+            };
+        }
+
+        return options;
+    }
+
+    private static string Durability(string value) =>
+        value is "in-memory" or "azurite" ? value : throw new ArgumentException("--durable is in-memory or azurite");
+}

@@ -1,0 +1,35 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.DurableTask.Client;
+
+namespace Sandstorm.Api;
+
+/// <summary>One route table for both hosts: the local host maps it; the Functions shims are checked against it by a test.</summary>
+public static class ApiRoutes
+{
+    /// <summary>(function name, HTTP method, route) of every endpoint.</summary>
+    public static IReadOnlyList<(string Function, string Method, string Route)> All { get; } =
+    [
+        ("SubmitRun", "POST", "v1/runs"),
+        ("GetRun", "GET", "v1/runs/{id}"),
+        ("CancelRun", "DELETE", "v1/runs/{id}"),
+        ("RunSandbox", "POST", "v1/sandboxes/run"),
+        ("Health", "GET", "v1/health"),
+        ("GetUsage", "GET", "v1/usage"),
+        ("GetProviders", "GET", "v1/providers"),
+    ];
+
+    /// <summary>Maps the public API onto a minimal-API host.</summary>
+    public static IEndpointRouteBuilder MapSandstormApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/runs", (HttpContext h, DurableTaskClient c) => RunEndpoints.SubmitRunAsync(h, c)).WithName("SubmitRun");
+        app.MapGet("/v1/runs/{id}", (HttpContext h, string id) => RunEndpoints.GetRunAsync(h, id)).WithName("GetRun");
+        app.MapDelete("/v1/runs/{id}", (HttpContext h, DurableTaskClient c, string id) => RunEndpoints.CancelRunAsync(h, c, id)).WithName("CancelRun");
+        app.MapPost("/v1/sandboxes/run", (HttpContext h, DurableTaskClient c) => RunEndpoints.RunSandboxAsync(h, c)).WithName("RunSandbox");
+        app.MapGet("/v1/health", RunEndpoints.Health).WithName("Health");
+        app.MapGet("/v1/usage", (Delegate)((HttpContext h) => RunEndpoints.GetUsageAsync(h))).WithName("GetUsage");
+        app.MapGet("/v1/providers", (Delegate)((HttpContext h) => RunEndpoints.GetProvidersAsync(h))).WithName("GetProviders");
+        return app;
+    }
+}

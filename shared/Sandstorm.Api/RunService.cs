@@ -1,0 +1,176 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using Sandstorm.Core;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
+using Sandstorm.Core.Validation;
+using Sandstorm.Orchestrations;
+using Sandstorm.Storage;
+
+namespace Sandstorm.Api;
+
+/// <summary>Submits, reads, waits for and cancels runs; the HTTP endpoints of both hosts are thin over it.</summary>
+public sealed class RunService(RunStore runs, RunPayloads payloads, PayloadStore payloadStore, RunCompletionNotifier notifier, TimeProvider time)
+{
+    /// <summary>Longest a caller may wait synchronously with <c>?wait=</c>.</summary>
+    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>Validates and starts a run. With an idempotency key, the same key and body return the same run.</summary>
+    public async Task<(string RunId, bool Created)> SubmitAsync(
+        DurableTaskClient client, string tenantId, RunRequest request, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        RunRequestValidator.ThrowIfInvalid(request);
+        var hash = Hash(request);
+        string runId;
+        if (idempotencyKey is not null)
+        {
+            if (idempotencyKey.Length is 0 or > 255)
+            {
+                throw new SandstormException(ErrorCodes.ValidationFailed, "Idempotency-Key must be 1 to 255 characters");
+            }
+
+            runId = RunIds.FromIdempotencyKey(tenantId, idempotencyKey);
+            if (await runs.GetAsync(tenantId, runId, cancellationToken) is { } existing)
+            {
+                return existing.RequestHash == hash
+                    ? (runId, false)
+                    : throw new SandstormException(ErrorCodes.Conflict, "this Idempotency-Key was already used with a different request", 409);
+            }
+        }
+        else
+        {
+            runId = RunIds.New();
+        }
+
+        var now = time.GetUtcNow();
+        var input = new RunInput
+        {
+            RunId = runId,
+            TenantId = tenantId,
+            Request = await payloads.PutRequestAsync(tenantId, runId, request, cancellationToken),
+            TimeoutMs = request.Timeout,
+            SecurityTier = request.SecurityTier,
+            SubmittedAt = now,
+        };
+
+        // Row first, then the orchestration: a failed start deletes the row, so a refused run leaves nothing behind.
+        var created = await runs.TryCreateAsync(
+            new RunRecord { TenantId = tenantId, RunId = runId, Status = RunStatus.Queued, CreatedAt = now, RequestHash = hash },
+            cancellationToken);
+        if (!created)
+        {
+            return (runId, false);
+        }
+
+        try
+        {
+            await client.ScheduleNewOrchestrationInstanceAsync(nameof(SandboxRunOrchestrator), input, new StartOrchestrationOptions(runId), cancellationToken);
+        }
+        catch
+        {
+            await runs.DeleteAsync(tenantId, runId, CancellationToken.None);
+            if (!input.Request.IsInline)
+            {
+                await payloadStore.DeletePrefixAsync($"{tenantId}/{runId}/", CancellationToken.None);
+            }
+
+            throw;
+        }
+
+        return (runId, true);
+    }
+
+    /// <summary>The run as the API shows it, outputs included; null when this tenant has no such run.</summary>
+    public async Task<RunResult?> GetAsync(string tenantId, string runId, CancellationToken cancellationToken)
+    {
+        var record = await runs.GetAsync(tenantId, runId, cancellationToken);
+        return record is null ? null : await ComposeAsync(record, cancellationToken);
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the run to finish; returns its latest state either way.</summary>
+    public async Task<RunResult?> WaitAsync(string tenantId, string runId, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var settled = notifier.WhenSettled(runId);
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(timeout);
+            var poll = TimeSpan.FromMilliseconds(25);
+            while (true)
+            {
+                var record = await runs.GetAsync(tenantId, runId, cancellationToken);
+                if (record is null || record.Status.IsTerminal())
+                {
+                    return record is null ? null : await ComposeAsync(record, cancellationToken);
+                }
+
+                // Settled in this process: wake at once. Settled elsewhere (scaled out): the poll finds it.
+                try
+                {
+                    await settled.WaitAsync(poll, time, deadline.Token);
+                }
+                catch (TimeoutException)
+                {
+                    poll = TimeSpan.FromMilliseconds(Math.Min(poll.TotalMilliseconds * 2, 500));
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return await GetAsync(tenantId, runId, cancellationToken);
+                }
+            }
+        }
+        finally
+        {
+            notifier.Forget(runId);
+        }
+    }
+
+    /// <summary>Asks a run to stop. False when it had already finished.</summary>
+    public async Task<bool?> CancelAsync(DurableTaskClient client, string tenantId, string runId, string reason, CancellationToken cancellationToken)
+    {
+        var record = await runs.GetAsync(tenantId, runId, cancellationToken);
+        if (record is null)
+        {
+            return null;
+        }
+
+        if (record.Status.IsTerminal())
+        {
+            return false;
+        }
+
+        await client.RaiseEventAsync(runId, RunEvents.Cancel, reason, cancellationToken);
+        return true;
+    }
+
+    private async Task<RunResult> ComposeAsync(RunRecord record, CancellationToken cancellationToken)
+    {
+        var result = record.Result ?? new RunResult { Id = record.RunId, Status = record.Status, CreatedAt = record.CreatedAt };
+        if (record.Result is null && record.Placement is { } placement && placement.Split('/') is [var provider, var runtime, var region])
+        {
+            result = result with { Provider = provider, Runtime = runtime, Region = region };
+        }
+
+        return result with
+        {
+            Status = record.Status,
+            Stdout = record.Stdout is { } o ? await payloads.GetTextAsync(o, cancellationToken) : result.Stdout,
+            Stderr = record.Stderr is { } e ? await payloads.GetTextAsync(e, cancellationToken) : result.Stderr,
+        };
+    }
+
+    private static string Hash(RunRequest request) =>
+        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, SandstormJson.Options)));
+}
+
+/// <summary>Run ids: random, or derived from the tenant and an Idempotency-Key so a retried submission finds its run.</summary>
+public static class RunIds
+{
+    public static string New() => "run_" + Guid.NewGuid().ToString("N")[..24];
+
+    public static string FromIdempotencyKey(string tenantId, string key) =>
+        "run_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(tenantId + "\n" + key)))[..24];
+}
