@@ -19,6 +19,9 @@ public sealed record RunInput
 
     public required int TimeoutMs { get; init; }
 
+    /// <summary>Budget of the whole run (execution timeout plus routing, provisioning and settling), enforced by a durable timer.</summary>
+    public required int DeadlineMs { get; init; }
+
     public SecurityTier SecurityTier { get; init; }
 
     public required DateTimeOffset SubmittedAt { get; init; }

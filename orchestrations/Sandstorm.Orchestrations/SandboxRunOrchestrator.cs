@@ -14,9 +14,6 @@ namespace Sandstorm.Orchestrations;
 /// </summary>
 public static class SandboxRunOrchestrator
 {
-    /// <summary>Time allowed beyond the execution timeout for routing, provisioning and settling.</summary>
-    public static readonly TimeSpan Overhead = TimeSpan.FromMinutes(2);
-
     /// <summary>Most candidates tried when provisioning fails.</summary>
     public const int MaxFailover = 3;
 
@@ -29,7 +26,7 @@ public static class SandboxRunOrchestrator
         var log = context.CreateReplaySafeLogger(nameof(SandboxRunOrchestrator));
         var startedAt = new DateTimeOffset(context.CurrentUtcDateTime, TimeSpan.Zero);
         using var timerCancellation = new CancellationTokenSource();
-        var deadline = context.CreateTimer(context.CurrentUtcDateTime + TimeSpan.FromMilliseconds(input.TimeoutMs) + Overhead, timerCancellation.Token);
+        var deadline = context.CreateTimer(context.CurrentUtcDateTime + TimeSpan.FromMilliseconds(input.DeadlineMs), timerCancellation.Token);
         var cancel = context.WaitForExternalEvent<string>(RunEvents.Cancel);
         var race = new Race(deadline, cancel);
 
@@ -78,11 +75,14 @@ public static class SandboxRunOrchestrator
         {
             try
             {
-                var (stop, provisioned) = await race.Run(context.CallActivityAsync<ProvisionOutcome>(
-                    nameof(ProvisionActivity), new ProvisionInput(input, candidate), RetryPolicies.Provision));
+                var step = context.CallActivityAsync<ProvisionOutcome>(
+                    nameof(ProvisionActivity), new ProvisionInput(input, candidate), RetryPolicies.Provision);
+                var (stop, provisioned) = await race.Run(step);
                 if (stop is not null)
                 {
-                    return settle with { Status = stop.Value.Status, Error = stop.Value.Error };
+                    // The provider may still hand out a sandbox after the stop: wait for it so Settle releases it.
+                    var late = await OutcomeOrNull(step);
+                    return settle with { Status = stop.Value.Status, Error = stop.Value.Error, Lease = late?.Lease };
                 }
 
                 if (provisioned!.Lease is not null)
@@ -157,6 +157,19 @@ public static class SandboxRunOrchestrator
         }
 
         return settle;
+    }
+
+    private static async Task<T?> OutcomeOrNull<T>(Task<T> step)
+        where T : class
+    {
+        try
+        {
+            return await step;
+        }
+        catch (TaskFailedException)
+        {
+            return null;
+        }
     }
 
     private static RunStatus StatusOf(ExecutionSummary r) =>

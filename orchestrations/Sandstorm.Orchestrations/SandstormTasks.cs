@@ -28,6 +28,7 @@ public static class SandstormTasks
     /// <summary>Services the activities need (stores, providers and router are registered by their own extensions).</summary>
     public static IServiceCollection AddSandstormOrchestrations(this IServiceCollection services)
     {
+        services.AddOptions<RunPipelineOptions>().BindConfiguration(RunPipelineOptions.Section);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<RunPayloads>();
         services.TryAddSingleton<RunCompletionNotifier>();

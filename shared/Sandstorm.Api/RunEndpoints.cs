@@ -74,8 +74,7 @@ public static class RunEndpoints
         var service = http.RequestServices.GetRequiredService<RunService>();
         var key = http.Request.Headers["Idempotency-Key"].FirstOrDefault();
         var (runId, _) = await service.SubmitAsync(client, tenant, request, key, http.RequestAborted);
-        var budget = TimeSpan.FromMilliseconds(request.Timeout) + SandboxRunOrchestrator.Overhead;
-        var result = await service.WaitAsync(tenant, runId, budget, http.RequestAborted);
+        var result = await service.WaitAsync(tenant, runId, service.SettleBudget(request.Timeout), http.RequestAborted);
         return result is { } done && done.Status.IsTerminal()
             ? Json(SandboxResult.From(done), StatusCodes.Status200OK)
             : Json(new { id = runId, status = result?.Status ?? RunStatus.Queued }, StatusCodes.Status202Accepted, $"/v1/runs/{runId}");

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Options;
 using Sandstorm.Core;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
@@ -13,10 +14,19 @@ using Sandstorm.Storage;
 namespace Sandstorm.Api;
 
 /// <summary>Submits, reads, waits for and cancels runs; the HTTP endpoints of both hosts are thin over it.</summary>
-public sealed class RunService(RunStore runs, RunPayloads payloads, PayloadStore payloadStore, RunCompletionNotifier notifier, TimeProvider time)
+public sealed class RunService(
+    RunStore runs,
+    RunPayloads payloads,
+    PayloadStore payloadStore,
+    RunCompletionNotifier notifier,
+    IOptions<RunPipelineOptions> pipeline,
+    TimeProvider time)
 {
     /// <summary>Longest a caller may wait synchronously with <c>?wait=</c>.</summary>
     public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a synchronous caller waits for a run with this timeout to settle.</summary>
+    public TimeSpan SettleBudget(int timeoutMs) => TimeSpan.FromMilliseconds(pipeline.Value.DeadlineMs(timeoutMs)) + TimeSpan.FromSeconds(10);
 
     /// <summary>Validates and starts a run. With an idempotency key, the same key and body return the same run.</summary>
     public async Task<(string RunId, bool Created)> SubmitAsync(
@@ -52,6 +62,7 @@ public sealed class RunService(RunStore runs, RunPayloads payloads, PayloadStore
             TenantId = tenantId,
             Request = await payloads.PutRequestAsync(tenantId, runId, request, cancellationToken),
             TimeoutMs = request.Timeout,
+            DeadlineMs = pipeline.Value.DeadlineMs(request.Timeout),
             SecurityTier = request.SecurityTier,
             SubmittedAt = now,
         };

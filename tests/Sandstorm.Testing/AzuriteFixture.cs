@@ -24,7 +24,7 @@ public sealed class AzuriteFixture : IAsyncDisposable, IDisposable
             return;
         }
 
-        var (process, connectionString) = AzuriteProcess.Start(Path.Combine(Path.GetTempPath(), "sandstorm-azurite-" + Guid.NewGuid().ToString("N")[..8]), inMemory: true);
+        var (process, connectionString) = AzuriteProcess.Start(location: "", inMemory: true);
         _process = process;
         ConnectionString = connectionString;
     }
@@ -58,7 +58,11 @@ public static class AzuriteProcess
     public static (Process Process, string ConnectionString) Start(string location, bool inMemory)
     {
         var azurite = FindAzurite();
-        Directory.CreateDirectory(location);
+        if (!inMemory)
+        {
+            Directory.CreateDirectory(location);
+        }
+
         var (blob, queue, table) = (FreePort(), FreePort(), FreePort());
         var psi = new ProcessStartInfo(azurite)
         {
@@ -69,7 +73,6 @@ public static class AzuriteProcess
         foreach (var arg in new[]
         {
             "--silent", "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose",
-            "--location", location,
             "--blobHost", "127.0.0.1", "--blobPort", blob.ToString(),
             "--queueHost", "127.0.0.1", "--queuePort", queue.ToString(),
             "--tableHost", "127.0.0.1", "--tablePort", table.ToString(),
@@ -82,10 +85,16 @@ public static class AzuriteProcess
         {
             psi.ArgumentList.Add("--inMemoryPersistence");
         }
+        else
+        {
+            psi.ArgumentList.Add("--location");
+            psi.ArgumentList.Add(location);
+        }
 
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start azurite");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        process.OutputDataReceived += (_, e) => log.Enqueue(e.Data ?? "");
+        process.ErrorDataReceived += (_, e) => log.Enqueue(e.Data ?? "");
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
@@ -96,8 +105,9 @@ public static class AzuriteProcess
             {
                 if (process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(60))
                 {
+                    var exited = process.HasExited;
                     Stop(process);
-                    throw new InvalidOperationException($"azurite did not start (port {port})");
+                    throw new InvalidOperationException($"azurite did not start (port {port}, exited: {exited}): {string.Join("\n", log)}");
                 }
 
                 Thread.Sleep(50);

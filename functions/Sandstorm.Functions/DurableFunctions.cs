@@ -1,0 +1,35 @@
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask;
+using Microsoft.Extensions.DependencyInjection;
+using Sandstorm.Orchestrations;
+using Sandstorm.Orchestrations.Activities;
+
+namespace Sandstorm.Functions;
+
+/// <summary>Orchestration and activity shims: the same code the local host registers through <see cref="SandstormTasks"/>.</summary>
+public static class DurableFunctions
+{
+    [Function(nameof(SandboxRunOrchestrator))]
+    public static Task<RunOutcome> SandboxRun([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        SandboxRunOrchestrator.RunAsync(context, context.GetInput<RunInput>()!);
+
+    [Function(nameof(RouteActivity))]
+    public static Task<RouteOutcome> Route([ActivityTrigger] RunInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<RouteActivity>().ExecuteAsync(input, context.CancellationToken);
+
+    [Function(nameof(ProvisionActivity))]
+    public static Task<ProvisionOutcome> Provision([ActivityTrigger] ProvisionInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<ProvisionActivity>().ExecuteAsync(input, context.CancellationToken);
+
+    [Function(nameof(ExecuteActivity))]
+    public static Task<ExecuteOutcome> Execute([ActivityTrigger] ExecuteInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<ExecuteActivity>().ExecuteAsync(input, context.CancellationToken);
+
+    [Function(nameof(MonitorActivity))]
+    public static Task<MonitorOutcome> Monitor([ActivityTrigger] MonitorInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<MonitorActivity>().ExecuteAsync(input, context.CancellationToken);
+
+    [Function(nameof(SettleActivity))]
+    public static Task<RunOutcome> Settle([ActivityTrigger] SettleInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<SettleActivity>().ExecuteAsync(input, context.CancellationToken);
+}

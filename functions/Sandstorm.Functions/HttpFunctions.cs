@@ -1,0 +1,51 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask.Client;
+using Sandstorm.Api;
+
+namespace Sandstorm.Functions;
+
+/// <summary>HTTP shims: each calls the shared handler; names and routes match <see cref="ApiRoutes"/> (a test checks it).</summary>
+public static class HttpFunctions
+{
+    [Function("SubmitRun")]
+    public static async Task<IActionResult> SubmitRun(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/runs")] HttpRequest request,
+        [DurableClient] DurableTaskClient client) =>
+        new ResultActionResult(await RunEndpoints.SubmitRunAsync(request.HttpContext, client));
+
+    [Function("GetRun")]
+    public static async Task<IActionResult> GetRun(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/runs/{id}")] HttpRequest request,
+        string id) =>
+        new ResultActionResult(await RunEndpoints.GetRunAsync(request.HttpContext, id));
+
+    [Function("CancelRun")]
+    public static async Task<IActionResult> CancelRun(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/runs/{id}")] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        string id) =>
+        new ResultActionResult(await RunEndpoints.CancelRunAsync(request.HttpContext, client, id));
+
+    [Function("RunSandbox")]
+    public static async Task<IActionResult> RunSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes/run")] HttpRequest request,
+        [DurableClient] DurableTaskClient client) =>
+        new ResultActionResult(await RunEndpoints.RunSandboxAsync(request.HttpContext, client));
+
+    [Function("Health")]
+    public static IActionResult Health(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/health")] HttpRequest request) =>
+        new ResultActionResult(RunEndpoints.Health());
+
+    [Function("GetUsage")]
+    public static async Task<IActionResult> GetUsage(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/usage")] HttpRequest request) =>
+        new ResultActionResult(await RunEndpoints.GetUsageAsync(request.HttpContext));
+
+    [Function("GetProviders")]
+    public static async Task<IActionResult> GetProviders(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/providers")] HttpRequest request) =>
+        new ResultActionResult(await RunEndpoints.GetProvidersAsync(request.HttpContext));
+}

@@ -1,0 +1,20 @@
+using Microsoft.Azure.Functions.Worker.Builder;
+using Sandstorm.Api;
+using Sandstorm.Orchestrations;
+using Sandstorm.Providers;
+using Sandstorm.Storage;
+
+namespace Sandstorm.Functions;
+
+/// <summary>The Functions app's service registrations: the same as the local host's, minus the local engine.</summary>
+public static class SandstormFunctionsSetup
+{
+    public static FunctionsApplicationBuilder AddSandstorm(this FunctionsApplicationBuilder builder)
+    {
+        builder.Services.AddSandstormStorage(builder.Configuration);
+        builder.Services.AddSandstormLocalProvider();
+        builder.Services.AddSandstormOrchestrations();
+        builder.Services.AddSandstormApi();
+        return builder;
+    }
+}

@@ -1,0 +1,84 @@
+using Microsoft.DurableTask.Client;
+using Microsoft.DurableTask.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Providers;
+using Sandstorm.Runtimes;
+using Sandstorm.Storage;
+using Sandstorm.Testing;
+
+namespace Sandstorm.Orchestrations.Tests;
+
+/// <summary>The run pipeline on the in-memory durable engine, with its state in real Azurite (a fresh table prefix per host).</summary>
+public sealed class PipelineHost : IAsyncDisposable
+{
+    private readonly DurableTaskTestHost _host;
+
+    private PipelineHost(DurableTaskTestHost host) => _host = host;
+
+    public DurableTaskClient Client => _host.Client;
+
+    public IServiceProvider Services => _host.Services;
+
+    public static async Task<PipelineHost> StartAsync(AzuriteFixture azurite, Action<IServiceCollection>? configure = null)
+    {
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..10];
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Storage"] = azurite.ConnectionString,
+            ["Sandstorm:Storage:Prefix"] = prefix,
+            ["Sandstorm:Runs:Overhead"] = "00:00:05",
+        }).Build();
+        var host = await DurableTaskTestHost.StartAsync(
+            SandstormTasks.Register,
+            new DurableTaskTestHostOptions
+            {
+                ConfigureServices = services =>
+                {
+                    services.AddSingleton<IConfiguration>(configuration);
+                    services.AddSandstormStorage(configuration);
+                    services.AddSingleton<ISandboxRuntime>(new ProcessRuntime(new RuntimeOptions()));
+                    configure?.Invoke(services);
+                    services.AddSandstormLocalProvider();
+                    services.AddSandstormOrchestrations();
+                },
+            });
+        return new PipelineHost(host);
+    }
+
+    /// <summary>Starts a run the way the API does and returns its input.</summary>
+    public async Task<RunInput> StartRunAsync(RunRequest request, string tenant = "tenant-a")
+    {
+        var runId = "run_" + Guid.NewGuid().ToString("N")[..16];
+        var payloads = Services.GetRequiredService<RunPayloads>();
+        var input = new RunInput
+        {
+            RunId = runId,
+            TenantId = tenant,
+            Request = await payloads.PutRequestAsync(tenant, runId, request, CancellationToken.None),
+            TimeoutMs = request.Timeout,
+            DeadlineMs = request.Timeout + 5_000,
+            SecurityTier = request.SecurityTier,
+            SubmittedAt = DateTimeOffset.UtcNow,
+        };
+        await Client.ScheduleNewOrchestrationInstanceAsync(nameof(SandboxRunOrchestrator), input, new Microsoft.DurableTask.StartOrchestrationOptions(runId));
+        return input;
+    }
+
+    public async Task<RunOutcome> CompleteAsync(RunInput input, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        var state = await Client.WaitForInstanceCompletionAsync(input.RunId, getInputsAndOutputs: true, cts.Token);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, state.RuntimeStatus);
+        return state.ReadOutputAs<RunOutcome>()!;
+    }
+
+    public Task<RunRecord?> RecordAsync(RunInput input) =>
+        Services.GetRequiredService<RunStore>().GetAsync(input.TenantId, input.RunId, CancellationToken.None);
+
+    public Task<LedgerEntry?> LedgerAsync(RunInput input) =>
+        Services.GetRequiredService<LedgerStore>().GetAsync(input.TenantId, input.RunId, CancellationToken.None);
+
+    public ValueTask DisposeAsync() => _host.DisposeAsync();
+}
