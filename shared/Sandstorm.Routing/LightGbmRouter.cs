@@ -52,9 +52,23 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             }
         }
 
+        var marginNote = "";
         if (within.Count == 0)
         {
-            throw Binding(scored, costMargin, latencyMargin, maxCost, maxLatency, w.TimeoutMs);
+            // Nothing fits with the safety margins: accept what fits on the point predictions, and say so, before refusing.
+            foreach (var s in scored.Where(s => Violation(s, 1, 1, maxCost, maxLatency, w.TimeoutMs) is null))
+            {
+                var failure = Math.Clamp(s.Candidate.Health.FailureRate, 0, 0.5);
+                within.Add((s, s.CostUsd / (1 - failure), s.LatencyMs / (1 - failure)));
+                outside.RemoveAll(o => o.Key == s.Candidate.Route.Key);
+            }
+
+            if (within.Count == 0)
+            {
+                throw Binding(scored, costMargin, latencyMargin, maxCost, maxLatency, w.TimeoutMs);
+            }
+
+            marginNote = " (fits only without the safety margin)";
         }
 
         var minCost = within.Min(c => c.Cost);
@@ -89,7 +103,7 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             }
         }
 
-        reason = $"{source}: {Goal(w.Strategy)} — {best.S.Candidate.Route.Key} ({Describe(best.S, w.Strategy)}) among {ordered.Count} of {scored.Count} candidates within constraints";
+        reason = $"{source}: {Goal(w.Strategy)} — {best.S.Candidate.Route.Key} ({Describe(best.S, w.Strategy)}) among {ordered.Count} of {scored.Count} candidates within constraints{marginNote}";
         return Build(ordered, outside, rejected, reason);
     }
 
