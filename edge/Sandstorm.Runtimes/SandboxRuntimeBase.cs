@@ -55,7 +55,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         {
             if (cgroups)
             {
-                context.Cgroup = SandboxCgroup.Create(Options, context.Id, (long)spec.MemoryMiB * 1024 * 1024, CgroupPidsLimit(spec), spec.Cpu);
+                context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(spec), CgroupPidsLimit(spec), spec.Cpu);
             }
 
             context.Scratch = Scratch.Create(Options, context.Id, spec, RunsAsSandboxUser);
@@ -107,6 +107,9 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
 
     /// <summary>Host pids limit; gVisor needs far more host threads than the sandbox has processes.</summary>
     private protected virtual int CgroupPidsLimit(ExecutionSpec spec) => spec.MaxProcesses;
+
+    /// <summary>Host memory limit of the execution's cgroup.</summary>
+    private protected virtual long CgroupMemoryBytes(ExecutionSpec spec) => (long)spec.MemoryMiB * 1024 * 1024;
 
     /// <summary>Environment of the sandboxed code: a fixed minimal base, the caller's variables, the marker.</summary>
     private protected Dictionary<string, string> SandboxEnvironment(SandboxContext context, string home)
