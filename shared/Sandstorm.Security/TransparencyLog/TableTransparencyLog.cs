@@ -24,6 +24,7 @@ public sealed class TableTransparencyLog : ITransparencyLog
     private const string ByRunPrefix = "byrun-";
     private const int IndexDigits = 12;
     private const int PageSize = 1000;
+    private const int MaxBatch = 50;
 
     private readonly TableServiceClient _tables;
     private readonly IProvenanceSigner _signer;
@@ -36,6 +37,7 @@ public sealed class TableTransparencyLog : ITransparencyLog
     private readonly SemaphoreSlim _treeLock = new(1, 1);
     private readonly SemaphoreSlim _sthLock = new(1, 1);
     private readonly MerkleTree _tree = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingAppend> _queue = new();
     private TableClient? _table;
     private long _knownHeadSize;
     private long _lastClaimed = -1;
@@ -68,75 +70,140 @@ public sealed class TableTransparencyLog : ITransparencyLog
             return new LogAppendResult(existing.Index, AlreadyPresent: true);
         }
 
-        var leafHash = MerkleHash.Leaf(append.Leaf);
-        long index;
-        LogEntry? raced = null;
+        // Group commit: appends queue up, and whoever holds the claim lock writes up to 50 of them (100 rows, the
+        // entity-group transaction limit) in one transaction — a per-append transaction is the bottleneck otherwise.
+        var pending = new PendingAppend(append, MerkleHash.Leaf(append.Leaf));
+        _queue.Enqueue(pending);
+        while (!pending.Completion.Task.IsCompleted)
+        {
+            await _claimLock.WaitAsync(cancellationToken);
+            try
+            {
+                if (!pending.Completion.Task.IsCompleted)
+                {
+                    await CommitQueuedAsync(table, cancellationToken);
+                }
+            }
+            finally
+            {
+                _claimLock.Release();
+            }
+        }
 
-        // Claims are serialised per process: each tries the lowest index not known to be taken, so a failed claim
-        // leaves nothing behind for this process to skip. Other processes race on the same rows; the transaction
-        // (entry row + run row) either takes an index whole or not at all.
-        await _claimLock.WaitAsync(cancellationToken);
+        var result = await pending.Completion.Task;
+        await EnsureHeadCoversAsync(result.Index, cancellationToken);
+        return result;
+    }
+
+    // Claims indexes for queued appends. Claims are serialised per process and each batch starts at the lowest index
+    // not known to be taken, so a failed claim leaves no index behind. Other processes race on the same rows; a
+    // transaction (entry rows + run rows) takes its indexes whole or not at all.
+    private async Task CommitQueuedAsync(TableClient table, CancellationToken cancellationToken)
+    {
+        var work = new List<PendingAppend>();
+        while (work.Count < MaxBatch && _queue.TryDequeue(out var queued))
+        {
+            work.Add(queued);
+        }
+
+        var start = _lastClaimed < 0
+            ? (await ReadHeadAsync(table, cancellationToken)).Size
+            : Math.Max(_lastClaimed + 1, Volatile.Read(ref _knownHeadSize));
+        var limit = MaxBatch;
         try
         {
-            index = Math.Max(_lastClaimed + 1, Volatile.Read(ref _knownHeadSize));
-            if (_lastClaimed < 0)
+            while (work.Count > 0)
             {
-                index = (await ReadHeadAsync(table, cancellationToken)).Size;
-            }
-
-            while (true)
-            {
-                var actions = new List<TableTransactionAction>
+                // One row per run in a transaction: a second append of the same run waits for the next round,
+                // where its run row conflicts and it resolves to the first one's index.
+                var runs = new HashSet<string>(StringComparer.Ordinal);
+                var batch = work.Where(p => runs.Add(p.Append.RunId)).Take(limit).ToList();
+                var actions = new List<TableTransactionAction>(batch.Count * 2);
+                for (var j = 0; j < batch.Count; j++)
                 {
-                    new(TableTransactionActionType.Add, new TableEntity(LogName, ByRunRowKey(append.RunId))
+                    var a = batch[j].Append;
+                    actions.Add(new(TableTransactionActionType.Add, new TableEntity(LogName, ByRunRowKey(a.RunId))
                     {
-                        ["RunId"] = append.RunId,
-                        ["Index"] = index,
-                    }),
-                    new(TableTransactionActionType.Add, new TableEntity(LogName, EntryRowKey(index))
+                        ["RunId"] = a.RunId,
+                        ["Index"] = start + j,
+                    }));
+                    actions.Add(new(TableTransactionActionType.Add, new TableEntity(LogName, EntryRowKey(start + j))
                     {
-                        ["RunId"] = append.RunId,
-                        ["TenantId"] = append.TenantId,
-                        ["LeafHash"] = leafHash,
-                        ["BlobName"] = append.BlobName,
-                        ["KeyId"] = append.KeyId,
-                    }),
-                };
+                        ["RunId"] = a.RunId,
+                        ["TenantId"] = a.TenantId,
+                        ["LeafHash"] = batch[j].LeafHash,
+                        ["BlobName"] = a.BlobName,
+                        ["KeyId"] = a.KeyId,
+                    }));
+                }
 
                 try
                 {
                     await table.SubmitTransactionAsync(actions, cancellationToken);
-                    _lastClaimed = index;
-                    break;
                 }
                 catch (TableTransactionFailedException ex) when (ex.Status == (int)HttpStatusCode.Conflict)
                 {
-                    // Another worker recorded this run meanwhile (its run row conflicted, so nothing of ours landed).
-                    raced = await FindByRunAsync(append.RunId, cancellationToken);
-                    if (raced is not null)
+                    var failed = ex.FailedTransactionActionIndex;
+                    if (failed is null && batch.Count > 1)
                     {
-                        break;
+                        // The service did not say which row conflicted: find out one append at a time.
+                        limit = 1;
+                        continue;
                     }
 
-                    // Another process took this index: it is known taken, try the next.
-                    _lastClaimed = index;
-                    index++;
+                    var j = (failed ?? 0) / 2;
+                    var raced = await FindByRunAsync(batch[j].Append.RunId, cancellationToken);
+                    if (raced is not null)
+                    {
+                        // Another worker logged this run meanwhile: it is done, nothing of ours landed.
+                        batch[j].Completion.TrySetResult(new LogAppendResult(raced.Index, AlreadyPresent: true));
+                        work.Remove(batch[j]);
+                    }
+                    else if (j == 0)
+                    {
+                        // Another process took this index: it is known taken, go on from the next.
+                        _lastClaimed = start;
+                        start++;
+                    }
+                    else
+                    {
+                        // Index start + j is taken: the appends before it still fit below it.
+                        limit = j;
+                    }
+
+                    continue;
                 }
+
+                for (var j = 0; j < batch.Count; j++)
+                {
+                    batch[j].Completion.TrySetResult(new LogAppendResult(start + j, AlreadyPresent: false));
+                }
+
+                work.RemoveAll(batch.Contains);
+                _lastClaimed = start + batch.Count - 1;
+                start += batch.Count;
+                limit = MaxBatch;
             }
         }
-        finally
+        catch (OperationCanceledException)
         {
-            _claimLock.Release();
-        }
+            // Our caller gave up; the others' appends go back for the next committer.
+            foreach (var left in work)
+            {
+                _queue.Enqueue(left);
+            }
 
-        if (raced is not null)
+            throw;
+        }
+        catch (Exception ex)
         {
-            await EnsureHeadCoversAsync(raced.Index, cancellationToken);
-            return new LogAppendResult(raced.Index, AlreadyPresent: true);
+            // Nothing of this batch is known to have landed; each caller sees the failure (a retry finds its run row
+            // if the transaction did commit after all).
+            foreach (var left in work)
+            {
+                left.Completion.TrySetException(ex);
+            }
         }
-
-        await EnsureHeadCoversAsync(index, cancellationToken);
-        return new LogAppendResult(index, AlreadyPresent: false);
     }
 
     public async Task<LogEntry?> FindByRunAsync(string runId, CancellationToken cancellationToken)
@@ -482,6 +549,11 @@ public sealed class TableTransparencyLog : ITransparencyLog
         }
 
         return new LogEntry(index, entity.GetString("RunId") ?? "", entity.GetString("TenantId") ?? "", leaf, entity.GetString("BlobName") ?? "", entity.GetString("KeyId") ?? "");
+    }
+
+    private sealed record PendingAppend(LogAppend Append, byte[] LeafHash)
+    {
+        public TaskCompletionSource<LogAppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     private sealed record StoredHead(long Size, byte[] Root, IReadOnlyList<byte[]> Frontier, ETag? ETag);
