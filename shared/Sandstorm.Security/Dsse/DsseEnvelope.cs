@@ -26,8 +26,11 @@ public sealed record DsseEnvelope
     public static DsseEnvelope Parse(ReadOnlySpan<byte> json) =>
         JsonSerializer.Deserialize<DsseEnvelope>(json, CanonicalOptions) ?? throw new JsonException("empty envelope");
 
+    // Minimal escaping: only '"', '\' and control characters are escaped, so any JSON writer that keeps this property
+    // order and writes no whitespace reproduces the bytes (the default encoder would write '+' as \u002B).
     private static readonly JsonSerializerOptions CanonicalOptions = new()
     {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
         WriteIndented = false,
     };
