@@ -21,13 +21,17 @@ public static class CandidateEnumerator
 
         foreach (var provider in context.Providers)
         {
-            var health = context.Health.GetValueOrDefault(provider.Provider) ?? ProviderHealth.Unknown;
-            foreach (var runtime in provider.Runtimes)
+            // A runtime listed once per level it honours (a stronger runtime serving weaker levels) is one placement:
+            // take the offer that matches the run, else the first for the refusal message.
+            foreach (var offers in provider.Runtimes.GroupBy(r => r.Name, StringComparer.Ordinal))
             {
+                var runtime = offers.FirstOrDefault(o => o.Isolation == w.IsolationLevel) ?? offers.First();
+                var levels = string.Join("/", offers.Select(o => Name(o.Isolation)).Distinct());
                 foreach (var r in provider.Regions)
                 {
+                    var health = HealthOf(context.Health, provider.Provider, r);
                     var candidate = new RouteCandidate(provider.Provider, runtime.Name, r);
-                    var why = RejectReason(w, provider, runtime, r, health, preferred, excluded, region);
+                    var why = RejectReason(w, provider, runtime, levels, r, health, preferred, excluded, region);
                     if (why is null)
                     {
                         feasible.Add(new Candidate(candidate, provider, runtime, health));
@@ -52,6 +56,7 @@ public static class CandidateEnumerator
         Workload w,
         ProviderCapabilities provider,
         RuntimeOffer runtime,
+        string levels,
         string region,
         ProviderHealth health,
         IReadOnlyList<string>? preferred,
@@ -70,7 +75,7 @@ public static class CandidateEnumerator
 
         if (runtime.Isolation != w.IsolationLevel)
         {
-            return $"runtime gives isolation '{Name(runtime.Isolation)}', run needs '{Name(w.IsolationLevel)}'";
+            return $"runtime gives isolation '{levels}', run needs '{Name(w.IsolationLevel)}'";
         }
 
         if (w.RuntimePreference is { Length: > 0 } want && !string.Equals(want, runtime.Name, StringComparison.OrdinalIgnoreCase))
@@ -129,6 +134,16 @@ public static class CandidateEnumerator
             ErrorCodes.NoCandidate,
             $"no candidate fits the run at isolation level '{level}': {string.Join("; ", reasons)}");
     }
+
+    /// <summary>
+    /// Health of a provider in a region: the <c>provider/region</c> entry when the health source tracks regions
+    /// (outages and load are regional), else the provider-wide entry, else unknown.
+    /// </summary>
+    public static ProviderHealth HealthOf(IReadOnlyDictionary<string, ProviderHealth> health, string provider, string region) =>
+        health.GetValueOrDefault(HealthKey(provider, region)) ?? health.GetValueOrDefault(provider) ?? ProviderHealth.Unknown;
+
+    /// <summary>The key of a regional entry in <see cref="RoutingContext.Health"/>.</summary>
+    public static string HealthKey(string provider, string region) => $"{provider}/{region}";
 
     /// <summary>The wire name of an isolation level.</summary>
     public static string Name(IsolationLevel level) => level.ToString().ToLowerInvariant();

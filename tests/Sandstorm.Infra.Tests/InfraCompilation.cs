@@ -23,8 +23,10 @@ public sealed class InfraCompilation : IAsyncLifetime
 
     internal BicepResult BuildParams { get; private set; } = null!;
 
-    /// <summary>The compiled ARM template of main.bicep.</summary>
-    internal ArmTemplate Template { get; private set; } = null!;
+    private ArmTemplate? template;
+
+    /// <summary>The compiled ARM template of main.bicep; fails the calling test with Bicep's output if it did not compile.</summary>
+    internal ArmTemplate Template => template ?? throw new InvalidOperationException("main.bicep did not compile: " + Build);
 
     /// <summary>Compiled parameter values by parameter file (relative path), or null when it did not compile.</summary>
     internal IReadOnlyDictionary<string, JsonObject?> Parameters { get; private set; } = null!;
@@ -40,7 +42,10 @@ public sealed class InfraCompilation : IAsyncLifetime
         Lint = await lint;
         Build = await build;
         BuildParams = await buildParams;
-        Template = new ArmTemplate(JsonNode.Parse(Build.StandardOutput)!.AsObject());
+        if (Build.ExitCode == 0)
+        {
+            template = new ArmTemplate(JsonNode.Parse(Build.StandardOutput)!.AsObject());
+        }
         Parameters = ParameterFiles.ToDictionary(
             file => file,
             file =>

@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Globalization;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Runtimes;
+
+namespace Sandstorm.Edge.Commands;
+
+/// <summary>
+/// <c>sandstorm-edge bench</c>: start-up overhead of every working runtime against the bare interpreter, for a
+/// hello-world in each language. Runtimes are interleaved within each iteration so machine noise hits all alike.
+/// </summary>
+public sealed class BenchCommand : IEdgeCommand
+{
+    private const string Bare = "bare";
+
+    private static readonly Dictionary<string, string> Hello = new(StringComparer.Ordinal)
+    {
+        [Languages.Python] = "print('hello')",
+        [Languages.JavaScript] = "console.log('hello')",
+        [Languages.Bash] = "echo hello",
+    };
+
+    public string Name => "bench";
+
+    public string Summary => "measure sandbox start-up overhead of each working runtime against the bare process";
+
+    public string Usage => """
+        usage: sandstorm-edge bench [--iterations N] [--runtimes a,b,...] [--languages python,javascript,bash]
+          --iterations  measured runs per runtime and language (default 20; one warm-up run is not counted)
+          --runtimes    runtimes to include (default: every working one)
+        Figures are end-to-end wall times of ExecuteAsync (cgroup, scratch, launch, run, cleanup); "bare" starts the
+        interpreter directly on the same script with nothing else.
+        """;
+
+    public async Task<int> RunAsync(IReadOnlyList<string> args, EdgeContext context, CancellationToken ct)
+    {
+        var parsed = ParsedArguments.Parse(args, ["iterations", "runtimes", "languages"], []);
+        var iterations = parsed.Int("iterations", 20, 1, 10_000);
+        var languages = Split(parsed.Value("languages")) ?? [.. Languages.Supported];
+        foreach (var language in languages.Where(l => !Languages.IsSupported(l)))
+        {
+            throw new UsageException($"unsupported language '{language}'");
+        }
+
+        var wanted = Split(parsed.Value("runtimes"));
+        var runtimes = new List<ISandboxRuntime>();
+        foreach (var runtime in context.CreateRuntimes(context.RuntimeOptions))
+        {
+            if (wanted is not null && !wanted.Contains(runtime.Name))
+            {
+                continue;
+            }
+
+            var probe = await runtime.ProbeAsync(ct);
+            if (probe.Works)
+            {
+                runtimes.Add(runtime);
+            }
+            else
+            {
+                await context.Error.WriteLineAsync($"skipping {runtime.Name}: {probe.Reason}");
+            }
+        }
+
+        var samples = new Dictionary<(string Runtime, string Language), List<double>>();
+        var bareDir = Directory.CreateTempSubdirectory("sandstorm-bench-");
+        try
+        {
+            for (var i = 0; i <= iterations; i++)
+            {
+                foreach (var language in languages)
+                {
+                    var spec = new ExecutionSpec { Language = language, Code = Hello[language], MemoryMiB = 256, Timeout = TimeSpan.FromSeconds(60) };
+                    var bare = await RunBareAsync(spec, bareDir.FullName, ct);
+                    Record(samples, i, Bare, language, bare);
+                    foreach (var runtime in runtimes)
+                    {
+                        var started = Stopwatch.GetTimestamp();
+                        var result = await runtime.ExecuteAsync(spec, ct);
+                        var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                        if (result.ExitCode != 0 || result.Stdout.Trim() != "hello")
+                        {
+                            await context.Error.WriteLineAsync($"{runtime.Name}/{language}: unexpected result (exit {result.ExitCode}): {result.Stderr.Trim()}");
+                        }
+
+                        Record(samples, i, runtime.Name, language, elapsed);
+                    }
+                }
+
+                await context.Error.WriteAsync(i == 0 ? "warm-up done; measuring" : ".");
+            }
+        }
+        finally
+        {
+            bareDir.Delete(recursive: true);
+        }
+
+        await context.Error.WriteLineAsync();
+        await context.Out.WriteLineAsync($"start-up of hello-world, {iterations} iterations, wall ms end to end (ratio = p50 / bare p50)");
+        await context.Out.WriteLineAsync($"{"language",-11}{"runtime",-10}{"p50",9}{"p95",9}{"ratio",8}");
+        foreach (var language in languages)
+        {
+            var bareP50 = Percentile(samples[(Bare, language)], 50);
+            foreach (var name in new[] { Bare }.Concat(runtimes.Select(r => r.Name)))
+            {
+                var values = samples[(name, language)];
+                var p50 = Percentile(values, 50);
+                await context.Out.WriteLineAsync(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{language,-11}{name,-10}{p50,9:F1}{Percentile(values, 95),9:F1}{p50 / bareP50,7:F2}x"));
+            }
+        }
+
+        return 0;
+    }
+
+    private static void Record(Dictionary<(string, string), List<double>> samples, int iteration, string runtime, string language, double ms)
+    {
+        if (iteration == 0)
+        {
+            return;
+        }
+
+        if (!samples.TryGetValue((runtime, language), out var list))
+        {
+            samples[(runtime, language)] = list = [];
+        }
+
+        list.Add(ms);
+    }
+
+    // The baseline: the same interpreter on the same script, started directly with captured output.
+    private static async Task<double> RunBareAsync(ExecutionSpec spec, string directory, CancellationToken ct)
+    {
+        var path = Path.Combine(directory, Languages.MainFile(spec.Language));
+        await File.WriteAllTextAsync(path, spec.Code, ct);
+        var (command, arguments) = Languages.Interpreter(spec.Language);
+        var psi = new ProcessStartInfo(command) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = directory };
+        foreach (var argument in arguments)
+        {
+            psi.ArgumentList.Add(argument);
+        }
+
+        psi.ArgumentList.Add(path);
+        var started = Stopwatch.GetTimestamp();
+        using var process = Process.Start(psi)!;
+        var output = process.StandardOutput.ReadToEndAsync(ct);
+        var error = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        await output;
+        await error;
+        return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    }
+
+    private static double Percentile(List<double> values, int percentile)
+    {
+        var sorted = values.Order().ToArray();
+        var rank = (int)Math.Ceiling(percentile / 100.0 * sorted.Length) - 1;
+        return sorted[Math.Clamp(rank, 0, sorted.Length - 1)];
+    }
+
+    private static string[]? Split(string? list) =>
+        list?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}

@@ -1,0 +1,23 @@
+using Sandstorm.Runtimes;
+
+namespace Sandstorm.Edge.Commands;
+
+/// <summary>What commands write to and run on; tests swap the writers and the runtime set.</summary>
+public sealed class EdgeContext
+{
+    public required TextWriter Out { get; init; }
+
+    public required TextWriter Error { get; init; }
+
+    public required RuntimeOptions RuntimeOptions { get; init; }
+
+    /// <summary>Creates the runtimes commands use (defaults to every registered runtime).</summary>
+    public Func<RuntimeOptions, IReadOnlyList<ISandboxRuntime>> CreateRuntimes { get; init; } = RuntimeRegistry.CreateAll;
+
+    public static EdgeContext CreateDefault() => new()
+    {
+        Out = Console.Out,
+        Error = Console.Error,
+        RuntimeOptions = new RuntimeOptions(),
+    };
+}

@@ -1,0 +1,123 @@
+using System.Globalization;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Runtimes.Internal;
+
+namespace Sandstorm.Runtimes;
+
+/// <summary>
+/// Isolation <c>standard</c> with bubblewrap: new user, pid, network, mount, ipc, uts and cgroup namespaces;
+/// the seccomp deny-list; a read-only root of the host's /usr and a minimal /etc; a writable <c>/scratch</c>
+/// (tmpfs, size-capped) and a size-capped <c>/tmp</c>; no network at all; cgroup v1 memory/pids/cpu limits.
+/// Code runs as the host's <c>nobody</c>, so even an escape from the namespaces lands unprivileged.
+/// </summary>
+public sealed class BwrapRuntime : SandboxRuntimeBase
+{
+    public const string RuntimeName = "bwrap";
+    private const string Bwrap = "/usr/bin/bwrap";
+    private const string Setpriv = "/usr/bin/setpriv";
+
+    public BwrapRuntime(RuntimeOptions options)
+        : base(options)
+    {
+    }
+
+    public override string Name => RuntimeName;
+
+    public override IsolationLevel Isolation => IsolationLevel.Standard;
+
+    protected override async Task<string?> CheckPrerequisitesAsync(CancellationToken ct)
+    {
+        if (!File.Exists(Bwrap))
+        {
+            return "bubblewrap is not installed (/usr/bin/bwrap)";
+        }
+
+        if (!File.Exists("/proc/self/ns/user"))
+        {
+            return "the kernel has no user namespaces";
+        }
+
+        try
+        {
+            await SeccompPolicy.BpfFileAsync(Options, ct);
+        }
+        catch (InvalidOperationException e)
+        {
+            return e.Message;
+        }
+
+        return null;
+    }
+
+    private protected override async Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
+    {
+        var options = context.Options;
+        var seccomp = await SeccompPolicy.BpfFileAsync(options, ct);
+        var etc = HostLayout.EtcTemplate(options);
+        var uid = options.SandboxUid.ToString(CultureInfo.InvariantCulture);
+        var gid = options.SandboxGid.ToString(CultureInfo.InvariantCulture);
+
+        var args = new List<string>();
+        string command;
+        if (Libc.IsRoot)
+        {
+            // Drop to nobody before bwrap: its user namespace then maps to an unprivileged host user.
+            command = Setpriv;
+            args.AddRange(["--reuid=" + uid, "--regid=" + gid, "--clear-groups", "--", Bwrap]);
+        }
+        else
+        {
+            command = Bwrap;
+        }
+
+        args.AddRange(
+        [
+            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            // Nested user namespaces are the usual first step of a kernel exploit; forbid them outright.
+            "--disable-userns",
+            "--die-with-parent", "--new-session", "--hostname", "sandbox",
+            "--uid", uid, "--gid", gid,
+        ]);
+        foreach (var dir in HostLayout.SystemDirectories)
+        {
+            var link = HostLayout.LinkTarget(dir);
+            if (link is not null)
+            {
+                args.AddRange(["--symlink", link, dir]);
+            }
+            else if (Directory.Exists(dir))
+            {
+                args.AddRange(["--ro-bind", dir, dir]);
+            }
+        }
+
+        foreach (var entry in HostLayout.EtcEntries)
+        {
+            args.AddRange(["--ro-bind-try", entry, entry]);
+        }
+
+        args.AddRange(
+        [
+            "--ro-bind", Path.Combine(etc, "passwd"), "/etc/passwd",
+            "--ro-bind", Path.Combine(etc, "group"), "/etc/group",
+            "--ro-bind", Path.Combine(etc, "hosts"), "/etc/hosts",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--size", ((long)options.TmpSizeMiB * 1024 * 1024).ToString(CultureInfo.InvariantCulture), "--tmpfs", "/tmp",
+            "--bind", context.Scratch!.HostPath, SandboxScratchPath,
+            "--remount-ro", "/",
+            "--chdir", SandboxScratchPath,
+            "--seccomp", "3",
+            "--",
+        ]);
+        args.AddRange(CodeCommand(context.Spec, SandboxScratchPath));
+        return new Launch
+        {
+            Command = command,
+            Arguments = args,
+            Environment = SandboxEnvironment(context, SandboxScratchPath),
+            WorkingDirectory = context.Scratch.HostPath,
+            Fd3File = seccomp,
+        };
+    }
+}

@@ -1,0 +1,168 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Sandstorm.Core.Contracts;
+
+namespace Sandstorm.Runtimes.Internal;
+
+/// <summary>
+/// Builds OCI bundles (config.json) for runc and runsc, and the shared read-only root they start from: an empty
+/// skeleton of mount points and merged-/usr symlinks, with the host's /usr and a few /etc files bound read-only.
+/// No images are pulled.
+/// </summary>
+internal static class OciBundle
+{
+    private static readonly Lock TemplateLock = new();
+
+    /// <summary>The shared root skeleton, created once; sandboxes only ever see it read-only.</summary>
+    public static string RootfsTemplate(RuntimeOptions options, string name = "rootfs")
+    {
+        var rootfs = Path.Combine(options.WorkRoot, "template", name);
+        var ready = Path.Combine(options.WorkRoot, "template", name + ".ready");
+        lock (TemplateLock)
+        {
+            if (File.Exists(ready))
+            {
+                return rootfs;
+            }
+
+            foreach (var dir in new[] { "usr", "etc", "proc", "dev", "sys", "tmp", "scratch", "run" })
+            {
+                Directory.CreateDirectory(Path.Combine(rootfs, dir));
+            }
+
+            foreach (var dir in HostLayout.SystemDirectories.Where(d => d != "/usr"))
+            {
+                var link = HostLayout.LinkTarget(dir);
+                var target = Path.Combine(rootfs, dir.TrimStart('/'));
+                if (link is not null && !Path.Exists(target) && new FileInfo(target).LinkTarget is null)
+                {
+                    File.CreateSymbolicLink(target, link);
+                }
+                else if (link is null && Directory.Exists(dir))
+                {
+                    Directory.CreateDirectory(target);
+                }
+            }
+
+            // Mount points for the host /etc entries bound in (files need a file, directories a directory).
+            foreach (var entry in HostLayout.EtcEntries.Where(Path.Exists))
+            {
+                var target = Path.Combine(rootfs, entry.TrimStart('/'));
+                if (Directory.Exists(entry))
+                {
+                    Directory.CreateDirectory(target);
+                }
+                else if (!File.Exists(target))
+                {
+                    File.WriteAllText(target, "");
+                }
+            }
+
+            var etc = HostLayout.EtcTemplate(options);
+            foreach (var file in new[] { "passwd", "group", "hosts" })
+            {
+                File.Copy(Path.Combine(etc, file), Path.Combine(rootfs, "etc", file), overwrite: true);
+            }
+
+            File.WriteAllText(ready, "");
+            return rootfs;
+        }
+    }
+
+    /// <summary>Writes <c>config.json</c> into a fresh bundle directory and returns the directory.</summary>
+    public static string Write(SandboxContext context, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env, string? cgroupsPath, IEnumerable<JsonObject> extraRlimits, bool refuseClone3 = true)
+    {
+        var options = context.Options;
+        var bundle = Path.Combine(options.WorkRoot, "bundles", context.Id);
+        Directory.CreateDirectory(bundle);
+        context.BundleDirectory = bundle;
+
+        var mounts = new JsonArray
+        {
+            new JsonObject { ["destination"] = "/proc", ["type"] = "proc", ["source"] = "proc", ["options"] = new JsonArray("nosuid", "noexec", "nodev") },
+            new JsonObject { ["destination"] = "/dev", ["type"] = "tmpfs", ["source"] = "tmpfs", ["options"] = new JsonArray("nosuid", "strictatime", "mode=755", "size=1m") },
+            new JsonObject { ["destination"] = "/tmp", ["type"] = "tmpfs", ["source"] = "tmpfs", ["options"] = new JsonArray("nosuid", "nodev", "mode=1777", $"size={options.TmpSizeMiB}m") },
+            new JsonObject { ["destination"] = "/usr", ["type"] = "bind", ["source"] = "/usr", ["options"] = new JsonArray("rbind", "ro", "nosuid", "nodev") },
+        };
+        foreach (var dir in HostLayout.SystemDirectories.Where(d => d != "/usr" && HostLayout.LinkTarget(d) is null && Directory.Exists(d)))
+        {
+            mounts.Add(new JsonObject { ["destination"] = dir, ["type"] = "bind", ["source"] = dir, ["options"] = new JsonArray("rbind", "ro", "nosuid", "nodev") });
+        }
+
+        foreach (var entry in HostLayout.EtcEntries.Where(Path.Exists))
+        {
+            mounts.Add(new JsonObject { ["destination"] = entry, ["type"] = "bind", ["source"] = entry, ["options"] = new JsonArray("rbind", "ro", "nosuid", "nodev") });
+        }
+
+        mounts.Add(new JsonObject { ["destination"] = "/scratch", ["type"] = "bind", ["source"] = context.Scratch!.HostPath, ["options"] = new JsonArray("rbind", "rw", "nosuid", "nodev") });
+
+        var rlimits = new JsonArray
+        {
+            new JsonObject { ["type"] = "RLIMIT_CORE", ["hard"] = 0, ["soft"] = 0 },
+            new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = 1024, ["soft"] = 1024 },
+        };
+        foreach (var limit in extraRlimits)
+        {
+            rlimits.Add(limit);
+        }
+
+        var linux = new JsonObject
+        {
+            ["namespaces"] = new JsonArray(
+                new JsonObject { ["type"] = "pid" },
+                new JsonObject { ["type"] = "network" },
+                new JsonObject { ["type"] = "ipc" },
+                new JsonObject { ["type"] = "uts" },
+                new JsonObject { ["type"] = "mount" },
+                new JsonObject { ["type"] = "cgroup" }),
+            ["resources"] = new JsonObject { ["devices"] = new JsonArray(new JsonObject { ["allow"] = false, ["access"] = "rwm" }) },
+            ["maskedPaths"] = new JsonArray("/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"),
+            ["readonlyPaths"] = new JsonArray("/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"),
+            ["seccomp"] = SeccompPolicy.OciSection(refuseClone3),
+        };
+        if (cgroupsPath is not null)
+        {
+            linux["cgroupsPath"] = cgroupsPath;
+        }
+
+        var noCaps = new JsonArray();
+        var config = new JsonObject
+        {
+            ["ociVersion"] = "1.0.2",
+            ["process"] = new JsonObject
+            {
+                ["terminal"] = false,
+                ["user"] = new JsonObject { ["uid"] = options.SandboxUid, ["gid"] = options.SandboxGid },
+                ["args"] = new JsonArray([.. args.Select(a => (JsonNode)JsonValue.Create(a)!)]),
+                ["env"] = new JsonArray([.. env.Select(kv => (JsonNode)JsonValue.Create(kv.Key + "=" + kv.Value)!)]),
+                ["cwd"] = "/scratch",
+                ["capabilities"] = new JsonObject
+                {
+                    ["bounding"] = noCaps.DeepClone(),
+                    ["effective"] = noCaps.DeepClone(),
+                    ["inheritable"] = noCaps.DeepClone(),
+                    ["permitted"] = noCaps.DeepClone(),
+                    ["ambient"] = noCaps.DeepClone(),
+                },
+                ["rlimits"] = rlimits,
+                ["noNewPrivileges"] = true,
+            },
+            ["root"] = new JsonObject { ["path"] = RootfsTemplate(options), ["readonly"] = true },
+            ["hostname"] = "sandbox",
+            ["mounts"] = mounts,
+            ["linux"] = linux,
+        };
+        File.WriteAllText(Path.Combine(bundle, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        return bundle;
+    }
+
+    /// <summary>An OCI rlimit entry.</summary>
+    public static JsonObject Rlimit(string type, long value) => new() { ["type"] = type, ["hard"] = value, ["soft"] = value };
+
+    /// <summary>Interpreter command for the code in /scratch.</summary>
+    public static List<string> Command(ExecutionSpec spec)
+    {
+        var (command, arguments) = Languages.Interpreter(spec.Language);
+        return [command, .. arguments, "/scratch/" + Languages.MainFile(spec.Language)];
+    }
+}

@@ -1,0 +1,272 @@
+using System.Globalization;
+
+namespace Sandstorm.Runtimes.Internal;
+
+/// <summary>
+/// The cgroup v1 group of one execution: <c>&lt;root&gt;/{memory,pids,cpu,cpuacct}/&lt;parent&gt;/&lt;id&gt;</c>.
+/// Limits live here rather than in each runtime's own config so every runtime (and any sub-cgroups runc,
+/// runsc or podman create below it) is bounded, measured and killed the same way.
+/// </summary>
+internal sealed class SandboxCgroup
+{
+    private static readonly string[] Controllers = ["memory", "pids", "cpu", "cpuacct"];
+    private readonly string[] directories;
+
+    private SandboxCgroup(RuntimeOptions options, string id)
+    {
+        RelativePath = "/" + options.CgroupParent + "/" + id;
+        directories = [.. Controllers.Select(c => Path.Combine(options.CgroupRoot, c, options.CgroupParent, id))];
+    }
+
+    /// <summary>Path relative to each hierarchy's root, e.g. <c>/sandstorm/ab12</c> (for OCI cgroupsPath of a child group).</summary>
+    public string RelativePath { get; }
+
+    /// <summary>cgroup.procs files a launcher writes its own pid into before exec-ing the sandbox.</summary>
+    public IEnumerable<string> ProcsFiles => directories.Select(d => Path.Combine(d, "cgroup.procs"));
+
+    private string Memory => directories[0];
+
+    private string Pids => directories[1];
+
+    private string Cpu => directories[2];
+
+    private string CpuAcct => directories[3];
+
+    /// <summary>True when this process can create cgroups under the parent in every controller we need.</summary>
+    public static bool IsAvailable(RuntimeOptions options, out string? reason)
+    {
+        reason = null;
+        if (!options.UseCgroups)
+        {
+            reason = "cgroups disabled by options";
+            return false;
+        }
+
+        if (!Libc.IsRoot)
+        {
+            reason = "not root: cgroup v1 hierarchies are not writable";
+            return false;
+        }
+
+        foreach (var controller in Controllers)
+        {
+            var hierarchy = Path.Combine(options.CgroupRoot, controller);
+            if (!File.Exists(Path.Combine(hierarchy, "cgroup.procs")))
+            {
+                reason = $"cgroup v1 controller '{controller}' is not mounted at {hierarchy}";
+                return false;
+            }
+
+            try
+            {
+                Directory.CreateDirectory(Path.Combine(hierarchy, options.CgroupParent));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                reason = $"cannot create cgroup under {hierarchy}: {e.Message}";
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public static SandboxCgroup Create(RuntimeOptions options, string id, long memoryBytes, int maxPids, double cpus)
+    {
+        var group = new SandboxCgroup(options, id);
+        try
+        {
+            foreach (var dir in group.directories)
+            {
+                Directory.CreateDirectory(dir);
+            }
+
+            File.WriteAllText(Path.Combine(group.Memory, "memory.limit_in_bytes"), memoryBytes.ToString(CultureInfo.InvariantCulture));
+            // Swap would let a memory bomb outlive its limit; the memsw file exists only with swap accounting.
+            TryWrite(Path.Combine(group.Memory, "memory.memsw.limit_in_bytes"), memoryBytes.ToString(CultureInfo.InvariantCulture));
+            File.WriteAllText(Path.Combine(group.Pids, "pids.max"), maxPids.ToString(CultureInfo.InvariantCulture));
+            if (cpus > 0)
+            {
+                const int period = 100_000;
+                File.WriteAllText(Path.Combine(group.Cpu, "cpu.cfs_period_us"), period.ToString(CultureInfo.InvariantCulture));
+                File.WriteAllText(Path.Combine(group.Cpu, "cpu.cfs_quota_us"), ((long)Math.Max(1000, cpus * period)).ToString(CultureInfo.InvariantCulture));
+            }
+
+            return group;
+        }
+        catch
+        {
+            group.Remove();
+            throw;
+        }
+    }
+
+    /// <summary>CPU time, peak memory and whether the kernel's OOM killer acted, read before the group is removed.</summary>
+    public (long CpuTimeMs, long PeakMemoryBytes, bool OomKilled) ReadStats()
+    {
+        var cpuNs = ReadLong(Path.Combine(CpuAcct, "cpuacct.usage"));
+        var peak = ReadLong(Path.Combine(Memory, "memory.max_usage_in_bytes"));
+        var oom = false;
+        try
+        {
+            foreach (var line in File.ReadLines(Path.Combine(Memory, "memory.oom_control")))
+            {
+                if (line.StartsWith("oom_kill ", StringComparison.Ordinal) && ReadNumber(line["oom_kill ".Length..]) > 0)
+                {
+                    oom = true;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return (cpuNs / 1_000_000, peak, oom);
+    }
+
+    /// <summary>True when the memory limit was hit at least once (evidence for an OOM verdict on exit 137).</summary>
+    public bool MemoryLimitHit() => ReadLong(Path.Combine(Memory, "memory.failcnt")) > 0;
+
+    /// <summary>Kills every process in the group and its sub-groups until none is left or the deadline passes.</summary>
+    public async Task<bool> KillAllAsync(TimeSpan grace, TimeProvider time)
+    {
+        var started = time.GetTimestamp();
+        while (true)
+        {
+            var any = false;
+            foreach (var pid in AllPids())
+            {
+                any = true;
+                Libc.kill(pid, Libc.SIGKILL);
+            }
+
+            if (!any)
+            {
+                return true;
+            }
+
+            if (time.GetElapsedTime(started) > grace)
+            {
+                return false;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(5), time);
+        }
+    }
+
+    /// <summary>Whether any process is still in the group (any controller, any sub-group).</summary>
+    public bool IsEmpty() => !AllPids().Any();
+
+    /// <summary>Removes the group and any sub-groups runtimes made under it, deepest first.</summary>
+    public void Remove()
+    {
+        foreach (var dir in directories)
+        {
+            if (!Directory.Exists(dir))
+            {
+                continue;
+            }
+
+            var all = new List<string>();
+            try
+            {
+                all.AddRange(Directory.EnumerateDirectories(dir, "*", SearchOption.AllDirectories));
+            }
+            catch (IOException)
+            {
+            }
+
+            all.Sort((a, b) => b.Length.CompareTo(a.Length));
+            all.Add(dir);
+            foreach (var d in all)
+            {
+                // An exiting task can keep a group busy for a few milliseconds after SIGKILL.
+                for (var attempt = 0; attempt < 200; attempt++)
+                {
+                    try
+                    {
+                        Directory.Delete(d);
+                        break;
+                    }
+                    catch (DirectoryNotFoundException)
+                    {
+                        break;
+                    }
+                    catch (IOException)
+                    {
+                        Thread.Sleep(5);
+                    }
+                }
+            }
+        }
+    }
+
+    private IEnumerable<int> AllPids()
+    {
+        var seen = new HashSet<int>();
+        foreach (var dir in directories)
+        {
+            if (!Directory.Exists(dir))
+            {
+                continue;
+            }
+
+            IEnumerable<string> groups;
+            try
+            {
+                groups = [dir, .. Directory.EnumerateDirectories(dir, "*", SearchOption.AllDirectories)];
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+
+            foreach (var group in groups)
+            {
+                string[] lines;
+                try
+                {
+                    lines = File.ReadAllLines(Path.Combine(group, "cgroup.procs"));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    continue;
+                }
+
+                foreach (var line in lines)
+                {
+                    if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && seen.Add(pid))
+                    {
+                        yield return pid;
+                    }
+                }
+            }
+        }
+    }
+
+    private static void TryWrite(string path, string value)
+    {
+        try
+        {
+            File.WriteAllText(path, value);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static long ReadLong(string path)
+    {
+        try
+        {
+            return ReadNumber(File.ReadAllText(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
+    private static long ReadNumber(string text) =>
+        long.TryParse(text.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : 0;
+}

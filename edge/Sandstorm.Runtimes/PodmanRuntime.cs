@@ -1,0 +1,100 @@
+using System.Globalization;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Runtimes.Internal;
+
+namespace Sandstorm.Runtimes;
+
+/// <summary>
+/// Isolation <c>standard</c> with podman: <c>podman run --rootfs</c> on a skeleton root (no image pull) with the
+/// host's /usr and a minimal /etc bound read-only, a read-only root, no network, no capabilities, no_new_privs,
+/// the seccomp deny-list as a podman profile, code as nobody; the container's cgroup sits under the execution's
+/// limited cgroup. Slower to start than bwrap or runc (podman sets up storage and conmon per run).
+/// </summary>
+public sealed class PodmanRuntime : SandboxRuntimeBase
+{
+    public const string RuntimeName = "podman";
+    private const string Podman = "/usr/bin/podman";
+
+    public PodmanRuntime(RuntimeOptions options)
+        : base(options)
+    {
+    }
+
+    public override string Name => RuntimeName;
+
+    public override IsolationLevel Isolation => IsolationLevel.Standard;
+
+    protected override Task<string?> CheckPrerequisitesAsync(CancellationToken ct)
+    {
+        if (!File.Exists(Podman))
+        {
+            return Task.FromResult<string?>("podman is not installed");
+        }
+
+        return Task.FromResult(Libc.IsRoot ? null : "podman needs root here (rootless podman needs a user session and subuids)");
+    }
+
+    private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
+    {
+        var options = context.Options;
+        var env = SandboxEnvironment(context, "/scratch");
+        var bundle = Path.Combine(options.WorkRoot, "bundles", context.Id);
+        Directory.CreateDirectory(bundle);
+        context.BundleDirectory = bundle;
+        var profile = Path.Combine(bundle, "seccomp.json");
+        File.WriteAllText(profile, SeccompPolicy.OciSection().ToJsonString());
+
+        var args = new List<string>
+        {
+            "--cgroup-manager=cgroupfs",
+            "run", "--rm", "--name", context.Id,
+            // --rootfs is a switch: the root directory comes last, where the image would, followed by the command.
+            "--rootfs",
+            "--read-only", "--read-only-tmpfs=false",
+            "--network=none", "--cgroupns=private", "--ipc=private", "--uts=private", "--hostname", "sandbox",
+            "--cgroup-parent", context.Cgroup!.RelativePath,
+            "--pids-limit", "0",
+            "--cap-drop=all",
+            "--security-opt", "no-new-privileges",
+            "--security-opt", "seccomp=" + profile,
+            "--user", options.SandboxUid.ToString(CultureInfo.InvariantCulture) + ":" + options.SandboxGid.ToString(CultureInfo.InvariantCulture),
+            "--workdir", "/scratch",
+            "--log-driver", "none",
+            // Podman's default open-files limit is above the hard limit this host grants, which fails container start.
+            "--ulimit", "nofile=1024:1024",
+            "--ulimit", "nproc=" + context.Spec.MaxProcesses.ToString(CultureInfo.InvariantCulture) + ":" + context.Spec.MaxProcesses.ToString(CultureInfo.InvariantCulture),
+            "--tmpfs", "/tmp:rw,nosuid,nodev,size=" + options.TmpSizeMiB.ToString(CultureInfo.InvariantCulture) + "m,mode=1777",
+            "-v", "/usr:/usr:ro",
+            "-v", context.Scratch!.HostPath + ":/scratch:rw",
+        };
+        foreach (var entry in HostLayout.EtcEntries.Where(Path.Exists))
+        {
+            args.AddRange(["-v", entry + ":" + entry + ":ro"]);
+        }
+
+        foreach (var (key, value) in env)
+        {
+            args.AddRange(["--env", key + "=" + value]);
+        }
+
+        args.Add(RootfsTemplate(options));
+        args.AddRange(OciBundle.Command(context.Spec));
+        return Task.FromResult(new Launch
+        {
+            Command = Podman,
+            Arguments = args,
+            Environment = new Dictionary<string, string>(env) { ["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin" },
+            WorkingDirectory = bundle,
+        });
+    }
+
+    private protected override async Task StopRuntimeAsync(SandboxContext context) =>
+        await RunToolAsync(Podman, ["--cgroup-manager=cgroupfs", "kill", context.Id], TimeSpan.FromSeconds(10));
+
+    private protected override async Task DeleteRuntimeStateAsync(SandboxContext context) =>
+        await RunToolAsync(Podman, ["--cgroup-manager=cgroupfs", "rm", "--force", "--ignore", context.Id], TimeSpan.FromSeconds(20));
+
+    // Podman creates its own mount points (/etc/hosts, /run/.containerenv, ...) in the root it is given, so it
+    // gets a skeleton of its own rather than the one runc and runsc share read-only.
+    private static string RootfsTemplate(RuntimeOptions options) => OciBundle.RootfsTemplate(options, "podman-rootfs");
+}

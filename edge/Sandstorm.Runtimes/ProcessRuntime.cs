@@ -1,0 +1,68 @@
+using System.Globalization;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Runtimes.Internal;
+
+namespace Sandstorm.Runtimes;
+
+/// <summary>
+/// Isolation <c>none</c>: the interpreter as a plain child process of this one, for trusted code. Limits come from
+/// cgroup v1 (memory, pids, cpu) when this process may create cgroups, otherwise from rlimits; the timeout, output
+/// caps and killing of the whole tree hold either way (by cgroup, else by process group). It claims no
+/// filesystem or network isolation: the code sees the host as this process's user does.
+/// </summary>
+public sealed class ProcessRuntime : SandboxRuntimeBase
+{
+    public const string RuntimeName = "process";
+
+    public ProcessRuntime()
+        : this(new RuntimeOptions())
+    {
+    }
+
+    public ProcessRuntime(RuntimeOptions options)
+        : base(options)
+    {
+    }
+
+    public override string Name => RuntimeName;
+
+    public override IsolationLevel Isolation => IsolationLevel.None;
+
+    protected override bool RequiresCgroups => false;
+
+    // Trusted code runs as the agent's own user; only sandboxing runtimes switch to the sandbox user.
+    protected override bool RunsAsSandboxUser => false;
+
+    protected override Task<string?> CheckPrerequisitesAsync(CancellationToken ct) => Task.FromResult<string?>(null);
+
+    private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
+    {
+        var spec = context.Spec;
+        var scratch = context.Scratch!.HostPath;
+        var command = CodeCommand(spec, scratch);
+        var ulimits = new List<string>
+        {
+            // Files larger than the scratch cap would only fill the host disk (dash's ulimit -f counts 512-byte blocks).
+            "-f " + ((long)context.Options.ScratchSizeMiB * 2048).ToString(CultureInfo.InvariantCulture),
+        };
+        if (context.Cgroup is null)
+        {
+            // Degraded mode: CPU seconds bound a runaway loop even if this process dies before its timer fires;
+            // RLIMIT_DATA bounds heap growth (not RLIMIT_AS, which kills Node at start-up).
+            ulimits.Add("-t " + ((long)Math.Ceiling(spec.Timeout.TotalSeconds * Math.Max(1, spec.Cpu)) + 1).ToString(CultureInfo.InvariantCulture));
+            if (spec.Language != Languages.JavaScript)
+            {
+                ulimits.Add("-d " + ((long)spec.MemoryMiB * 1024).ToString(CultureInfo.InvariantCulture));
+            }
+        }
+
+        return Task.FromResult(new Launch
+        {
+            Command = command[0],
+            Arguments = command[1..],
+            Environment = SandboxEnvironment(context, scratch),
+            WorkingDirectory = scratch,
+            Ulimits = ulimits,
+        });
+    }
+}

@@ -1,0 +1,33 @@
+namespace Sandstorm.Runtimes;
+
+/// <summary>Where runtimes keep their per-execution state and the host-wide limits they apply.</summary>
+public sealed record RuntimeOptions
+{
+    /// <summary>Root of scratch directories, OCI bundles, runtime state and the shared read-only rootfs template.</summary>
+    public string WorkRoot { get; init; } = Path.Combine(Path.GetTempPath(), "sandstorm");
+
+    /// <summary>Mount point of the cgroup v1 hierarchies (memory, pids, cpu, cpuacct).</summary>
+    public string CgroupRoot { get; init; } = "/sys/fs/cgroup";
+
+    /// <summary>Parent cgroup under each controller; each execution gets <c>&lt;parent&gt;/&lt;id&gt;</c>.</summary>
+    public string CgroupParent { get; init; } = "sandstorm";
+
+    /// <summary>False forces the degraded mode (rlimits and process groups only) even where cgroups are writable.</summary>
+    public bool UseCgroups { get; init; } = true;
+
+    /// <summary>Size cap of the writable <c>/scratch</c> (a tmpfs per execution when running as root).</summary>
+    public int ScratchSizeMiB { get; init; } = 128;
+
+    /// <summary>Size cap of the sandbox's <c>/tmp</c>.</summary>
+    public int TmpSizeMiB { get; init; } = 64;
+
+    /// <summary>Host uid/gid sandboxed code runs as (nobody).</summary>
+    public int SandboxUid { get; init; } = 65534;
+
+    public int SandboxGid { get; init; } = 65534;
+
+    /// <summary>Grace period for a killed sandbox's processes and pipes to go away before cleanup gives up waiting.</summary>
+    public TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(5);
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}

@@ -1,0 +1,9 @@
+namespace Sandstorm.Runtimes;
+
+/// <summary>Result of probing a runtime: whether it works here and, when it does not, why.</summary>
+public sealed record RuntimeProbe(bool Works, string? Reason = null)
+{
+    public static RuntimeProbe Working { get; } = new(true);
+
+    public static RuntimeProbe NotWorking(string reason) => new(false, reason);
+}

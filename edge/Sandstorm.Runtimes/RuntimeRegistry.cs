@@ -1,0 +1,19 @@
+namespace Sandstorm.Runtimes;
+
+/// <summary>Creates every runtime this agent knows, in the order <c>check</c> lists them.</summary>
+public static class RuntimeRegistry
+{
+    public static IReadOnlyList<ISandboxRuntime> CreateAll(RuntimeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return
+        [
+            new ProcessRuntime(options),
+            new BwrapRuntime(options),
+            new RuncRuntime(options),
+            new PodmanRuntime(options),
+            new GvisorRuntime(options),
+            new MicroVmRuntime(),
+        ];
+    }
+}

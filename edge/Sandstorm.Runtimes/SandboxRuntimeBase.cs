@@ -1,0 +1,308 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.RegularExpressions;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Runtimes.Internal;
+
+namespace Sandstorm.Runtimes;
+
+/// <summary>
+/// The execution skeleton every host runtime shares: per-execution cgroup and scratch, the launcher, the
+/// output caps and timeout, and a cleanup that runs whatever happened. Runtimes supply the command line.
+/// </summary>
+public abstract partial class SandboxRuntimeBase : ISandboxRuntime
+{
+    /// <summary>Environment variable set on every process of a sandbox (host side), so leftovers can be found.</summary>
+    public const string MarkerVariable = "SANDSTORM_SANDBOX_ID";
+
+    // Probing runs a real sandbox, so it happens once per process per runtime and work root.
+    private static readonly ConcurrentDictionary<string, Lazy<Task<RuntimeProbe>>> Probes = new();
+
+    protected SandboxRuntimeBase(RuntimeOptions options)
+    {
+        Options = options ?? throw new ArgumentNullException(nameof(options));
+    }
+
+    public abstract string Name { get; }
+
+    public abstract IsolationLevel Isolation { get; }
+
+    protected RuntimeOptions Options { get; }
+
+    /// <summary>True when this runtime cannot enforce its limits without cgroups (everything but <c>process</c>).</summary>
+    protected virtual bool RequiresCgroups => true;
+
+    /// <summary>True when the code runs as the unprivileged sandbox user, who must own <c>/scratch</c>.</summary>
+    protected virtual bool RunsAsSandboxUser => true;
+
+    /// <summary>Path of the main file as the sandboxed code sees it.</summary>
+    protected virtual string SandboxScratchPath => "/scratch";
+
+    public Task<RuntimeProbe> ProbeAsync(CancellationToken ct) =>
+        Probes.GetOrAdd(Name + "|" + Options.WorkRoot + "|" + Options.UseCgroups, _ => new Lazy<Task<RuntimeProbe>>(() => ProbeOnceAsync())).Value.WaitAsync(ct);
+
+    public async Task<ExecutionResult> ExecuteAsync(ExecutionSpec spec, CancellationToken ct)
+    {
+        Validate(spec);
+        var cgroups = SandboxCgroup.IsAvailable(Options, out var noCgroupReason);
+        if (!cgroups && RequiresCgroups)
+        {
+            throw new InvalidOperationException($"runtime '{Name}' needs cgroup v1 limits: {noCgroupReason}");
+        }
+
+        var context = new SandboxContext(spec, Options);
+        try
+        {
+            if (cgroups)
+            {
+                context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(spec), CgroupPidsLimit(spec), spec.Cpu);
+            }
+
+            context.Scratch = Scratch.Create(Options, context.Id, spec, RunsAsSandboxUser);
+            var launch = await PrepareAsync(context, ct);
+            var outcome = await ChildRunner.RunAsync(launch, context, () => StopAsync(context), ct);
+            ct.ThrowIfCancellationRequested();
+
+            long cpuMs = 0, peak = 0;
+            var oom = false;
+            if (context.Cgroup is not null)
+            {
+                (cpuMs, peak, oom) = context.Cgroup.ReadStats();
+                // Some runtimes report the kill only as exit 137; the failure counter is the evidence.
+                oom |= outcome.ExitCode == 137 && context.Cgroup.MemoryLimitHit();
+            }
+
+            return new ExecutionResult
+            {
+                Runtime = Name,
+                Stdout = Decode(outcome.Stdout),
+                Stderr = Decode(outcome.Stderr),
+                StdoutTruncated = outcome.StdoutTruncated,
+                StderrTruncated = outcome.StderrTruncated,
+                ExitCode = outcome.ExitCode,
+                WallTimeMs = (long)outcome.WallTime.TotalMilliseconds,
+                CpuTimeMs = cpuMs,
+                PeakMemoryBytes = peak,
+                OomKilled = oom && !outcome.TimedOut,
+                TimedOut = outcome.TimedOut,
+            };
+        }
+        finally
+        {
+            await CleanupAsync(context);
+        }
+    }
+
+    /// <summary>Writes what the runtime needs (bundle, config) and returns the host command.</summary>
+    private protected abstract Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct);
+
+    /// <summary>Checks prerequisites (binaries, privileges) before the trial run; null when they are met.</summary>
+    protected abstract Task<string?> CheckPrerequisitesAsync(CancellationToken ct);
+
+    /// <summary>Stops the runtime's own machinery (containers, sandboxes) after the main process ended or timed out.</summary>
+    private protected virtual Task StopRuntimeAsync(SandboxContext context) => Task.CompletedTask;
+
+    /// <summary>Removes the runtime's own state (container records) once every process is gone.</summary>
+    private protected virtual Task DeleteRuntimeStateAsync(SandboxContext context) => Task.CompletedTask;
+
+    /// <summary>Host pids limit; gVisor needs far more host threads than the sandbox has processes.</summary>
+    private protected virtual int CgroupPidsLimit(ExecutionSpec spec) => spec.MaxProcesses;
+
+    /// <summary>Host memory limit of the execution's cgroup.</summary>
+    private protected virtual long CgroupMemoryBytes(ExecutionSpec spec) => (long)spec.MemoryMiB * 1024 * 1024;
+
+    /// <summary>Environment of the sandboxed code: a fixed minimal base, the caller's variables, the marker.</summary>
+    private protected Dictionary<string, string> SandboxEnvironment(SandboxContext context, string home)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
+            ["HOME"] = home,
+            ["TMPDIR"] = "/tmp",
+            ["LANG"] = "C.UTF-8",
+            ["PYTHONDONTWRITEBYTECODE"] = "1",
+        };
+        if (context.Spec.Environment is not null)
+        {
+            foreach (var (key, value) in context.Spec.Environment)
+            {
+                env[key] = value;
+            }
+        }
+
+        env[MarkerVariable] = context.Id;
+        return env;
+    }
+
+    /// <summary>Interpreter command line for the main file at the given directory.</summary>
+    private protected static List<string> CodeCommand(ExecutionSpec spec, string directory)
+    {
+        var (command, arguments) = Languages.Interpreter(spec.Language);
+        return [command, .. arguments, directory + "/" + Languages.MainFile(spec.Language)];
+    }
+
+    /// <summary>Runs a helper command on the host (runc/runsc/podman management), bounded in time, output discarded past 64 KiB.</summary>
+    private protected static async Task<(int ExitCode, string Output)> RunToolAsync(string file, IEnumerable<string> arguments, TimeSpan timeout)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(file)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        foreach (var argument in arguments)
+        {
+            psi.ArgumentList.Add(argument);
+        }
+
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        process.StandardInput.Close();
+        using var abort = new CancellationTokenSource(timeout);
+        var output = BoundedOutput.ReadAsync(process.StandardOutput.BaseStream, 64 * 1024, abort.Token);
+        var error = BoundedOutput.ReadAsync(process.StandardError.BaseStream, 64 * 1024, abort.Token);
+        try
+        {
+            await process.WaitForExitAsync(abort.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+        }
+
+        var text = Decode((await output).Bytes) + Decode((await error).Bytes);
+        return (process.ExitCode, text.Trim());
+    }
+
+    private async Task StopAsync(SandboxContext context)
+    {
+        try
+        {
+            await StopRuntimeAsync(context);
+        }
+        finally
+        {
+            if (context.Cgroup is not null)
+            {
+                await context.Cgroup.KillAllAsync(Options.KillGrace, Options.TimeProvider);
+            }
+        }
+    }
+
+    private async Task CleanupAsync(SandboxContext context)
+    {
+        // Every step runs even if an earlier one failed: leaving a cgroup, mount or container behind is worse than a late error.
+        List<Exception>? errors = null;
+        void Try(Action step)
+        {
+            try
+            {
+                step();
+            }
+            catch (Exception e)
+            {
+                (errors ??= []).Add(e);
+            }
+        }
+
+        if (context.Cgroup is not null)
+        {
+            try
+            {
+                await context.Cgroup.KillAllAsync(Options.KillGrace, Options.TimeProvider);
+            }
+            catch (Exception e)
+            {
+                (errors ??= []).Add(e);
+            }
+        }
+
+        try
+        {
+            await DeleteRuntimeStateAsync(context);
+        }
+        catch (Exception e)
+        {
+            (errors ??= []).Add(e);
+        }
+
+        Try(() => context.Cgroup?.Remove());
+        Try(() => context.Scratch?.Remove());
+        Try(() =>
+        {
+            if (context.BundleDirectory is not null && Directory.Exists(context.BundleDirectory))
+            {
+                Directory.Delete(context.BundleDirectory, recursive: true);
+            }
+        });
+        if (errors is not null)
+        {
+            throw new AggregateException($"cleanup of sandbox {context.Id} ({Name}) failed", errors);
+        }
+    }
+
+    private async Task<RuntimeProbe> ProbeOnceAsync()
+    {
+        try
+        {
+            var missing = await CheckPrerequisitesAsync(CancellationToken.None);
+            if (missing is not null)
+            {
+                return RuntimeProbe.NotWorking(missing);
+            }
+
+            if (RequiresCgroups && !SandboxCgroup.IsAvailable(Options, out var reason))
+            {
+                return RuntimeProbe.NotWorking($"needs cgroup v1 limits: {reason}");
+            }
+
+            var result = await ExecuteAsync(
+                new ExecutionSpec { Language = Languages.Bash, Code = "echo sandstorm-probe", MemoryMiB = 256, Timeout = TimeSpan.FromSeconds(30), IsolationLevel = Isolation },
+                CancellationToken.None);
+            return result.ExitCode == 0 && result.Stdout.Trim() == "sandstorm-probe"
+                ? RuntimeProbe.Working
+                : RuntimeProbe.NotWorking($"trial run failed (exit {result.ExitCode?.ToString() ?? "none"}): {Shorten(result.Stderr)}");
+        }
+        catch (Exception e)
+        {
+            return RuntimeProbe.NotWorking($"trial run failed: {Shorten(e.Message)}");
+        }
+    }
+
+    private static void Validate(ExecutionSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!Languages.IsSupported(spec.Language))
+        {
+            throw new ArgumentException($"language '{spec.Language}' is not supported (supported: {string.Join(", ", Languages.Supported)})", nameof(spec));
+        }
+
+        if (spec.MemoryMiB < 16 || spec.Timeout <= TimeSpan.Zero || spec.OutputLimitBytes < 0 || spec.MaxProcesses < 1 || spec.Cpu < 0)
+        {
+            throw new ArgumentException("limits out of range: memory ≥ 16 MiB, timeout > 0, output limit ≥ 0, max processes ≥ 1, cpu ≥ 0", nameof(spec));
+        }
+
+        if (spec.Environment is not null)
+        {
+            foreach (var key in spec.Environment.Keys)
+            {
+                if (!EnvironmentName().IsMatch(key) || key == MarkerVariable)
+                {
+                    throw new ArgumentException($"environment variable name '{key}' is not allowed", nameof(spec));
+                }
+            }
+        }
+    }
+
+    private static string Decode(byte[] bytes) => Encoding.UTF8.GetString(bytes);
+
+    private static string Shorten(string text)
+    {
+        text = text.Trim().ReplaceLineEndings(" ");
+        return text.Length <= 300 ? text : text[..300] + "…";
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex EnvironmentName();
+}

@@ -1,0 +1,242 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Azure.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly.Registry;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Providers.Cloud;
+using Sandstorm.Providers.Health;
+using Sandstorm.Providers.Resilience;
+
+namespace Sandstorm.Providers.Aca;
+
+/// <summary>
+/// Azure Container Apps dynamic sessions (code interpreter pool): Hyper-V isolated Python sessions reached through the pool's
+/// data-plane REST API with a managed-identity token. A session exists as soon as an identifier is used, so provisioning
+/// only picks the identifier (one per run); the platform deletes the session after the pool's cooldown.
+/// </summary>
+public sealed class AcaProvider : ISandboxProvider
+{
+    public const string Id = "aca";
+    public const string HttpClientName = "sandstorm-aca";
+    public const string Runtime = "hyperv";
+
+    private readonly HttpClient _http;
+    private readonly AcaOptions _options;
+    private readonly TokenCredential _credential;
+    private readonly ProviderCaller _caller;
+    private readonly TimeProvider _time;
+    private readonly ILogger<AcaProvider> _logger;
+    private readonly SemaphoreSlim _tokenGate = new(1, 1);
+    private AccessToken? _token;
+
+    public AcaProvider(
+        IHttpClientFactory httpClients,
+        IOptions<AcaOptions> options,
+        [FromKeyedServices(CloudProviderRegistration.AcaCredentialKey)] TokenCredential credential,
+        ResiliencePipelineProvider<string> pipelines,
+        ProviderHealthMonitor health,
+        TimeProvider time,
+        ILogger<AcaProvider> logger)
+    {
+        _http = httpClients.CreateClient(HttpClientName);
+        _options = options.Value;
+        _credential = credential;
+        _time = time;
+        _logger = logger;
+        _caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
+        var sessionSecond = _options.SessionHourPrice / 3600;
+        Capabilities = new ProviderCapabilities
+        {
+            Provider = Id,
+            // Each session is its own Hyper-V sandbox: hardware virtualisation, "maximum".
+            Runtimes = [new RuntimeOffer(Runtime, IsolationLevel.Maximum)],
+            Regions = _options.Regions.Count > 0 ? _options.Regions : [RegionOf(_options.PoolManagementEndpoint)],
+            // The code interpreter pool runs Python only.
+            Languages = [Languages.Python],
+            // Sessions have a fixed size; one run is one session.
+            MaxCpu = 1,
+            MaxMemoryMiB = 2 * 1024,
+            // Synchronous execution is capped by the service at 220 s.
+            MaxTimeout = TimeSpan.FromSeconds(220),
+            // Per session-second, expressed per vCPU-second of the fixed size (1), so the router's estimate is the session price;
+            // a session is billed at least for the cooldown it stays allocated.
+            Price = new PriceSheet { VcpuSecond = sessionSecond, GibSecond = 0, MinimumSeconds = _options.SessionCooldown.TotalSeconds, GranularitySeconds = 1 },
+        };
+    }
+
+    public ProviderCapabilities Capabilities { get; }
+
+    /// <summary>Billed per session, whatever the requested cpu and memory: the run's time plus the cooldown the session lingers for.</summary>
+    public decimal ComputeCost(SandboxLease lease, ExecutionSpec spec, ExecutionResult result)
+    {
+        var seconds = Math.Ceiling(result.WallTimeMs / 1000.0 + _options.SessionCooldown.TotalSeconds);
+        return Math.Round((decimal)(seconds * _options.SessionHourPrice / 3600), 8, MidpointRounding.AwayFromZero);
+    }
+
+    public Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Language != Languages.Python)
+        {
+            throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"aca code interpreter sessions run python only, not '{request.Language}'");
+        }
+
+        // The identifier is the session: one per run, so runs never share interpreter state.
+        var identifier = "sandstorm-" + request.RunId;
+        _logger.LogInformation("ACA session {Identifier} chosen for run {RunId}", identifier, request.RunId);
+        return Task.FromResult(new SandboxLease(Id, identifier, Runtime, _options.RegionFor(request.Region, Capabilities.Regions)));
+    }
+
+    public async Task<ExecutionResult> ExecuteAsync(SandboxLease lease, ExecutionSpec spec, CancellationToken cancellationToken)
+    {
+        if (spec.Language != Languages.Python)
+        {
+            throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"aca code interpreter sessions run python only, not '{spec.Language}'");
+        }
+
+        foreach (var (path, content) in spec.Files ?? new Dictionary<string, string>())
+        {
+            await UploadAsync(lease.SandboxId, SandboxScript.SafeRelativePath(path), content, cancellationToken);
+        }
+
+        var body = new AcaExecuteRequest(new AcaExecuteProperties { Code = WithEnvironment(spec) });
+        return await _caller.RunAsync("execute", idempotent: false, spec.Timeout + _options.ExecutionGrace, async ct =>
+        {
+            var started = _time.GetTimestamp();
+            using var deadline = new CancellationTokenSource(spec.Timeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
+            try
+            {
+                using var message = await AuthorizedAsync(HttpMethod.Post, "code/execute", lease.SandboxId, linked.Token);
+                message.Content = JsonContent.Create(body, options: CloudJson.Options);
+                using var response = await CloudHttp.SendAsync(_http, message, Id, "execute", CloudErrorCodes.ExecutionFailed, _time, linked.Token);
+                var executed = await CloudHttp.ReadJsonAsync<AcaExecuteResponse>(response, Id, "execute", linked.Token);
+                var properties = executed.Properties ?? throw ProviderErrors.BadResponse(Id, "execute", "no properties");
+                return Result(properties, spec, _time.GetElapsedTime(started));
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                return new ExecutionResult { Runtime = Runtime, TimedOut = true, WallTimeMs = (long)_time.GetElapsedTime(started).TotalMilliseconds };
+            }
+        }, cancellationToken, sampleLatency: false);
+    }
+
+    /// <summary>
+    /// Nothing to delete: the 2024-02-02-preview API has no session delete, and the platform removes a session after the
+    /// pool's cooldown. Idempotent by construction.
+    /// </summary>
+    public Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Downloads a file the code wrote to /mnt/data (the session's file area).</summary>
+    public async Task<byte[]> DownloadAsync(SandboxLease lease, string fileName, CancellationToken cancellationToken) =>
+        await _caller.RunAsync("download file", idempotent: true, _options.RequestTimeout, async ct =>
+        {
+            using var message = await AuthorizedAsync(HttpMethod.Get, $"files/content/{Uri.EscapeDataString(fileName)}", lease.SandboxId, ct);
+            using var response = await CloudHttp.SendAsync(_http, message, Id, "download file", CloudErrorCodes.ExecutionFailed, _time, ct);
+            return await response.Content.ReadAsByteArrayAsync(ct);
+        }, cancellationToken);
+
+    private async Task UploadAsync(string identifier, string path, string content, CancellationToken cancellationToken)
+    {
+        // Uploading the same file again overwrites it: idempotent, retried.
+        await _caller.RunAsync("upload file", idempotent: true, _options.RequestTimeout, async ct =>
+        {
+            using var form = new MultipartFormDataContent();
+            var part = new ByteArrayContent(Encoding.UTF8.GetBytes(content));
+            part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            form.Add(part, "file", path);
+            using var message = await AuthorizedAsync(HttpMethod.Post, "files/upload", identifier, ct);
+            message.Content = form;
+            using var response = await CloudHttp.SendAsync(_http, message, Id, "upload file", CloudErrorCodes.ExecutionFailed, _time, ct);
+        }, cancellationToken);
+    }
+
+    private ExecutionResult Result(AcaExecuteResult properties, ExecutionSpec spec, TimeSpan elapsed)
+    {
+        var (stdout, outTruncated) = CappedOutput.Cap(properties.Stdout, spec.OutputLimitBytes);
+        var (stderr, errTruncated) = CappedOutput.Cap(properties.Stderr, spec.OutputLimitBytes);
+        var status = properties.Status ?? "";
+        var timedOut = status.Equals("Timeout", StringComparison.OrdinalIgnoreCase);
+        var success = status.Equals("Success", StringComparison.OrdinalIgnoreCase) || status.Equals("Succeeded", StringComparison.OrdinalIgnoreCase);
+        return new ExecutionResult
+        {
+            Runtime = Runtime,
+            Stdout = stdout,
+            Stderr = stderr,
+            StdoutTruncated = outTruncated,
+            StderrTruncated = errTruncated,
+            // The interpreter reports success or failure, not a process exit code: 0 or 1 stand for them.
+            ExitCode = timedOut ? null : success ? 0 : 1,
+            TimedOut = timedOut,
+            OomKilled = ProviderErrors.MentionsOutOfMemory(properties.Stderr ?? "") || (properties.Stderr ?? "").Contains("MemoryError", StringComparison.Ordinal),
+            WallTimeMs = properties.ExecutionTimeInMilliseconds ?? (long)elapsed.TotalMilliseconds,
+        };
+    }
+
+    /// <summary>The API takes no environment: set it from inside the interpreter before the code runs.</summary>
+    private static string WithEnvironment(ExecutionSpec spec)
+    {
+        if (spec.Environment is not { Count: > 0 } env)
+        {
+            return spec.Code;
+        }
+
+        var json = JsonSerializer.Serialize(env);
+        return $"import os as __sandstorm_os, json as __sandstorm_json\n__sandstorm_os.environ.update(__sandstorm_json.loads({JsonSerializer.Serialize(json)}))\n{spec.Code}";
+    }
+
+    private async Task<HttpRequestMessage> AuthorizedAsync(HttpMethod method, string path, string identifier, CancellationToken cancellationToken)
+    {
+        var root = _options.PoolManagementEndpoint!.ToString().TrimEnd('/');
+        var uri = new Uri($"{root}/{path}?api-version={Uri.EscapeDataString(_options.ApiVersion)}&identifier={Uri.EscapeDataString(identifier)}");
+        var message = new HttpRequestMessage(method, uri);
+        var token = await GetTokenAsync(cancellationToken);
+        message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return message;
+    }
+
+    private async Task<string> GetTokenAsync(CancellationToken cancellationToken)
+    {
+        // Reuse the token until five minutes before it expires.
+        if (_token is { } cached && cached.ExpiresOn - _time.GetUtcNow() > TimeSpan.FromMinutes(5))
+        {
+            return cached.Token;
+        }
+
+        await _tokenGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_token is { } again && again.ExpiresOn - _time.GetUtcNow() > TimeSpan.FromMinutes(5))
+            {
+                return again.Token;
+            }
+
+            try
+            {
+                var token = await _credential.GetTokenAsync(new TokenRequestContext([AcaOptions.Audience]), cancellationToken);
+                _token = token;
+                return token.Token;
+            }
+            catch (Azure.Identity.AuthenticationFailedException ex)
+            {
+                throw new ProviderException(Id, CloudErrorCodes.Unauthorized, $"aca: no token for {AcaOptions.Audience}: {ex.Message}", transient: false, ex);
+            }
+        }
+        finally
+        {
+            _tokenGate.Release();
+        }
+    }
+
+    private static string RegionOf(Uri? endpoint)
+    {
+        // https://{region}.dynamicsessions.io/... names its region in the host.
+        var host = endpoint?.Host ?? "";
+        var dot = host.IndexOf('.', StringComparison.Ordinal);
+        return host.EndsWith(".dynamicsessions.io", StringComparison.OrdinalIgnoreCase) && dot > 0 ? host[..dot] : "local";
+    }
+}

@@ -1,0 +1,84 @@
+using System.Text;
+using Sandstorm.Core.Contracts;
+
+namespace Sandstorm.Providers.Cloud;
+
+/// <summary>How a run's code is started inside a Linux sandbox image, and a shell-safe way to ship files in a command.</summary>
+internal static class SandboxScript
+{
+    /// <summary>The command line that runs the main file (relative to the work directory).</summary>
+    public static string RunCommand(string language) => language switch
+    {
+        // -u: unbuffered, so output streams as it is produced (matters for streamed providers and for timeouts).
+        Languages.Python => "python3 -u " + Languages.MainFile(language),
+        Languages.JavaScript => "node " + Languages.MainFile(language),
+        Languages.Bash => "bash " + Languages.MainFile(language),
+        _ => throw new ArgumentOutOfRangeException(nameof(language), language, "unsupported language"),
+    };
+
+    /// <summary>All files of a run (its extra files, then the main file) as relative path → content.</summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> Files(ExecutionSpec spec)
+    {
+        var files = new List<KeyValuePair<string, string>>();
+        foreach (var (path, content) in spec.Files ?? new Dictionary<string, string>())
+        {
+            files.Add(new(SafeRelativePath(path), content));
+        }
+
+        files.Add(new(Languages.MainFile(spec.Language), spec.Code));
+        return files;
+    }
+
+    /// <summary>
+    /// A bash script that writes every file (base64, so no quoting issue can arise from content) and then runs the code.
+    /// Used where the provider has no file API we speak (Modal).
+    /// </summary>
+    public static string WriteAndRun(ExecutionSpec spec)
+    {
+        var script = new StringBuilder("set -e\n");
+        foreach (var (path, content) in Files(spec))
+        {
+            var dir = Path.GetDirectoryName(path);
+            if (!string.IsNullOrEmpty(dir))
+            {
+                script.Append("mkdir -p ").Append(Quote(dir)).Append('\n');
+            }
+
+            script.Append("printf '%s' '").Append(Convert.ToBase64String(Encoding.UTF8.GetBytes(content)))
+                .Append("' | base64 -d > ").Append(Quote(path)).Append('\n');
+        }
+
+        foreach (var (name, value) in spec.Environment ?? new Dictionary<string, string>())
+        {
+            script.Append("export ").Append(EnvName(name)).Append('=').Append(Quote(value)).Append('\n');
+        }
+
+        script.Append("set +e\nexec ").Append(RunCommand(spec.Language)).Append('\n');
+        return script.ToString();
+    }
+
+    /// <summary>Single-quotes a value for POSIX shells.</summary>
+    public static string Quote(string value) => "'" + value.Replace("'", "'\"'\"'", StringComparison.Ordinal) + "'";
+
+    /// <summary>Rejects absolute paths and parent-directory escapes: files land inside the run's work directory.</summary>
+    public static string SafeRelativePath(string path)
+    {
+        var normalized = path.Replace('\\', '/').TrimStart('/');
+        if (normalized.Length == 0 || normalized.Split('/').Any(segment => segment is ".." or ""))
+        {
+            throw new ArgumentException($"file path '{path}' must be relative and stay inside the work directory", nameof(path));
+        }
+
+        return normalized;
+    }
+
+    private static string EnvName(string name)
+    {
+        if (name.Length == 0 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') || char.IsAsciiDigit(name[0]))
+        {
+            throw new ArgumentException($"environment variable name '{name}' is not valid", nameof(name));
+        }
+
+        return name;
+    }
+}

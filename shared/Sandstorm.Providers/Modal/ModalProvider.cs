@@ -1,0 +1,428 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly.Registry;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Providers.Cloud;
+using Sandstorm.Providers.Health;
+using Sandstorm.Providers.Modal.Protocol;
+using Sandstorm.Providers.Resilience;
+
+namespace Sandstorm.Providers.Modal;
+
+/// <summary>
+/// Modal: gVisor sandboxes over Modal's gRPC API (there is no REST API). Execution uses <c>ContainerExec</c> +
+/// <c>ContainerExecGetOutput</c> rather than the task command router: the router needs a per-task JWT and a second
+/// endpoint, while the exec RPCs go through the same authenticated channel and resume by batch index after a cut.
+/// </summary>
+public sealed class ModalProvider : ISandboxProvider, IDisposable
+{
+    public const string Id = "modal";
+    public const string Runtime = "gvisor";
+
+    /// <summary>Modal bills at least 0.125 physical core per container.</summary>
+    public const double MinimumCores = 0.125;
+
+    private static readonly string[] DefaultRegions = ["us-east", "us-west", "eu-west"];
+
+    private readonly ModalOptions _options;
+    private readonly GrpcChannel _channel;
+    private readonly ModalClient.ModalClientClient _client;
+    private readonly ProviderCaller _caller;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ModalProvider> _logger;
+    private readonly SemaphoreSlim _setup = new(1, 1);
+    private (string AppId, string ImageId)? _appAndImage;
+
+    public ModalProvider(
+        IOptions<ModalOptions> options,
+        ResiliencePipelineProvider<string> pipelines,
+        ProviderHealthMonitor health,
+        TimeProvider time,
+        ILogger<ModalProvider> logger)
+    {
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+        _channel = GrpcChannel.ForAddress(_options.BaseUrl!, new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2) },
+            DisposeHttpClient = true,
+        });
+        _client = new ModalClient.ModalClientClient(_channel);
+        _caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
+        Capabilities = new ProviderCapabilities
+        {
+            Provider = Id,
+            // gVisor: a user-space kernel between the code and the host, "strong".
+            Runtimes = [new RuntimeOffer(Runtime, IsolationLevel.Strong)],
+            Regions = _options.Regions.Count > 0 ? _options.Regions : DefaultRegions,
+            // The default image is python:slim: python and bash, no node.
+            Languages = [Languages.Python, Languages.Bash],
+            MaxCpu = 64,
+            MaxMemoryMiB = 64 * 1024,
+            MaxTimeout = TimeSpan.FromHours(24),
+            // $0.00003942 per physical core-second = 2 vCPU, so per vCPU-second half of it.
+            Price = new PriceSheet { VcpuSecond = 0.00001971, GibSecond = 0.00000672, GranularitySeconds = 1 },
+        };
+    }
+
+    public ProviderCapabilities Capabilities { get; }
+
+    /// <summary>Modal bills physical cores (2 vCPU each) with a floor of 0.125 core, plus memory, per second.</summary>
+    public decimal ComputeCost(SandboxLease lease, ExecutionSpec spec, ExecutionResult result)
+    {
+        var cores = Math.Max(spec.Cpu / 2, MinimumCores);
+        return Capabilities.Price.CostFor(cores * 2, spec.MemoryMiB, result.WallTimeMs / 1000.0);
+    }
+
+    public async Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken)
+    {
+        var (appId, imageId) = await EnsureAppAndImageAsync(cancellationToken);
+        var definition = new Protocol.Sandbox
+        {
+            ImageId = imageId,
+            // The sandbox idles; code runs through exec. Its own timeout is the safety net should release be missed.
+            EntrypointArgs = { "sleep", "infinity" },
+            Resources = new Resources
+            {
+                MilliCpu = (uint)Math.Ceiling(Math.Max(request.Cpu / 2, MinimumCores) * 1000),
+                MemoryMb = (uint)request.MemoryMiB,
+            },
+            TimeoutSecs = (uint)Math.Ceiling((request.Timeout + _options.ExecutionGrace + _options.ProvisionTimeout).TotalSeconds),
+            Workdir = _options.WorkDir,
+            BlockNetwork = true,
+        };
+
+        // SandboxCreate is not idempotent: no retry.
+        var created = await _caller.RunAsync("create sandbox", idempotent: false, _options.ProvisionTimeout, ct =>
+            Call(async () => await _client.SandboxCreateAsync(new SandboxCreateRequest { AppId = appId, Definition = definition, EnvironmentName = _options.Environment }, Options(ct)),
+                "create sandbox", CloudErrorCodes.ProvisionFailed), cancellationToken);
+
+        try
+        {
+            var taskId = await WaitForTaskAsync(created.SandboxId, cancellationToken);
+            _logger.LogInformation("Modal sandbox {SandboxId} (task {TaskId}) created for run {RunId}", created.SandboxId, taskId, request.RunId);
+            return new SandboxLease(Id, created.SandboxId, Runtime, _options.RegionFor(request.Region, Capabilities.Regions))
+            {
+                Data = new Dictionary<string, string> { ["taskId"] = taskId },
+            };
+        }
+        catch
+        {
+            await TryTerminateAsync(created.SandboxId);
+            throw;
+        }
+    }
+
+    public async Task<ExecutionResult> ExecuteAsync(SandboxLease lease, ExecutionSpec spec, CancellationToken cancellationToken)
+    {
+        if (!Capabilities.Languages.Contains(spec.Language))
+        {
+            throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"modal does not run '{spec.Language}' with the configured image");
+        }
+
+        var taskId = lease.Data?.GetValueOrDefault("taskId") is { Length: > 0 } t ? t : await WaitForTaskAsync(lease.SandboxId, cancellationToken);
+
+        // Starting a command is not idempotent: no retry.
+        var exec = await _caller.RunAsync("exec", idempotent: false, _options.RequestTimeout, ct =>
+            Call(async () => await _client.ContainerExecAsync(new ContainerExecRequest { TaskId = taskId, Command = { "bash", "-c", SandboxScript.WriteAndRun(spec) } }, Options(ct)),
+                "exec", CloudErrorCodes.ExecutionFailed), cancellationToken);
+
+        return await _caller.RunAsync("read output", idempotent: false, spec.Timeout + _options.ExecutionGrace,
+            ct => CollectAsync(exec.ExecId, spec, ct), cancellationToken, sampleLatency: false);
+    }
+
+    public async Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken)
+    {
+        await _caller.RunAsync("terminate sandbox", idempotent: true, _options.RequestTimeout, async ct =>
+        {
+            try
+            {
+                await Call(async () => await _client.SandboxTerminateAsync(new SandboxTerminateRequest { SandboxId = lease.SandboxId }, Options(ct)),
+                    "terminate sandbox", CloudErrorCodes.ExecutionFailed);
+            }
+            catch (ProviderException ex) when (ex.Code == CloudErrorCodes.NotFound)
+            {
+                // Already gone: release is idempotent.
+            }
+        }, cancellationToken);
+    }
+
+    public void Dispose()
+    {
+        _channel.Dispose();
+        _setup.Dispose();
+    }
+
+    private async Task<ExecutionResult> CollectAsync(string execId, ExecutionSpec spec, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var stdout = new CappedOutput(spec.OutputLimitBytes);
+        var stderr = new CappedOutput(spec.OutputLimitBytes);
+        using var deadline = new CancellationTokenSource(spec.Timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        try
+        {
+            var outTask = ReadStreamAsync(execId, FileDescriptor.Stdout, stdout, linked.Token);
+            var errTask = ReadStreamAsync(execId, FileDescriptor.Stderr, stderr, linked.Token);
+            var codes = await Task.WhenAll(outTask, errTask);
+            var exitCode = codes[0] ?? codes[1];
+            return new ExecutionResult
+            {
+                Runtime = Runtime,
+                Stdout = stdout.Text(),
+                Stderr = stderr.Text(),
+                StdoutTruncated = stdout.Truncated,
+                StderrTruncated = stderr.Truncated,
+                ExitCode = exitCode,
+                // 137 = SIGKILL from the OOM killer: we send no signals.
+                OomKilled = exitCode == 137,
+                WallTimeMs = (long)_time.GetElapsedTime(started).TotalMilliseconds,
+            };
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled }
+                                   && deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return new ExecutionResult
+            {
+                Runtime = Runtime,
+                Stdout = stdout.Text(),
+                Stderr = stderr.Text(),
+                StdoutTruncated = stdout.Truncated,
+                StderrTruncated = stderr.Truncated,
+                TimedOut = true,
+                WallTimeMs = (long)_time.GetElapsedTime(started).TotalMilliseconds,
+            };
+        }
+    }
+
+    /// <summary>Reads one output stream to its final batch, resuming from the last batch index when the server long-poll ends.</summary>
+    private async Task<int?> ReadStreamAsync(string execId, FileDescriptor fd, CappedOutput output, CancellationToken cancellationToken)
+    {
+        ulong lastBatch = 0;
+        var cuts = 0;
+        while (true)
+        {
+            try
+            {
+                using var call = _client.ContainerExecGetOutput(
+                    new ContainerExecGetOutputRequest { ExecId = execId, Timeout = 55, LastBatchIndex = lastBatch, FileDescriptor = fd },
+                    Options(cancellationToken));
+                await foreach (var batch in call.ResponseStream.ReadAllAsync(cancellationToken))
+                {
+                    foreach (var item in batch.Items)
+                    {
+                        output.Append(item.Message);
+                    }
+
+                    lastBatch = batch.BatchIndex;
+                    if (batch.HasExitCode)
+                    {
+                        return batch.ExitCode;
+                    }
+                }
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal && !cancellationToken.IsCancellationRequested)
+            {
+                // A cut connection: reading output is resumable by batch index, so reconnect a couple of times.
+                if (++cuts > 2)
+                {
+                    throw new ProviderException(Id, CloudErrorCodes.SandboxLost, $"modal: output stream kept failing ({ex.Status.Detail})", transient: true, ex);
+                }
+
+                continue;
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.NotFound or StatusCode.Aborted or StatusCode.FailedPrecondition
+                                          && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ProviderException(Id, ProviderErrors.MentionsOutOfMemory(ex.Status.Detail) ? CloudErrorCodes.OutOfMemory : CloudErrorCodes.SandboxLost,
+                    $"modal: sandbox went away during execution ({ex.Status.Detail})", transient: !ProviderErrors.MentionsOutOfMemory(ex.Status.Detail), ex);
+            }
+
+            // The long-poll ended without the final batch: ask the exec itself whether it finished, else resume.
+            ContainerExecWaitResponse wait;
+            try
+            {
+                wait = await Call(async () => await _client.ContainerExecWaitAsync(new ContainerExecWaitRequest { ExecId = execId, Timeout = 0 }, Options(cancellationToken)),
+                    "exec wait", CloudErrorCodes.ExecutionFailed);
+            }
+            catch (ProviderException ex) when (ex.Code == CloudErrorCodes.NotFound)
+            {
+                throw new ProviderException(Id, CloudErrorCodes.SandboxLost, "modal: the exec vanished during execution", transient: true, ex);
+            }
+
+            if (wait.Completed)
+            {
+                return wait.HasExitCode ? wait.ExitCode : null;
+            }
+        }
+    }
+
+    private async Task<(string AppId, string ImageId)> EnsureAppAndImageAsync(CancellationToken cancellationToken)
+    {
+        if (_appAndImage is { } ready)
+        {
+            return ready;
+        }
+
+        await _setup.WaitAsync(cancellationToken);
+        try
+        {
+            if (_appAndImage is { } again)
+            {
+                return again;
+            }
+
+            // Get-or-create calls: idempotent, so retried on transient failures.
+            var app = await _caller.RunAsync("app get-or-create", idempotent: true, _options.RequestTimeout, ct =>
+                Call(async () => await _client.AppGetOrCreateAsync(new AppGetOrCreateRequest
+                {
+                    AppName = _options.AppName,
+                    EnvironmentName = _options.Environment,
+                    ObjectCreationType = ObjectCreationType.CreateIfMissing,
+                }, Options(ct)), "app get-or-create", CloudErrorCodes.ProvisionFailed), cancellationToken);
+
+            var image = await _caller.RunAsync("image get-or-create", idempotent: true, _options.RequestTimeout, ct =>
+                Call(async () => await _client.ImageGetOrCreateAsync(new ImageGetOrCreateRequest
+                {
+                    AppId = app.AppId,
+                    Image = new Image { DockerfileCommands = { $"FROM {_options.Image}" } },
+                }, Options(ct)), "image get-or-create", CloudErrorCodes.ProvisionFailed), cancellationToken);
+
+            await WaitForImageAsync(image.ImageId, cancellationToken);
+            _appAndImage = (app.AppId, image.ImageId);
+            return _appAndImage.Value;
+        }
+        finally
+        {
+            _setup.Release();
+        }
+    }
+
+    private async Task WaitForImageAsync(string imageId, CancellationToken cancellationToken)
+    {
+        // Joining the build stream until it reports a result (immediately for an image already built).
+        var lastEntry = "";
+        var deadline = _time.GetTimestamp();
+        while (_time.GetElapsedTime(deadline) < _options.StartTimeout)
+        {
+            GenericResult? result = null;
+            await Call(async () =>
+            {
+                using var call = _client.ImageJoinStreaming(new ImageJoinStreamingRequest { ImageId = imageId, Timeout = 55, LastEntryId = lastEntry }, Options(cancellationToken));
+                await foreach (var message in call.ResponseStream.ReadAllAsync(cancellationToken))
+                {
+                    if (!string.IsNullOrEmpty(message.EntryId))
+                    {
+                        lastEntry = message.EntryId;
+                    }
+
+                    if (message.Result is { Status: not GenericResult.Types.GenericStatus.Unspecified })
+                    {
+                        result = message.Result;
+                        break;
+                    }
+                }
+
+                return true;
+            }, "image build", CloudErrorCodes.ProvisionFailed);
+
+            if (result is not null)
+            {
+                if (result.Status != GenericResult.Types.GenericStatus.Success)
+                {
+                    throw new ProviderException(Id, CloudErrorCodes.ProvisionFailed, $"modal image {imageId} failed to build: {result.Exception}");
+                }
+
+                return;
+            }
+        }
+
+        throw new ProviderException(Id, CloudErrorCodes.Timeout, $"modal image {imageId} not ready after {_options.StartTimeout}", transient: true);
+    }
+
+    private async Task<string> WaitForTaskAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        // Polling with a deadline until the sandbox is scheduled; each lookup is an idempotent, resilient call.
+        var deadline = _time.GetTimestamp();
+        while (true)
+        {
+            var response = await _caller.RunAsync("get task id", idempotent: true, _options.RequestTimeout, ct =>
+                Call(async () => await _client.SandboxGetTaskIdAsync(new SandboxGetTaskIdRequest { SandboxId = sandboxId }, Options(ct)),
+                    "get task id", CloudErrorCodes.ProvisionFailed), cancellationToken);
+            if (!string.IsNullOrEmpty(response.TaskId))
+            {
+                return response.TaskId;
+            }
+
+            if (_time.GetElapsedTime(deadline) > _options.StartTimeout)
+            {
+                throw new ProviderException(Id, CloudErrorCodes.Timeout, $"modal sandbox {sandboxId} not scheduled after {_options.StartTimeout}", transient: true);
+            }
+
+            await Task.Delay(_options.StartPollInterval, _time, cancellationToken);
+        }
+    }
+
+    private async Task TryTerminateAsync(string sandboxId)
+    {
+        try
+        {
+            await ReleaseAsync(new SandboxLease(Id, sandboxId, Runtime, ""), CancellationToken.None);
+        }
+        catch (ProviderException ex)
+        {
+            _logger.LogWarning(ex, "Modal sandbox {SandboxId} could not be terminated after a failed start", sandboxId);
+        }
+    }
+
+    private CallOptions Options(CancellationToken cancellationToken) => new(
+        headers: new Metadata
+        {
+            { "x-modal-token-id", _options.TokenId ?? "" },
+            { "x-modal-token-secret", _options.TokenSecret ?? "" },
+            { "x-modal-client-type", "1" },
+            { "x-modal-client-version", _options.ClientVersion },
+        },
+        cancellationToken: cancellationToken);
+
+    /// <summary>Runs one RPC and maps gRPC statuses to <see cref="ProviderException"/>s.</summary>
+    private static async Task<T> Call<T>(Func<Task<T>> rpc, string operation, string failureCode)
+    {
+        try
+        {
+            return await rpc();
+        }
+        catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled)
+        {
+            throw Map(ex, operation, failureCode);
+        }
+    }
+
+    internal static ProviderException Map(RpcException ex, string operation, string failureCode)
+    {
+        var detail = ex.Status.Detail;
+        var text = $"modal {operation} failed: {ex.StatusCode}: {detail}";
+        if (ProviderErrors.MentionsOutOfMemory(detail))
+        {
+            return new ProviderException(Id, CloudErrorCodes.OutOfMemory, text, false, ex);
+        }
+
+        return ex.StatusCode switch
+        {
+            StatusCode.Unauthenticated => new ProviderException(Id, CloudErrorCodes.Unauthorized, text, false, ex),
+            StatusCode.PermissionDenied when detail.Contains("quota", StringComparison.OrdinalIgnoreCase) || detail.Contains("billing", StringComparison.OrdinalIgnoreCase)
+                => new ProviderException(Id, CloudErrorCodes.QuotaExceeded, text, false, ex),
+            StatusCode.PermissionDenied => new ProviderException(Id, CloudErrorCodes.Forbidden, text, false, ex),
+            StatusCode.NotFound => new ProviderException(Id, CloudErrorCodes.NotFound, text, false, ex),
+            // Modal's concurrency and rate limits: clears by itself.
+            StatusCode.ResourceExhausted => new ProviderException(Id, CloudErrorCodes.RateLimited, text, true, ex),
+            StatusCode.Unavailable or StatusCode.Aborted => new ProviderException(Id, CloudErrorCodes.Unavailable, text, true, ex),
+            StatusCode.DeadlineExceeded => new ProviderException(Id, CloudErrorCodes.Timeout, text, true, ex),
+            StatusCode.Internal or StatusCode.Unknown => new ProviderException(Id, failureCode, text, true, ex),
+            _ => new ProviderException(Id, failureCode, text, false, ex),
+        };
+    }
+}

@@ -1,0 +1,214 @@
+using System.Globalization;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
+using Sandstorm.Routing.Learning;
+
+namespace Sandstorm.Routing;
+
+/// <summary>A feasible candidate with what the models (or the prior) expect of it.</summary>
+public sealed record ScoredCandidate(Candidate Candidate, double CostUsd, double LatencyMs, int Observations)
+{
+    public RouteCandidate Route => Candidate.Route with { PredictedCostUsd = Math.Round(CostUsd, 8), PredictedLatencyMs = Math.Round(LatencyMs, 1) };
+}
+
+/// <summary>
+/// Routes by predicted cost and latency: LightGBM heads blended with the prior per candidate, constraints checked with
+/// margins calibrated on the holdout, the strategy's objective adjusted for each provider's recent failure rate, and a small
+/// bounded exploration. Before any model is promoted it decides on the prior alone.
+/// </summary>
+public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions options, IExplorationRandom random) : IRunRouter
+{
+    public async ValueTask<RouteDecision> RouteAsync(RoutingContext context, CancellationToken cancellationToken)
+    {
+        var model = models.Current ?? await models.GetAsync(cancellationToken);
+        return Decide(context, model);
+    }
+
+    /// <summary>The decision for a context with a given model (null = prior); synchronous and allocation-light for the hot path.</summary>
+    public RouteDecision Decide(RoutingContext context, RoutingModel? model)
+    {
+        var (feasible, rejected) = CandidateEnumerator.Enumerate(context);
+        var w = context.Workload;
+        var scored = Score(context, feasible, model);
+        var costMargin = model?.Metadata.Metrics.CostMargin ?? options.PriorMargin;
+        var latencyMargin = model?.Metadata.Metrics.LatencyMargin ?? options.PriorMargin;
+        var maxCost = (double?)w.Constraints?.MaxCost;
+        var maxLatency = (double?)w.Constraints?.MaxLatency;
+
+        var within = new List<(ScoredCandidate S, double Cost, double Latency)>(scored.Count);
+        var outside = new List<RouteCandidate>();
+        foreach (var s in scored)
+        {
+            var why = Violation(s, costMargin, latencyMargin, maxCost, maxLatency, w.TimeoutMs);
+            if (why is null)
+            {
+                // Expected cost/latency until success: a run that fails is paid and retried.
+                var failure = Math.Clamp(s.Candidate.Health.FailureRate, 0, 0.5);
+                within.Add((s, s.CostUsd / (1 - failure), s.LatencyMs / (1 - failure)));
+            }
+            else
+            {
+                outside.Add(s.Route with { Rejected = why });
+            }
+        }
+
+        var marginNote = "";
+        if (within.Count == 0)
+        {
+            // Nothing fits with the safety margins: accept what fits on the point predictions, and say so, before refusing.
+            foreach (var s in scored.Where(s => Violation(s, 1, 1, maxCost, maxLatency, w.TimeoutMs) is null))
+            {
+                var failure = Math.Clamp(s.Candidate.Health.FailureRate, 0, 0.5);
+                within.Add((s, s.CostUsd / (1 - failure), s.LatencyMs / (1 - failure)));
+                outside.RemoveAll(o => o.Key == s.Candidate.Route.Key);
+            }
+
+            if (within.Count == 0)
+            {
+                throw Binding(scored, costMargin, latencyMargin, maxCost, maxLatency, w.TimeoutMs);
+            }
+
+            marginNote = " (fits only without the safety margin)";
+        }
+
+        var minCost = within.Min(c => c.Cost);
+        var minLatency = within.Min(c => c.Latency);
+        var ordered = within
+            .Select(c => (c.S, Objective: w.Strategy switch
+            {
+                RoutingStrategy.OptimizeCost => c.Cost,
+                RoutingStrategy.OptimizeLatency => c.Latency,
+                _ => (c.Cost / Math.Max(minCost, 1e-12)) + (c.Latency / Math.Max(minLatency, 1e-9)),
+            }))
+            .OrderBy(c => c.Objective)
+            .ThenBy(c => c.S.Candidate.Route.Key, StringComparer.Ordinal)
+            .ToList();
+
+        var source = model is null ? "prior (no model yet)" : $"lightgbm {model.Metadata.Version}";
+        var best = ordered[0];
+        string reason;
+        if (ordered.Count > 1 && options.ExplorationRate > 0 && random.NextDouble() < options.ExplorationRate)
+        {
+            // Try the least-known alternative whose objective is close to the best, never one outside the constraints.
+            var near = ordered.Skip(1).Where(c => c.Objective <= best.Objective * (1 + options.ExplorationSlack)).ToList();
+            if (near.Count > 0)
+            {
+                var fewest = near.Min(c => c.S.Observations);
+                var pick = near.Where(c => c.S.Observations == fewest).ToList();
+                var explore = pick[random.Next(pick.Count)];
+                ordered.Remove(explore);
+                ordered.Insert(0, explore);
+                reason = $"{source}: exploring {explore.S.Candidate.Route.Key} ({Describe(explore.S, w.Strategy)}; {explore.S.Observations} runs seen), within {options.ExplorationSlack:P0} of best {best.S.Candidate.Route.Key}";
+                return Build(ordered, outside, rejected, reason);
+            }
+        }
+
+        reason = $"{source}: {Goal(w.Strategy)} — {best.S.Candidate.Route.Key} ({Describe(best.S, w.Strategy)}) among {ordered.Count} of {scored.Count} candidates within constraints{marginNote}";
+        return Build(ordered, outside, rejected, reason);
+    }
+
+    /// <summary>Predicted cost (USD, at the live price) and latency (ms) of each feasible candidate.</summary>
+    public IReadOnlyList<ScoredCandidate> Score(RoutingContext context, IReadOnlyList<Candidate> feasible, RoutingModel? model)
+    {
+        var w = context.Workload;
+        var n = feasible.Count;
+        var logBilled = new double[n];
+        var logLatency = new double[n];
+        if (model is not null)
+        {
+            var rows = new float[n][];
+            for (var i = 0; i < n; i++)
+            {
+                rows[i] = RoutingFeatures.Extract(w, feasible[i], context.Now);
+            }
+
+            model.Predict(rows, logBilled, logLatency);
+        }
+
+        var result = new ScoredCandidate[n];
+        for (var i = 0; i < n; i++)
+        {
+            var c = feasible[i];
+            var prior = RoutingPrior.Estimate(w, c.Provider.Price, c.Health);
+            var seen = model?.Metadata.CandidateCounts.GetValueOrDefault(c.Route.Key) ?? 0;
+            var billed = model is null ? prior.LogBilledSeconds : RoutingModel.Blend(logBilled[i], prior.LogBilledSeconds, seen, options.Trainer.PriorWeight);
+            var latency = model is null ? prior.LogLatencyMs : RoutingModel.Blend(logLatency[i], prior.LogLatencyMs, seen, options.Trainer.PriorWeight);
+            result[i] = new ScoredCandidate(c, Math.Exp(billed) * RoutingFeatures.PricePerSecond(c.Provider.Price, w), Math.Exp(latency), seen);
+        }
+
+        return result;
+    }
+
+    private static string? Violation(ScoredCandidate s, double costMargin, double latencyMargin, double? maxCost, double? maxLatency, int timeoutMs)
+    {
+        if (maxCost is { } mc && s.CostUsd * costMargin > mc)
+        {
+            return $"predicted cost {Usd(s.CostUsd * costMargin)} USD > maxCost {Usd(mc)}";
+        }
+
+        if (maxLatency is { } ml && s.LatencyMs * latencyMargin > ml)
+        {
+            return $"predicted latency {Ms(s.LatencyMs * latencyMargin)} ms > maxLatency {Ms(ml)}";
+        }
+
+        // A run predicted to outlive its own timeout would fail; no margin here, the timeout is not the caller's budget.
+        return s.LatencyMs > timeoutMs ? $"predicted latency {Ms(s.LatencyMs)} ms > timeout {timeoutMs}" : null;
+    }
+
+    private static NoCandidateException Binding(
+        IReadOnlyList<ScoredCandidate> scored, double costMargin, double latencyMargin, double? maxCost, double? maxLatency, int timeoutMs)
+    {
+        var note = costMargin > 1 || latencyMargin > 1 ? $" (safety margins ×{costMargin:0.00} cost, ×{latencyMargin:0.00} latency)" : "";
+        var cheapest = scored.Min(s => s.CostUsd * costMargin);
+        var fastest = scored.Min(s => s.LatencyMs * latencyMargin);
+        var costFails = maxCost is { } c && scored.All(s => s.CostUsd * costMargin > c);
+        var latencyFails = maxLatency is { } l && scored.All(s => s.LatencyMs * latencyMargin > l);
+        string message;
+        if (costFails)
+        {
+            message = $"maxCost {Usd(maxCost!.Value)} USD: cheapest predicted candidate costs {Usd(cheapest)}{note}";
+        }
+        else if (latencyFails)
+        {
+            message = $"maxLatency {Ms(maxLatency!.Value)} ms: fastest predicted candidate takes {Ms(fastest)} ms{note}";
+        }
+        else if (scored.All(s => s.LatencyMs > timeoutMs))
+        {
+            message = $"timeout {timeoutMs} ms: fastest predicted candidate takes {Ms(scored.Min(s => s.LatencyMs))} ms";
+        }
+        else
+        {
+            var withinLatency = scored.Where(s => maxLatency is null || s.LatencyMs * latencyMargin <= maxLatency).Select(s => s.CostUsd * costMargin).DefaultIfEmpty(double.NaN).Min();
+            var withinCost = scored.Where(s => maxCost is null || s.CostUsd * costMargin <= maxCost).Select(s => s.LatencyMs * latencyMargin).DefaultIfEmpty(double.NaN).Min();
+            message = $"maxCost {Usd(maxCost ?? double.NaN)} USD and maxLatency {Ms(maxLatency ?? timeoutMs)} ms together: " +
+                $"cheapest candidate within maxLatency costs {Usd(withinLatency)}, fastest within maxCost takes {Ms(withinCost)} ms{note}";
+        }
+
+        return new NoCandidateException(ErrorCodes.NoCandidate, message);
+    }
+
+    private static RouteDecision Build(
+        List<(ScoredCandidate S, double Objective)> ordered, List<RouteCandidate> outside, List<RouteCandidate> rejected, string reason)
+    {
+        var candidates = new List<RouteCandidate>(ordered.Count + outside.Count + rejected.Count);
+        candidates.AddRange(ordered.Select(c => c.S.Route));
+        candidates.AddRange(outside);
+        candidates.AddRange(rejected);
+        return new RouteDecision(candidates[0], candidates, reason);
+    }
+
+    private static string Goal(RoutingStrategy strategy) => strategy switch
+    {
+        RoutingStrategy.OptimizeCost => "least predicted cost",
+        RoutingStrategy.OptimizeLatency => "least predicted latency",
+        _ => "best predicted cost × latency balance",
+    };
+
+    private static string Describe(ScoredCandidate s, RoutingStrategy strategy) => strategy == RoutingStrategy.OptimizeLatency
+        ? $"{Ms(s.LatencyMs)} ms, {Usd(s.CostUsd)} USD"
+        : $"{Usd(s.CostUsd)} USD, {Ms(s.LatencyMs)} ms";
+
+    internal static string Usd(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
+
+    internal static string Ms(double v) => v.ToString("0", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,46 @@
+using Sandstorm.Routing.Learning;
+
+namespace Sandstorm.Routing;
+
+/// <summary>Settings of the ML router and its re-optimisation (configuration section <c>Routing</c>).</summary>
+public sealed class RoutingOptions
+{
+    public const string Section = "Routing";
+
+    /// <summary>Share of decisions that try a near-best alternative instead of the best, so the models keep learning about it.</summary>
+    public double ExplorationRate { get; set; } = 0.03;
+
+    /// <summary>Exploration only considers candidates whose objective is within this fraction of the best one's.</summary>
+    public double ExplorationSlack { get; set; } = 0.25;
+
+    /// <summary>Seed of the exploration random source; null seeds from the clock (production), a value replays exactly (tests, benchmark).</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>Safety margin on both predictions while only the prior is available (it has no residuals to calibrate from).</summary>
+    public double PriorMargin { get; set; } = 1.25;
+
+    /// <summary>How far back re-optimisation reads settled runs.</summary>
+    public TimeSpan TrainingWindow { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>Below this many settled runs in the window the router stays on the prior.</summary>
+    public int MinTrainingObservations { get; set; } = 200;
+
+    /// <summary>Most recent share of the window held out to compare the candidate model with the current one.</summary>
+    public double HoldoutFraction { get; set; } = 0.2;
+
+    /// <summary>A candidate model is promoted only if its holdout error is lower than the current one's by this fraction.</summary>
+    public double MinImprovement { get; set; } = 0.01;
+
+    /// <summary>After a win on the holdout, refit on the whole window so the newest runs are learnt too.</summary>
+    public bool RefitOnFullWindow { get; set; } = true;
+
+    public TrainerSettings Trainer { get; set; } = new();
+
+    /// <summary>Blob service URI of the model store (managed identity); empty with no connection string = in-memory store.</summary>
+    public string? ModelStoreServiceUri { get; set; }
+
+    /// <summary>Connection string of the model store (Azurite locally).</summary>
+    public string? ModelStoreConnectionString { get; set; }
+
+    public string ModelContainer { get; set; } = "models";
+}

@@ -1,0 +1,83 @@
+using Azure.Identity;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Sandstorm.Routing.Learning;
+using Sandstorm.Routing.Reoptimization;
+using Sandstorm.Routing.Storage;
+
+namespace Sandstorm.Routing;
+
+/// <summary>Registers the router, its model store and the re-optimisation job.</summary>
+public static class RoutingServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds <see cref="IRunRouter"/> = <see cref="LightGbmRouter"/> (deciding on the prior until a model is promoted),
+    /// <see cref="IModelStore"/> (Blob container <c>models</c> when <c>Routing:ModelStoreServiceUri</c> or
+    /// <c>Routing:ModelStoreConnectionString</c> is set, else in memory), <see cref="RoutingModelHolder"/>,
+    /// <see cref="RoutingMarketState"/> and <see cref="ReoptimizationJob"/>. The host registers an
+    /// <see cref="IRoutingObservationSource"/> (the ledger) and may register <see cref="IPriceFeed"/>,
+    /// <see cref="IProviderHealthSource"/> and <see cref="IProviderCatalog"/>.
+    /// </summary>
+    public static IServiceCollection AddSandstormRouting(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = new RoutingOptions();
+        configuration.GetSection(RoutingOptions.Section).Bind(options);
+        Validate(options);
+        services.TryAddSingleton(options);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IExplorationRandom>(_ => new SeededExplorationRandom(options.Seed ?? Environment.TickCount));
+        services.TryAddSingleton<IModelStore>(_ => CreateStore(options));
+        services.TryAddSingleton<RoutingModelHolder>();
+        services.TryAddSingleton<RoutingMarketState>();
+        services.TryAddSingleton<LightGbmRouter>();
+        services.TryAddSingleton<IRunRouter>(sp => sp.GetRequiredService<LightGbmRouter>());
+        services.TryAddSingleton(sp => new ReoptimizationJob(
+            sp.GetRequiredService<IRoutingObservationSource>(),
+            sp.GetRequiredService<IModelStore>(),
+            sp.GetRequiredService<RoutingModelHolder>(),
+            sp.GetRequiredService<RoutingMarketState>(),
+            options,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<IPriceFeed>(),
+            sp.GetService<IProviderHealthSource>(),
+            sp.GetService<IProviderCatalog>()));
+        return services;
+    }
+
+    private static IModelStore CreateStore(RoutingOptions options)
+    {
+        if (!string.IsNullOrWhiteSpace(options.ModelStoreConnectionString))
+        {
+            return new AzureBlobModelStore(new BlobContainerClient(options.ModelStoreConnectionString, options.ModelContainer));
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.ModelStoreServiceUri))
+        {
+            // Identity, not keys: the managed identity needs Storage Blob Data Contributor on the account.
+            var service = new BlobServiceClient(new Uri(options.ModelStoreServiceUri), new DefaultAzureCredential());
+            return new AzureBlobModelStore(service.GetBlobContainerClient(options.ModelContainer));
+        }
+
+        return new InMemoryModelStore();
+    }
+
+    private static void Validate(RoutingOptions o)
+    {
+        if (o.ExplorationRate is < 0 or > 0.5)
+        {
+            throw new InvalidOperationException($"{RoutingOptions.Section}:ExplorationRate must be in [0, 0.5], was {o.ExplorationRate}");
+        }
+
+        if (o.HoldoutFraction is <= 0 or >= 1)
+        {
+            throw new InvalidOperationException($"{RoutingOptions.Section}:HoldoutFraction must be in (0, 1), was {o.HoldoutFraction}");
+        }
+
+        if (o.MinTrainingObservations < 10)
+        {
+            throw new InvalidOperationException($"{RoutingOptions.Section}:MinTrainingObservations must be at least 10");
+        }
+    }
+}

@@ -1,0 +1,32 @@
+namespace Sandstorm.Security.TransparencyLog;
+
+/// <summary>Append-only, Merkle-tree transparency log of provenance envelopes (RFC 6962/9162 hashing).</summary>
+public interface ITransparencyLog
+{
+    /// <summary>Name of the log (signed into every tree head).</summary>
+    string LogName { get; }
+
+    /// <summary>
+    /// Appends <paramref name="leaf"/> once per <paramref name="runId"/> and returns when the head covers it; a second
+    /// append for the same run returns the first one's index and appends nothing.
+    /// </summary>
+    Task<LogAppendResult> AppendAsync(LogAppend append, CancellationToken cancellationToken);
+
+    /// <summary>The entry of a run, or null.</summary>
+    Task<LogEntry?> FindByRunAsync(string runId, CancellationToken cancellationToken);
+
+    /// <summary>The current head, signed (re-signed only when the size changed).</summary>
+    Task<SignedTreeHead> GetSignedTreeHeadAsync(CancellationToken cancellationToken);
+
+    /// <summary>Inclusion proof of <paramref name="index"/> in the tree of <paramref name="treeSize"/> leaves (≤ head size).</summary>
+    Task<InclusionProof> GetInclusionProofAsync(long index, long treeSize, CancellationToken cancellationToken);
+
+    /// <summary>Consistency proof between two sizes; <see cref="ArgumentOutOfRangeException"/> unless 0 ≤ from ≤ to ≤ head size.</summary>
+    Task<ConsistencyProof> GetConsistencyProofAsync(long fromSize, long toSize, CancellationToken cancellationToken);
+
+    /// <summary>Entries with index in [from, to), in index order.</summary>
+    IAsyncEnumerable<LogEntry> ReadEntriesAsync(long fromIndex, long toIndex, CancellationToken cancellationToken);
+}
+
+/// <summary>What to append: the leaf bytes (the canonical envelope) and what to remember about it.</summary>
+public sealed record LogAppend(string RunId, string TenantId, byte[] Leaf, string BlobName, string KeyId);

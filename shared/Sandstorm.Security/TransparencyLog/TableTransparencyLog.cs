@@ -1,0 +1,560 @@
+using System.Globalization;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text;
+using Azure;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Logging;
+using Sandstorm.Security.Signing;
+
+namespace Sandstorm.Security.TransparencyLog;
+
+/// <summary>
+/// The transparency log kept in one Azure Tables partition (= log name):
+/// rows <c>000000000000</c>… hold entries (leaf hash, envelope blob name), <c>byrun-…</c> rows map a run to its index,
+/// and <c>head</c> holds size, root and frontier (the complete-subtree hashes along the right edge).
+/// Appends claim the next index by inserting entry and run row in one transaction; the head only ever advances over
+/// the contiguous prefix of entries, with ETag concurrency, from its stored frontier — so no append needs the whole tree.
+/// Proofs come from an in-memory <see cref="MerkleTree"/> rebuilt from the stored leaves and checked against the head.
+/// </summary>
+public sealed class TableTransparencyLog : ITransparencyLog
+{
+    private const string HeadRow = "head";
+    private const string ByRunPrefix = "byrun-";
+    private const int IndexDigits = 12;
+    private const int PageSize = 1000;
+    private const int MaxBatch = 50;
+
+    private readonly TableServiceClient _tables;
+    private readonly IProvenanceSigner _signer;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly TransparencyLogOptions _options;
+    private readonly SemaphoreSlim _initLock = new(1, 1);
+    private readonly SemaphoreSlim _claimLock = new(1, 1);
+    private readonly SemaphoreSlim _advanceLock = new(1, 1);
+    private readonly SemaphoreSlim _treeLock = new(1, 1);
+    private readonly SemaphoreSlim _sthLock = new(1, 1);
+    private readonly MerkleTree _tree = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingAppend> _queue = new();
+    private TableClient? _table;
+    private long _knownHeadSize;
+    private long _lastClaimed = -1;
+    private SignedTreeHead? _sth;
+
+    public TableTransparencyLog(TableServiceClient tables, IProvenanceSigner signer, TimeProvider time, ILogger<TableTransparencyLog> logger, TransparencyLogOptions? options = null)
+    {
+        _tables = tables;
+        _signer = signer;
+        _time = time;
+        _logger = logger;
+        _options = options ?? new TransparencyLogOptions();
+    }
+
+    public string LogName => _options.LogName;
+
+    /// <summary>Row key of entry <paramref name="index"/>: zero-padded so that row order is index order.</summary>
+    public static string EntryRowKey(long index) => index.ToString("D" + IndexDigits.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+
+    /// <summary>Row key of a run's index row (hashed: run ids may hold characters row keys forbid).</summary>
+    public static string ByRunRowKey(string runId) => ByRunPrefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(runId)));
+
+    public async Task<LogAppendResult> AppendAsync(LogAppend append, CancellationToken cancellationToken)
+    {
+        var table = await TableAsync(cancellationToken);
+        if (await FindByRunAsync(append.RunId, cancellationToken) is { } existing)
+        {
+            // A retried settle: the entry may be there while the head is not yet over it (its writer died in between).
+            await EnsureHeadCoversAsync(existing.Index, cancellationToken);
+            return new LogAppendResult(existing.Index, AlreadyPresent: true);
+        }
+
+        // Group commit: appends queue up, and whoever holds the claim lock writes up to 50 of them (100 rows, the
+        // entity-group transaction limit) in one transaction — a per-append transaction is the bottleneck otherwise.
+        var pending = new PendingAppend(append, MerkleHash.Leaf(append.Leaf));
+        _queue.Enqueue(pending);
+        while (!pending.Completion.Task.IsCompleted)
+        {
+            await _claimLock.WaitAsync(cancellationToken);
+            try
+            {
+                if (!pending.Completion.Task.IsCompleted)
+                {
+                    await CommitQueuedAsync(table, cancellationToken);
+                }
+            }
+            finally
+            {
+                _claimLock.Release();
+            }
+        }
+
+        var result = await pending.Completion.Task;
+        await EnsureHeadCoversAsync(result.Index, cancellationToken);
+        return result;
+    }
+
+    // Claims indexes for queued appends. Claims are serialised per process and each batch starts at the lowest index
+    // not known to be taken, so a failed claim leaves no index behind. Other processes race on the same rows; a
+    // transaction (entry rows + run rows) takes its indexes whole or not at all.
+    private async Task CommitQueuedAsync(TableClient table, CancellationToken cancellationToken)
+    {
+        var work = new List<PendingAppend>();
+        while (work.Count < MaxBatch && _queue.TryDequeue(out var queued))
+        {
+            work.Add(queued);
+        }
+
+        var start = _lastClaimed < 0
+            ? (await ReadHeadAsync(table, cancellationToken)).Size
+            : Math.Max(_lastClaimed + 1, Volatile.Read(ref _knownHeadSize));
+        var limit = MaxBatch;
+        try
+        {
+            while (work.Count > 0)
+            {
+                // One row per run in a transaction: a second append of the same run waits for the next round,
+                // where its run row conflicts and it resolves to the first one's index.
+                var runs = new HashSet<string>(StringComparer.Ordinal);
+                var batch = work.Where(p => runs.Add(p.Append.RunId)).Take(limit).ToList();
+                var actions = new List<TableTransactionAction>(batch.Count * 2);
+                for (var j = 0; j < batch.Count; j++)
+                {
+                    var a = batch[j].Append;
+                    actions.Add(new(TableTransactionActionType.Add, new TableEntity(LogName, ByRunRowKey(a.RunId))
+                    {
+                        ["RunId"] = a.RunId,
+                        ["Index"] = start + j,
+                    }));
+                    actions.Add(new(TableTransactionActionType.Add, new TableEntity(LogName, EntryRowKey(start + j))
+                    {
+                        ["RunId"] = a.RunId,
+                        ["TenantId"] = a.TenantId,
+                        ["LeafHash"] = batch[j].LeafHash,
+                        ["BlobName"] = a.BlobName,
+                        ["KeyId"] = a.KeyId,
+                    }));
+                }
+
+                try
+                {
+                    await table.SubmitTransactionAsync(actions, cancellationToken);
+                }
+                catch (TableTransactionFailedException ex) when (ex.Status == (int)HttpStatusCode.Conflict)
+                {
+                    var failed = ex.FailedTransactionActionIndex;
+                    if (failed is null && batch.Count > 1)
+                    {
+                        // The service did not say which row conflicted: find out one append at a time.
+                        limit = 1;
+                        continue;
+                    }
+
+                    var j = (failed ?? 0) / 2;
+                    var raced = await FindByRunAsync(batch[j].Append.RunId, cancellationToken);
+                    if (raced is not null)
+                    {
+                        // Another worker logged this run meanwhile: it is done, nothing of ours landed.
+                        batch[j].Completion.TrySetResult(new LogAppendResult(raced.Index, AlreadyPresent: true));
+                        work.Remove(batch[j]);
+                    }
+                    else if (j == 0)
+                    {
+                        // Another process took this index: it is known taken, go on from the next.
+                        _lastClaimed = start;
+                        start++;
+                    }
+                    else
+                    {
+                        // Index start + j is taken: the appends before it still fit below it.
+                        limit = j;
+                    }
+
+                    continue;
+                }
+
+                for (var j = 0; j < batch.Count; j++)
+                {
+                    batch[j].Completion.TrySetResult(new LogAppendResult(start + j, AlreadyPresent: false));
+                }
+
+                work.RemoveAll(batch.Contains);
+                _lastClaimed = start + batch.Count - 1;
+                start += batch.Count;
+                limit = MaxBatch;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Our caller gave up; the others' appends go back for the next committer.
+            foreach (var left in work)
+            {
+                _queue.Enqueue(left);
+            }
+
+            throw;
+        }
+        catch (Exception ex)
+        {
+            // Nothing of this batch is known to have landed; each caller sees the failure (a retry finds its run row
+            // if the transaction did commit after all).
+            foreach (var left in work)
+            {
+                left.Completion.TrySetException(ex);
+            }
+        }
+    }
+
+    public async Task<LogEntry?> FindByRunAsync(string runId, CancellationToken cancellationToken)
+    {
+        var table = await TableAsync(cancellationToken);
+        var byRun = await table.GetEntityIfExistsAsync<TableEntity>(LogName, ByRunRowKey(runId), cancellationToken: cancellationToken);
+        if (!byRun.HasValue || byRun.Value is null)
+        {
+            return null;
+        }
+
+        var index = byRun.Value.GetInt64("Index") ?? throw new LogIntegrityException($"run row of {runId} has no index");
+        var entry = await table.GetEntityIfExistsAsync<TableEntity>(LogName, EntryRowKey(index), cancellationToken: cancellationToken);
+        if (!entry.HasValue || entry.Value is null)
+        {
+            throw new LogIntegrityException($"run {runId} maps to index {index}, which has no entry");
+        }
+
+        var parsed = ToEntry(entry.Value);
+        return parsed.RunId == runId
+            ? parsed
+            : throw new LogIntegrityException($"entry {index} belongs to run {parsed.RunId}, not {runId}");
+    }
+
+    public async Task<SignedTreeHead> GetSignedTreeHeadAsync(CancellationToken cancellationToken)
+    {
+        var (size, root) = await SyncTreeAsync(cancellationToken);
+        await _sthLock.WaitAsync(cancellationToken);
+        try
+        {
+            // One signature per size: with Key Vault each signature is a billed, throttled call.
+            if (_sth is { } cached && cached.TreeSize == size && cached.RootHash == Convert.ToBase64String(root))
+            {
+                return cached;
+            }
+
+            _sth = await SignedTreeHead.SignAsync(_signer, LogName, size, root, _time.GetUtcNow(), cancellationToken);
+            return _sth;
+        }
+        finally
+        {
+            _sthLock.Release();
+        }
+    }
+
+    public async Task<InclusionProof> GetInclusionProofAsync(long index, long treeSize, CancellationToken cancellationToken)
+    {
+        var (size, _) = await SyncTreeAsync(cancellationToken);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(treeSize, size);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, treeSize);
+        await _treeLock.WaitAsync(cancellationToken);
+        try
+        {
+            return new InclusionProof(index, treeSize, _tree.InclusionProof(index, treeSize).Select(Convert.ToBase64String).ToList());
+        }
+        finally
+        {
+            _treeLock.Release();
+        }
+    }
+
+    public async Task<ConsistencyProof> GetConsistencyProofAsync(long fromSize, long toSize, CancellationToken cancellationToken)
+    {
+        var (size, _) = await SyncTreeAsync(cancellationToken);
+        ArgumentOutOfRangeException.ThrowIfNegative(fromSize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(fromSize, toSize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(toSize, size);
+        await _treeLock.WaitAsync(cancellationToken);
+        try
+        {
+            return new ConsistencyProof(fromSize, toSize, _tree.ConsistencyProof(fromSize, toSize).Select(Convert.ToBase64String).ToList());
+        }
+        finally
+        {
+            _treeLock.Release();
+        }
+    }
+
+    public async IAsyncEnumerable<LogEntry> ReadEntriesAsync(long fromIndex, long toIndex, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (toIndex <= fromIndex)
+        {
+            yield break;
+        }
+
+        var table = await TableAsync(cancellationToken);
+        var from = EntryRowKey(fromIndex);
+        var to = EntryRowKey(toIndex);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {LogName} and RowKey ge {from} and RowKey lt {to}");
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, maxPerPage: PageSize, cancellationToken: cancellationToken))
+        {
+            yield return ToEntry(entity);
+        }
+    }
+
+    /// <summary>
+    /// Recomputes the tree from every stored entry, ignoring the in-memory cache, and checks it against the head.
+    /// Returns the problems found (empty when the stored log is consistent).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> VerifyStoredTreeAsync(CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        var table = await TableAsync(cancellationToken);
+        var head = await ReadHeadAsync(table, cancellationToken);
+        var tree = new MerkleTree();
+        await foreach (var entry in ReadEntriesAsync(0, head.Size, cancellationToken))
+        {
+            if (entry.Index != tree.Count)
+            {
+                problems.Add($"entry {tree.Count} is missing");
+                return problems;
+            }
+
+            tree.AppendLeafHash(entry.LeafHash);
+        }
+
+        if (tree.Count != head.Size)
+        {
+            problems.Add($"head says {head.Size} entries, storage holds {tree.Count}");
+        }
+        else if (!tree.Root(head.Size).AsSpan().SequenceEqual(head.Root))
+        {
+            problems.Add($"stored entries do not hash to the head's root at size {head.Size}");
+        }
+
+        if (_sth is { } signed && signed.TreeSize <= tree.Count
+            && Convert.ToBase64String(tree.Root(signed.TreeSize)) != signed.RootHash)
+        {
+            problems.Add($"stored entries do not hash to the signed root at size {signed.TreeSize}");
+        }
+
+        return problems;
+    }
+
+    // Makes sure the stored head covers index, advancing it over the contiguous prefix of entries when needed.
+    private async Task EnsureHeadCoversAsync(long index, CancellationToken cancellationToken)
+    {
+        var table = await TableAsync(cancellationToken);
+        var deadline = _time.GetUtcNow() + _options.HeadWaitTimeout;
+        var delay = TimeSpan.FromMilliseconds(5);
+        while (Volatile.Read(ref _knownHeadSize) <= index)
+        {
+            var progressed = false;
+            await _advanceLock.WaitAsync(cancellationToken);
+            try
+            {
+                // One advancer per process; the others wait here and usually find their entry covered.
+                if (Volatile.Read(ref _knownHeadSize) <= index)
+                {
+                    progressed = await AdvanceHeadOnceAsync(table, cancellationToken);
+                }
+            }
+            finally
+            {
+                _advanceLock.Release();
+            }
+
+            if (Volatile.Read(ref _knownHeadSize) > index)
+            {
+                return;
+            }
+
+            if (!progressed)
+            {
+                if (_time.GetUtcNow() > deadline)
+                {
+                    throw new TimeoutException(
+                        $"log head stuck at {Volatile.Read(ref _knownHeadSize)}: entry {Volatile.Read(ref _knownHeadSize)} is not written yet, so entry {index} cannot be covered");
+                }
+
+                // A lower index is claimed by a writer that has not inserted yet (another process): wait for it.
+                await Task.Delay(delay, _time, cancellationToken);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 200));
+            }
+        }
+    }
+
+    // Reads the head and extends it over the entries that follow it without a gap. True when the head moved
+    // (by us or by someone else whose update beat ours).
+    private async Task<bool> AdvanceHeadOnceAsync(TableClient table, CancellationToken cancellationToken)
+    {
+        var head = await ReadHeadAsync(table, cancellationToken);
+        var before = Volatile.Read(ref _knownHeadSize);
+        SetKnownHeadSize(head.Size);
+
+        var frontier = head.Frontier.ToList();
+        var size = head.Size;
+        await foreach (var entry in ReadEntriesAsync(head.Size, head.Size + PageSize, cancellationToken))
+        {
+            if (entry.Index != size)
+            {
+                break;
+            }
+
+            MerkleHash.AppendToFrontier(frontier, size, entry.LeafHash);
+            size++;
+        }
+
+        if (size == head.Size)
+        {
+            return head.Size > before;
+        }
+
+        var entity = new TableEntity(LogName, HeadRow)
+        {
+            ["Size"] = size,
+            ["RootHash"] = Convert.ToBase64String(MerkleHash.RootFromFrontier(frontier)),
+            ["Frontier"] = frontier.SelectMany(h => h).ToArray(),
+        };
+
+        try
+        {
+            if (head.ETag is { } etag)
+            {
+                await table.UpdateEntityAsync(entity, etag, TableUpdateMode.Replace, cancellationToken);
+            }
+            else
+            {
+                await table.AddEntityAsync(entity, cancellationToken);
+            }
+
+            SetKnownHeadSize(size);
+        }
+        catch (RequestFailedException ex) when (ex.Status is (int)HttpStatusCode.PreconditionFailed or (int)HttpStatusCode.Conflict)
+        {
+            // Another process advanced the head first; re-read on the next round.
+            _logger.LogDebug("Head of log {Log} moved under us at size {Size}", LogName, head.Size);
+        }
+
+        return true;
+    }
+
+    // Brings the in-memory tree up to the stored head and checks the head's root against the leaves.
+    private async Task<(long Size, byte[] Root)> SyncTreeAsync(CancellationToken cancellationToken)
+    {
+        var table = await TableAsync(cancellationToken);
+        var head = await ReadHeadAsync(table, cancellationToken);
+        SetKnownHeadSize(head.Size);
+        await _treeLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (_tree.Count < head.Size)
+            {
+                await foreach (var entry in ReadEntriesAsync(_tree.Count, head.Size, cancellationToken))
+                {
+                    if (entry.Index != _tree.Count)
+                    {
+                        throw new LogIntegrityException($"entry {_tree.Count} of log {LogName} is missing below the head");
+                    }
+
+                    _tree.AppendLeafHash(entry.LeafHash);
+                }
+
+                if (_tree.Count < head.Size)
+                {
+                    throw new LogIntegrityException($"log {LogName} holds {_tree.Count} entries but its head says {head.Size}");
+                }
+            }
+
+            var root = _tree.Root(head.Size);
+            if (!root.AsSpan().SequenceEqual(head.Root))
+            {
+                throw new LogIntegrityException($"the leaves of log {LogName} do not hash to its head's root at size {head.Size}: a stored entry or the head was rewritten");
+            }
+
+            return (head.Size, root);
+        }
+        finally
+        {
+            _treeLock.Release();
+        }
+    }
+
+    private async Task<StoredHead> ReadHeadAsync(TableClient table, CancellationToken cancellationToken)
+    {
+        var response = await table.GetEntityIfExistsAsync<TableEntity>(LogName, HeadRow, cancellationToken: cancellationToken);
+        if (!response.HasValue || response.Value is null)
+        {
+            return new StoredHead(0, MerkleHash.Empty(), [], null);
+        }
+
+        var entity = response.Value;
+        var size = entity.GetInt64("Size") ?? 0;
+        var root = Convert.FromBase64String(entity.GetString("RootHash") ?? "");
+        var packed = entity.GetBinary("Frontier") ?? [];
+        var frontier = packed.Chunk(MerkleHash.Size).ToList();
+        if (frontier.Count != long.PopCount(size) || root.Length != MerkleHash.Size)
+        {
+            throw new LogIntegrityException($"head of log {LogName} is malformed");
+        }
+
+        return new StoredHead(size, root, frontier, entity.ETag);
+    }
+
+    private void SetKnownHeadSize(long size)
+    {
+        var current = Volatile.Read(ref _knownHeadSize);
+        while (size > current)
+        {
+            var seen = Interlocked.CompareExchange(ref _knownHeadSize, size, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+
+    private async Task<TableClient> TableAsync(CancellationToken cancellationToken)
+    {
+        if (_table is { } ready)
+        {
+            return ready;
+        }
+
+        await _initLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (_table is null)
+            {
+                var table = _tables.GetTableClient(_options.TableName);
+                await table.CreateIfNotExistsAsync(cancellationToken);
+                _table = table;
+            }
+
+            return _table;
+        }
+        finally
+        {
+            _initLock.Release();
+        }
+    }
+
+    private static LogEntry ToEntry(TableEntity entity)
+    {
+        var index = long.Parse(entity.RowKey, NumberStyles.None, CultureInfo.InvariantCulture);
+        var leaf = entity.GetBinary("LeafHash");
+        if (leaf is not { Length: MerkleHash.Size })
+        {
+            throw new LogIntegrityException($"entry {index} has no valid leaf hash");
+        }
+
+        return new LogEntry(index, entity.GetString("RunId") ?? "", entity.GetString("TenantId") ?? "", leaf, entity.GetString("BlobName") ?? "", entity.GetString("KeyId") ?? "");
+    }
+
+    private sealed record PendingAppend(LogAppend Append, byte[] LeafHash)
+    {
+        public TaskCompletionSource<LogAppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed record StoredHead(long Size, byte[] Root, IReadOnlyList<byte[]> Frontier, ETag? ETag);
+}

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Providers.Cloud;
+
+namespace Sandstorm.Providers.Tests;
+
+/// <summary>Builds the adapters exactly as production does (configuration → AddSandstormCloudProviders), pointed at stand-ins.</summary>
+internal static class ProviderHarness
+{
+    public static ServiceProvider Build(IDictionary<string, string?> config, Action<IServiceCollection>? services = null)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(config).Build();
+        var collection = new ServiceCollection();
+        collection.AddLogging();
+        services?.Invoke(collection);
+        collection.AddSandstormCloudProviders(configuration);
+        return collection.BuildServiceProvider();
+    }
+
+    /// <summary>Fast resilience settings for tests: short delays, a breaker that only opens when a test means it to.</summary>
+    public static Dictionary<string, string?> Resilience(string section, int breakerThroughput = 1000) => new()
+    {
+        [$"{section}:RetryBaseDelay"] = "00:00:00.050",
+        [$"{section}:MaxRetryAfter"] = "00:00:02",
+        [$"{section}:MaxRetries"] = "3",
+        [$"{section}:RequestTimeout"] = "00:00:05",
+        [$"{section}:ProvisionTimeout"] = "00:00:10",
+        [$"{section}:ExecutionGrace"] = "00:00:05",
+        [$"{section}:BreakerMinimumThroughput"] = breakerThroughput.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        [$"{section}:BreakerFailureRatio"] = "0.5",
+        [$"{section}:BreakerBreakDuration"] = "00:00:30",
+    };
+
+    public static ProvisionRequest Request(string language = Languages.Python, IsolationLevel isolation = IsolationLevel.Standard, TimeSpan? timeout = null) =>
+        new("run-" + Guid.NewGuid().ToString("n")[..8], "tenant-a", "any", "", language, 1, 512, timeout ?? TimeSpan.FromSeconds(30), isolation);
+
+    public static ExecutionSpec Spec(string code, string language = Languages.Python, TimeSpan? timeout = null, int outputLimit = ExecutionLimits.DefaultOutputLimitBytes,
+        IReadOnlyDictionary<string, string>? files = null, IReadOnlyDictionary<string, string>? env = null) => new()
+        {
+            Language = language,
+            Code = code,
+            Timeout = timeout ?? TimeSpan.FromSeconds(20),
+            OutputLimitBytes = outputLimit,
+            Files = files,
+            Environment = env,
+        };
+
+    /// <summary>The directory holding node_modules with the official SDKs (the repository root).</summary>
+    public static string NodeRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (Directory.Exists(Path.Combine(dir.FullName, "node_modules", "e2b")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("node_modules with the official SDKs not found above the test output; run `npm ci` at the repository root");
+    }
+
+    /// <summary>Runs an sdk-checks script with node; returns (exit code, stdout, stderr).</summary>
+    public static async Task<(int Exit, string Stdout, string Stderr)> RunNodeAsync(string script, IDictionary<string, string> env, TimeSpan timeout)
+    {
+        var root = NodeRoot();
+        // Copy next to node_modules' resolution path: ESM resolves packages from the script's own directory upwards.
+        var scriptPath = Path.Combine(AppContext.BaseDirectory, "sdk-checks", script);
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root };
+        psi.ArgumentList.Add(scriptPath);
+        psi.Environment["NODE_PATH"] = Path.Combine(root, "node_modules");
+        foreach (var (k, v) in env)
+        {
+            psi.Environment[k] = v;
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(true);
+            throw new TimeoutException($"{script} did not finish in {timeout}: {await stderr}");
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}
