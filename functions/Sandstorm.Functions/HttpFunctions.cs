@@ -48,4 +48,25 @@ public static class HttpFunctions
     public static async Task<IActionResult> GetProviders(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/providers")] HttpRequest request) =>
         new ResultActionResult(await RunEndpoints.GetProvidersAsync(request.HttpContext));
+
+    [Function("GetProvenance")]
+    public static async Task<IActionResult> GetProvenance(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/runs/{id}/provenance")] HttpRequest request,
+        string id) =>
+        new ResultActionResult(await ProvenanceEndpoints.GetBundleAsync(request.HttpContext, id));
+
+    [Function("GetLogHead")]
+    public static async Task<IActionResult> GetLogHead(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/log/head")] HttpRequest request) =>
+        new ResultActionResult(await ProvenanceEndpoints.GetHeadAsync(request.HttpContext));
+
+    [Function("GetLogKey")]
+    public static async Task<IActionResult> GetLogKey(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/log/key")] HttpRequest request) =>
+        new ResultActionResult(await ProvenanceEndpoints.GetKeyAsync(request.HttpContext));
+
+    [Function("GetLogConsistency")]
+    public static async Task<IActionResult> GetLogConsistency(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/log/consistency")] HttpRequest request) =>
+        new ResultActionResult(await ProvenanceEndpoints.GetConsistencyAsync(request.HttpContext));
 }

@@ -2,6 +2,10 @@ using Microsoft.Azure.Functions.Worker.Builder;
 using Sandstorm.Api;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
+using Sandstorm.Providers.Cloud;
+using Sandstorm.Routing;
+using Sandstorm.Runtimes;
+using Sandstorm.Security;
 using Sandstorm.Storage;
 
 namespace Sandstorm.Functions;
@@ -12,7 +16,11 @@ public static class SandstormFunctionsSetup
     public static FunctionsApplicationBuilder AddSandstorm(this FunctionsApplicationBuilder builder)
     {
         builder.Services.AddSandstormStorage(builder.Configuration);
+        builder.Services.AddSandstormSecurity(builder.Configuration);
+        builder.Services.AddSandstormRuntimes();
+        builder.Services.AddSandstormCloudProviders(builder.Configuration);
         builder.Services.AddSandstormLocalProvider();
+        builder.Services.AddSandstormRouting(builder.Configuration);
         builder.Services.AddSandstormOrchestrations();
         builder.Services.AddSandstormApi();
         return builder;

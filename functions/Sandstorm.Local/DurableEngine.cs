@@ -4,7 +4,8 @@ using DurableTask.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.DurableTask.Client;
-using Microsoft.DurableTask.Testing;
+using Microsoft.DurableTask.Testing.Sidecar;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.DurableTask.Testing.Sidecar.Grpc;
 using Microsoft.DurableTask.Worker;
 using Sandstorm.Orchestrations;
@@ -17,38 +18,20 @@ namespace Sandstorm.Local;
 /// </summary>
 public static class DurableEngine
 {
+    /// <summary>Work items each sidecar dispatcher runs at once (the in-memory service's own default is one per core).</summary>
+    public const int MaxConcurrentWorkItems = 64;
+
     public static WebApplicationBuilder AddSandstormDurable(this WebApplicationBuilder builder, LocalOptions options, string storageConnectionString)
     {
-        if (options.Durable == "in-memory")
-        {
-            builder.Services.AddInMemoryDurableTask(SandstormTasks.Register, new InMemoryDurableTaskOptions { Port = FreePort() });
-            return builder;
-        }
-
-        var settings = new AzureStorageOrchestrationServiceSettings
-        {
-            TaskHubName = options.HubName,
-            StorageAccountClientProvider = new StorageAccountClientProvider(storageConnectionString),
-            PartitionCount = 4,
-            // A host killed mid-run leaves its work items invisible for this long before another start picks them up.
-            WorkItemQueueVisibilityTimeout = TimeSpan.FromSeconds(20),
-            ControlQueueVisibilityTimeout = TimeSpan.FromSeconds(20),
-            MaxQueuePollingInterval = TimeSpan.FromSeconds(1),
-            MaxConcurrentTaskActivityWorkItems = 64,
-            MaxConcurrentTaskOrchestrationWorkItems = 64,
-            LeaseInterval = TimeSpan.FromSeconds(15),
-            LeaseRenewInterval = TimeSpan.FromSeconds(5),
-            LeaseAcquireInterval = TimeSpan.FromSeconds(2),
-        };
-        var service = new AzureStorageOrchestrationService(settings);
+        var service = options.Durable == "in-memory" ? CreateInMemory() : CreateAzureStorage(options, storageConnectionString);
         var grpcPort = FreePort();
         builder.WebHost.ConfigureKestrel(kestrel =>
             kestrel.Listen(IPAddress.Loopback, grpcPort, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc();
-        builder.Services.AddSingleton<IOrchestrationService>(service);
-        builder.Services.AddSingleton<IOrchestrationServiceClient>(service);
+        builder.Services.AddSingleton(WorkItemLimits.Raise((IOrchestrationService)service, MaxConcurrentWorkItems));
+        builder.Services.AddSingleton((IOrchestrationServiceClient)service);
         builder.Services.AddSingleton<TaskHubGrpcServer>();
-        builder.Services.AddHostedService(sp => new TaskHubBootstrap(service));
+        builder.Services.AddHostedService(sp => new TaskHubBootstrap((IOrchestrationService)service));
 
         var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
         builder.Services.AddDurableTaskClient(b => b.UseGrpc(channel));
@@ -62,13 +45,28 @@ public static class DurableEngine
 
     public static WebApplication MapSandstormDurable(this WebApplication app, LocalOptions options)
     {
-        if (options.Durable != "in-memory")
-        {
-            app.MapGrpcService<TaskHubGrpcServer>();
-        }
-
+        app.MapGrpcService<TaskHubGrpcServer>();
         return app;
     }
+
+    private static object CreateInMemory() => new InMemoryOrchestrationService(NullLoggerFactory.Instance);
+
+    private static object CreateAzureStorage(LocalOptions options, string storageConnectionString) =>
+        new AzureStorageOrchestrationService(new AzureStorageOrchestrationServiceSettings
+        {
+            TaskHubName = options.HubName,
+            StorageAccountClientProvider = new StorageAccountClientProvider(storageConnectionString),
+            PartitionCount = 4,
+            // A host killed mid-run leaves its work items invisible for this long before another start picks them up.
+            WorkItemQueueVisibilityTimeout = TimeSpan.FromSeconds(20),
+            ControlQueueVisibilityTimeout = TimeSpan.FromSeconds(20),
+            MaxQueuePollingInterval = TimeSpan.FromSeconds(1),
+            MaxConcurrentTaskActivityWorkItems = MaxConcurrentWorkItems,
+            MaxConcurrentTaskOrchestrationWorkItems = MaxConcurrentWorkItems,
+            LeaseInterval = TimeSpan.FromSeconds(15),
+            LeaseRenewInterval = TimeSpan.FromSeconds(5),
+            LeaseAcquireInterval = TimeSpan.FromSeconds(2),
+        });
 
     private static int FreePort()
     {
@@ -78,7 +76,7 @@ public static class DurableEngine
     }
 
     /// <summary>Creates the task hub's queues, tables and containers before the dispatchers start.</summary>
-    private sealed class TaskHubBootstrap(AzureStorageOrchestrationService service) : IHostedService
+    private sealed class TaskHubBootstrap(IOrchestrationService service) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => service.CreateIfNotExistsAsync();
 

@@ -34,7 +34,7 @@ public static class SandstormTasks
         services.TryAddSingleton<RunCompletionNotifier>();
         services.TryAddSingleton<IFaultInjector, NoFaults>();
         services.TryAddSingleton<IRunRouter, RuleBasedRouter>();
-        services.TryAddSingleton<IRunRecorder, NoProvenanceRecorder>();
+        services.TryAddSingleton<IRunRecorder, ProvenanceRecorder>();
         services.TryAddTransient<RouteActivity>();
         services.TryAddTransient<ProvisionActivity>();
         services.TryAddTransient<ExecuteActivity>();

@@ -18,6 +18,10 @@ public static class ApiRoutes
         ("Health", "GET", "v1/health"),
         ("GetUsage", "GET", "v1/usage"),
         ("GetProviders", "GET", "v1/providers"),
+        ("GetProvenance", "GET", "v1/runs/{id}/provenance"),
+        ("GetLogHead", "GET", "v1/log/head"),
+        ("GetLogKey", "GET", "v1/log/key"),
+        ("GetLogConsistency", "GET", "v1/log/consistency"),
     ];
 
     /// <summary>Maps the public API onto a minimal-API host.</summary>
@@ -30,6 +34,10 @@ public static class ApiRoutes
         app.MapGet("/v1/health", RunEndpoints.Health).WithName("Health");
         app.MapGet("/v1/usage", (Delegate)((HttpContext h) => RunEndpoints.GetUsageAsync(h))).WithName("GetUsage");
         app.MapGet("/v1/providers", (Delegate)((HttpContext h) => RunEndpoints.GetProvidersAsync(h))).WithName("GetProviders");
+        app.MapGet("/v1/runs/{id}/provenance", (HttpContext h, string id) => ProvenanceEndpoints.GetBundleAsync(h, id)).WithName("GetProvenance");
+        app.MapGet("/v1/log/head", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetHeadAsync(h))).WithName("GetLogHead");
+        app.MapGet("/v1/log/key", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetKeyAsync(h))).WithName("GetLogKey");
+        app.MapGet("/v1/log/consistency", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetConsistencyAsync(h))).WithName("GetLogConsistency");
         return app;
     }
 }

@@ -38,7 +38,7 @@ public sealed class PipelineHost : IAsyncDisposable
                 {
                     services.AddSingleton<IConfiguration>(configuration);
                     services.AddSandstormStorage(configuration);
-                    services.AddSingleton<ISandboxRuntime>(new ProcessRuntime(new RuntimeOptions()));
+                    services.AddSandstormRuntimes();
                     configure?.Invoke(services);
                     services.AddSandstormLocalProvider();
                     services.AddSandstormOrchestrations();

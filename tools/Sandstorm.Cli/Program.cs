@@ -1,1 +1,14 @@
-return 0;
+using Sandstorm.Cli;
+using Sandstorm.Cli.Commands;
+
+return args switch
+{
+    ["run", .. var rest] => await RunCommand.RunAsync(rest),
+    ["status", .. var rest] => await StatusCommand.RunAsync(rest),
+    ["verify", .. var rest] => await VerifyCommand.RunAsync(rest),
+    ["bench", "pipeline", .. var rest] => await BenchPipelineCommand.RunAsync(rest),
+    ["bench", "routing", .. var rest] => await BenchRoutingCommand.RunAsync(rest),
+    ["bench", "log", .. var rest] => await BenchLogCommand.RunAsync(rest),
+    ["--help" or "-h" or "help"] or [] => Usage.Print(0),
+    _ => Usage.Print(2, $"unknown command: {string.Join(' ', args)}"),
+};

@@ -19,10 +19,9 @@ public sealed class LocalProvider : ISandboxProvider
     private readonly ISandboxRuntime _runtime;
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
 
-    public LocalProvider(IEnumerable<ISandboxRuntime> runtimes)
+    public LocalProvider(ProcessRuntime runtime)
     {
-        _runtime = runtimes.FirstOrDefault(r => r.Name == "process")
-            ?? throw new InvalidOperationException("the local provider needs the 'process' runtime");
+        _runtime = runtime;
         Capabilities = new ProviderCapabilities
         {
             Provider = Id,

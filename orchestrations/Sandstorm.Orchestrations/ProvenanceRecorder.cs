@@ -1,0 +1,42 @@
+using Sandstorm.Core.Contracts;
+using Sandstorm.Security.Provenance;
+
+namespace Sandstorm.Orchestrations;
+
+/// <summary>Signs and logs the provenance of every run that executed (nothing ran, nothing to prove).</summary>
+public sealed class ProvenanceRecorder(IProvenanceService provenance, RunPayloads payloads) : IRunRecorder
+{
+    public async Task<ProvenanceRef?> RecordAsync(SettleInput settle, RunRequest request, RunResult result, CancellationToken cancellationToken)
+    {
+        if (settle.Result is not { } executed || settle.Lease is not { } lease)
+        {
+            return null;
+        }
+
+        var record = await provenance.RecordAsync(
+            new ProvenanceInput
+            {
+                RunId = settle.Run.RunId,
+                TenantId = settle.Run.TenantId,
+                InstanceId = settle.Run.RunId,
+                Code = request.Code,
+                Language = request.Language,
+                Files = request.Files,
+                Stdout = await payloads.GetTextAsync(executed.Stdout, cancellationToken),
+                Stderr = await payloads.GetTextAsync(executed.Stderr, cancellationToken),
+                Request = request,
+                Route = settle.Route,
+                Provider = lease.Provider,
+                Runtime = executed.Runtime,
+                Region = lease.Region,
+                IsolationLevel = request.IsolationLevel,
+                StartedAt = settle.StartedAt,
+                CompletedAt = settle.FinishedAt,
+                Cost = result.Cost,
+                ExitCode = executed.ExitCode,
+                SecurityVerdict = settle.Monitor?.Verdict,
+            },
+            cancellationToken);
+        return record.ToRef();
+    }
+}

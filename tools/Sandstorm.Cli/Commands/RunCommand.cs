@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Sandstorm.Core;
+using Sandstorm.Core.Contracts;
+
+namespace Sandstorm.Cli.Commands;
+
+/// <summary><c>sandstorm run</c>: submits code, waits for the result and prints it.</summary>
+public static class RunCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        try
+        {
+            var (flags, _) = ControlPlane.Parse(args, "json");
+            var code = flags.TryGetValue("code", out var text) ? text
+                : flags.TryGetValue("file", out var file) ? await File.ReadAllTextAsync(file)
+                : throw new ArgumentException("--code TEXT or --file PATH is required");
+            var request = new RunRequest
+            {
+                Code = code,
+                Language = flags.GetValueOrDefault("language") ?? throw new ArgumentException("--language is required"),
+                IsolationLevel = Enum<IsolationLevel>(flags.GetValueOrDefault("isolation") ?? "standard"),
+                Strategy = Enum<RoutingStrategy>(flags.GetValueOrDefault("strategy") ?? "balanced"),
+                Timeout = int.Parse(flags.GetValueOrDefault("timeout") ?? "30000", CultureInfo.InvariantCulture),
+                Memory = int.Parse(flags.GetValueOrDefault("memory") ?? "512", CultureInfo.InvariantCulture),
+                Cpu = double.Parse(flags.GetValueOrDefault("cpu") ?? "1", CultureInfo.InvariantCulture),
+            };
+            var wait = int.Parse(flags.GetValueOrDefault("wait") ?? "60", CultureInfo.InvariantCulture);
+            using var http = ControlPlane.CreateClient(flags, TimeSpan.FromSeconds(wait + 30));
+            using var response = await http.PostAsJsonAsync($"v1/runs?wait={wait}", request, SandstormJson.Options);
+            var body = await response.Content.ReadAsStringAsync();
+            if (!response.IsSuccessStatusCode)
+            {
+                Console.Error.WriteLine($"{(int)response.StatusCode}: {body}");
+                return 1;
+            }
+
+            var result = JsonSerializer.Deserialize<RunResult>(body, SandstormJson.Options)!;
+            Print(result, flags.ContainsKey("json"), body);
+            return result.Status == RunStatus.Succeeded ? 0 : 1;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or IOException or HttpRequestException)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+    }
+
+    /// <summary>Prints a run for people (or as the raw JSON).</summary>
+    public static void Print(RunResult r, bool json, string raw)
+    {
+        if (json)
+        {
+            Console.WriteLine(raw);
+            return;
+        }
+
+        Console.WriteLine($"run       {r.Id}");
+        Console.WriteLine($"status    {r.Status.ToString().ToLowerInvariant()}");
+        if (r.Provider is not null)
+        {
+            Console.WriteLine($"placement {r.Provider}/{r.Runtime}/{r.Region}  ({r.Route?.Reason})");
+        }
+
+        if (r.ExitCode is not null)
+        {
+            Console.WriteLine($"exit      {r.ExitCode}  in {r.Duration} ms, cost ${r.Cost?.Total:0.########}");
+        }
+
+        if (r.Error is not null)
+        {
+            Console.WriteLine($"error     {r.Error.Code}: {r.Error.Message}");
+        }
+
+        if (r.Provenance is not null)
+        {
+            Console.WriteLine($"provenance log index {r.Provenance.LogIndex}");
+        }
+
+        if (!string.IsNullOrEmpty(r.Stdout))
+        {
+            Console.WriteLine("--- stdout" + (r.Truncated ? " (truncated)" : ""));
+            Console.Write(r.Stdout);
+        }
+
+        if (!string.IsNullOrEmpty(r.Stderr))
+        {
+            Console.WriteLine("--- stderr");
+            Console.Write(r.Stderr);
+        }
+    }
+
+    private static T Enum<T>(string value)
+        where T : struct, Enum =>
+        JsonSerializer.Deserialize<T>($"\"{value}\"", SandstormJson.Options);
+}

@@ -1,0 +1,68 @@
+using System.Net.Http.Headers;
+
+namespace Sandstorm.Cli;
+
+/// <summary>Where the control plane is and how to authenticate to it, from flags, environment or the local host's files.</summary>
+public static class ControlPlane
+{
+    public static HttpClient CreateClient(IReadOnlyDictionary<string, string> flags, TimeSpan timeout)
+    {
+        var url = flags.GetValueOrDefault("control-plane")
+            ?? Environment.GetEnvironmentVariable("SANDSTORM_URL")
+            ?? "http://127.0.0.1:7071";
+        var key = flags.GetValueOrDefault("api-key")
+            ?? Environment.GetEnvironmentVariable("SANDSTORM_API_KEY")
+            ?? FindDevKey()
+            ?? throw new ArgumentException("no API key: pass --api-key, set SANDSTORM_API_KEY, or start the local host (it writes .sandstorm/dev-api-key)");
+        var http = new HttpClient { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = timeout };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return http;
+    }
+
+    /// <summary>The local host's development key, looked up from the current directory upwards.</summary>
+    public static string? FindDevKey()
+    {
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        {
+            var path = Path.Combine(dir.FullName, ".sandstorm", "dev-api-key");
+            if (File.Exists(path))
+            {
+                return File.ReadAllText(path).Trim();
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Parses <c>--name value</c> pairs and bare <c>--flag</c>s; positional words are returned separately.</summary>
+    public static (Dictionary<string, string> Flags, List<string> Positional) Parse(string[] args, params string[] booleanFlags)
+    {
+        var flags = new Dictionary<string, string>(StringComparer.Ordinal);
+        var positional = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                var name = args[i][2..];
+                if (booleanFlags.Contains(name))
+                {
+                    flags[name] = "true";
+                }
+                else if (i + 1 < args.Length)
+                {
+                    flags[name] = args[++i];
+                }
+                else
+                {
+                    throw new ArgumentException($"--{name} needs a value");
+                }
+            }
+            else
+            {
+                positional.Add(args[i]);
+            }
+        }
+
+        return (flags, positional);
+    }
+}

@@ -1,0 +1,32 @@
+namespace Sandstorm.Cli;
+
+/// <summary>The CLI's help text.</summary>
+public static class Usage
+{
+    public const string Text = """
+        sandstorm — run code safely through a Sandstorm control plane
+
+          sandstorm run (--code TEXT | --file PATH) --language python|javascript|bash
+                        [--isolation none|standard|strong|maximum] [--timeout MS] [--memory MIB] [--cpu N]
+                        [--strategy optimize_cost|optimize_latency|balanced] [--wait SECONDS] [--json]
+          sandstorm status RUN_ID [--json]
+          sandstorm verify BUNDLE [--key PUBLIC_KEY | --control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE]
+          sandstorm bench pipeline [--runs N] [--concurrency N] [--engines in-memory,azurite]
+          sandstorm bench routing [--trace FILE | --generate FILE] [--requests N] [--seed S] [--json]
+          sandstorm bench log [--appends N] [--storage CONNECTION_STRING]
+
+        Control plane: --control-plane URL, else $SANDSTORM_URL, else http://127.0.0.1:7071.
+        API key: --api-key KEY, else $SANDSTORM_API_KEY, else .sandstorm/dev-api-key (written by the local host).
+        """;
+
+    public static int Print(int exitCode, string? error = null)
+    {
+        if (error is not null)
+        {
+            Console.Error.WriteLine(error);
+        }
+
+        (exitCode == 0 ? Console.Out : Console.Error).WriteLine(Text);
+        return exitCode;
+    }
+}
