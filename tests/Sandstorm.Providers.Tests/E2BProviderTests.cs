@@ -91,7 +91,7 @@ public sealed class E2BProviderTests : IAsyncLifetime
         await using var sp = Build();
         var e2b = sp.GetRequiredService<E2BProvider>();
         var lease = await e2b.ProvisionAsync(ProviderHarness.Request(), default);
-        var result = await e2b.ExecuteAsync(lease, ProviderHarness.Spec("import time\nprint('before', flush=True)\ntime.sleep(30)", timeout: TimeSpan.FromSeconds(1.5)), default);
+        var result = await e2b.ExecuteAsync(lease, ProviderHarness.Spec("import time\nprint('before', flush=True)\ntime.sleep(30)", timeout: TimeSpan.FromSeconds(6)), default);
         await e2b.ReleaseAsync(lease, default);
 
         Assert.True(result.TimedOut);

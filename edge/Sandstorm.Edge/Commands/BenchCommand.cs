@@ -135,7 +135,8 @@ public sealed class BenchCommand : IEdgeCommand
         var path = Path.Combine(directory, Languages.MainFile(spec.Language));
         await File.WriteAllTextAsync(path, spec.Code, ct);
         var (command, arguments) = Languages.Interpreter(spec.Language);
-        var psi = new ProcessStartInfo(command) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = directory };
+        // stdin closed as in the runtimes, so no interpreter behaves differently for the baseline.
+        var psi = new ProcessStartInfo(command) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = directory };
         foreach (var argument in arguments)
         {
             psi.ArgumentList.Add(argument);
@@ -144,6 +145,7 @@ public sealed class BenchCommand : IEdgeCommand
         psi.ArgumentList.Add(path);
         var started = Stopwatch.GetTimestamp();
         using var process = Process.Start(psi)!;
+        process.StandardInput.Close();
         var output = process.StandardOutput.ReadToEndAsync(ct);
         var error = process.StandardError.ReadToEndAsync(ct);
         await process.WaitForExitAsync(ct);

@@ -13,11 +13,14 @@ internal static class OciBundle
 {
     private static readonly Lock TemplateLock = new();
 
+    // Bumped when the skeleton's layout changes, so an older skeleton on disk is rebuilt rather than reused.
+    private const string TemplateVersion = "2";
+
     /// <summary>The shared root skeleton, created once; sandboxes only ever see it read-only.</summary>
     public static string RootfsTemplate(RuntimeOptions options, string name = "rootfs")
     {
         var rootfs = Path.Combine(options.WorkRoot, "template", name);
-        var ready = Path.Combine(options.WorkRoot, "template", name + ".ready");
+        var ready = Path.Combine(options.WorkRoot, "template", name + ".ready-v" + TemplateVersion);
         lock (TemplateLock)
         {
             if (File.Exists(ready))
@@ -29,6 +32,9 @@ internal static class OciBundle
             {
                 Directory.CreateDirectory(Path.Combine(rootfs, dir));
             }
+
+            // runc and podman give a tmpfs the mode of the directory it is mounted on: /tmp must be world-writable and sticky.
+            File.SetUnixFileMode(Path.Combine(rootfs, "tmp"), (UnixFileMode)Convert.ToInt32("1777", 8));
 
             foreach (var dir in HostLayout.SystemDirectories.Where(d => d != "/usr"))
             {

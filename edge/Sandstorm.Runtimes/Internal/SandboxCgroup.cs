@@ -106,26 +106,55 @@ internal sealed class SandboxCgroup
     {
         var cpuNs = ReadLong(Path.Combine(CpuAcct, "cpuacct.usage"));
         var peak = ReadLong(Path.Combine(Memory, "memory.max_usage_in_bytes"));
+        // In v1 the kill is counted in the victim's own group, which may be a sub-group a runtime made.
         var oom = false;
-        try
+        foreach (var group in SubtreeOf(Memory))
         {
-            foreach (var line in File.ReadLines(Path.Combine(Memory, "memory.oom_control")))
+            try
             {
-                if (line.StartsWith("oom_kill ", StringComparison.Ordinal) && ReadNumber(line["oom_kill ".Length..]) > 0)
+                foreach (var line in File.ReadLines(Path.Combine(group, "memory.oom_control")))
                 {
-                    oom = true;
+                    oom |= line.StartsWith("oom_kill ", StringComparison.Ordinal) && ReadNumber(line["oom_kill ".Length..]) > 0;
                 }
             }
-        }
-        catch (IOException)
-        {
+            catch (IOException)
+            {
+            }
         }
 
         return (cpuNs / 1_000_000, peak, oom);
     }
 
     /// <summary>True when the memory limit was hit at least once (evidence for an OOM verdict on exit 137).</summary>
-    public bool MemoryLimitHit() => ReadLong(Path.Combine(Memory, "memory.failcnt")) > 0;
+    /// <remarks>
+    /// The OOM kill itself is counted in the victim's group, and runc and podman delete their sub-groups as their
+    /// container exits; what survives in ours is the failure counters and a high-water mark at the limit (this
+    /// kernel does not always bump failcnt on v1, so the high-water mark within a MiB of the limit counts too).
+    /// </remarks>
+    public bool MemoryLimitHit()
+    {
+        if (ReadLong(Path.Combine(Memory, "memory.failcnt")) > 0 || ReadLong(Path.Combine(Memory, "memory.memsw.failcnt")) > 0)
+        {
+            return true;
+        }
+
+        var limit = ReadLong(Path.Combine(Memory, "memory.limit_in_bytes"));
+        return limit > 0 && ReadLong(Path.Combine(Memory, "memory.max_usage_in_bytes")) >= limit - (1024 * 1024);
+    }
+
+    private static List<string> SubtreeOf(string dir)
+    {
+        var all = new List<string> { dir };
+        try
+        {
+            all.AddRange(Directory.EnumerateDirectories(dir, "*", SearchOption.AllDirectories));
+        }
+        catch (IOException)
+        {
+        }
+
+        return all;
+    }
 
     /// <summary>Kills every process in the group and its sub-groups until none is left or the deadline passes.</summary>
     public async Task<bool> KillAllAsync(TimeSpan grace, TimeProvider time)

@@ -1,0 +1,94 @@
+using Sandstorm.Runtimes;
+
+namespace Sandstorm.Edge.Tests;
+
+/// <summary>What a sandbox could leave behind on the host, gathered so a test can assert there is none.</summary>
+internal static class HostState
+{
+    private static readonly string[] Controllers = ["memory", "pids", "cpu", "cpuacct"];
+
+    public static IReadOnlyList<string> Leftovers()
+    {
+        var options = TestRuntimes.Options;
+        var found = new List<string>();
+        foreach (var controller in Controllers)
+        {
+            var parent = Path.Combine(options.CgroupRoot, controller, options.CgroupParent);
+            if (Directory.Exists(parent))
+            {
+                found.AddRange(Directory.EnumerateDirectories(parent).Select(d => "cgroup " + d));
+            }
+        }
+
+        foreach (var dir in new[] { "scratch", "bundles" })
+        {
+            var path = Path.Combine(options.WorkRoot, dir);
+            if (Directory.Exists(path))
+            {
+                found.AddRange(Directory.EnumerateFileSystemEntries(path).Select(e => "directory " + e));
+            }
+        }
+
+        found.AddRange(File.ReadLines("/proc/self/mountinfo").Where(l => l.Contains(options.WorkRoot + "/", StringComparison.Ordinal)).Select(l => "mount " + l));
+        found.AddRange(SandboxProcesses().Select(p => "process " + p));
+
+        var runcState = Path.Combine(options.WorkRoot, "runc-state");
+        if (Directory.Exists(runcState) && File.Exists("/usr/sbin/runc"))
+        {
+            found.AddRange(TestRuntimes.Run("/usr/sbin/runc", "--root", runcState, "list", "-q").Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(c => "runc container " + c));
+        }
+
+        var runscState = Path.Combine(options.WorkRoot, "runsc-state");
+        if (Directory.Exists(runscState) && File.Exists("/usr/bin/runsc"))
+        {
+            found.AddRange(TestRuntimes.Run("/usr/bin/runsc", "--root", runscState, "list", "-quiet").Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(c => "runsc sandbox " + c));
+        }
+
+        if (File.Exists("/usr/bin/podman"))
+        {
+            found.AddRange(TestRuntimes.Run("/usr/bin/podman", "--cgroup-manager=cgroupfs", "ps", "-a", "--format", "{{.Names}}")
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(n => n.StartsWith("ss", StringComparison.Ordinal)).Select(c => "podman container " + c));
+        }
+
+        return found;
+    }
+
+    /// <summary>Host processes carrying the sandbox marker that belong to this test run (its cgroup parent or work root).</summary>
+    public static IEnumerable<string> SandboxProcesses()
+    {
+        var options = TestRuntimes.Options;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId)
+            {
+                continue;
+            }
+
+            string? found = null;
+            try
+            {
+                var cgroup = File.ReadAllText(Path.Combine(dir, "cgroup"));
+                var environ = File.ReadAllText(Path.Combine(dir, "environ"));
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                var ours = cgroup.Contains("/" + options.CgroupParent + "/", StringComparison.Ordinal)
+                    || (environ.Contains(SandboxRuntimeBase.MarkerVariable + "=", StringComparison.Ordinal) && cmdline.Contains(options.WorkRoot, StringComparison.Ordinal));
+                found = ours ? $"{pid} {cmdline}" : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The process ended while we looked.
+            }
+
+            if (found is not null)
+            {
+                yield return found;
+            }
+        }
+    }
+
+    public static void AssertClean()
+    {
+        var leftovers = Leftovers();
+        Assert.True(leftovers.Count == 0, "left behind on the host:\n" + string.Join('\n', leftovers));
+    }
+}

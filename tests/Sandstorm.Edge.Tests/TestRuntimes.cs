@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using Sandstorm.Runtimes;
+
+namespace Sandstorm.Edge.Tests;
+
+/// <summary>
+/// The runtimes under test, with their own work root and cgroup parent so other users of this machine's
+/// runtimes (an agent, the local provider) neither disturb nor get blamed by the leftover checks.
+/// </summary>
+internal static class TestRuntimes
+{
+    public static RuntimeOptions Options { get; } = new()
+    {
+        WorkRoot = Path.Combine(Path.GetTempPath(), "sandstorm-edge-tests"),
+        CgroupParent = "sandstorm/edge-tests",
+        ScratchSizeMiB = 32,
+        TmpSizeMiB = 16,
+    };
+
+    public static IReadOnlyList<ISandboxRuntime> All { get; } = RuntimeRegistry.CreateAll(Options);
+
+    /// <summary>Runtimes expected to work on the CI machines (Debian with bubblewrap, runc, runsc, podman, root).</summary>
+    public static IReadOnlyList<string> Expected { get; } = ["process", "bwrap", "runc", "podman", "gvisor"];
+
+    private static readonly Lazy<IReadOnlyList<(ISandboxRuntime Runtime, RuntimeProbe Probe)>> Probed = new(() =>
+        [.. All.Select(r => (r, r.ProbeAsync(CancellationToken.None).GetAwaiter().GetResult()))]);
+
+    public static IReadOnlyList<(ISandboxRuntime Runtime, RuntimeProbe Probe)> Probes => Probed.Value;
+
+    public static ISandboxRuntime Get(string name) => All.Single(r => r.Name == name);
+
+    /// <summary>Names of runtimes that work here and claim at least standard isolation (filesystem, network, syscalls).</summary>
+    public static IEnumerable<string> WorkingSandboxes()
+    {
+        foreach (var (runtime, probe) in Probes)
+        {
+            if (runtime.Isolation >= Core.Contracts.IsolationLevel.Standard && probe.Works)
+            {
+                yield return runtime.Name;
+            }
+            else if (runtime.Isolation >= Core.Contracts.IsolationLevel.Standard)
+            {
+                // Visible in the test log: this runtime's hostile cases are not run here.
+                Console.WriteLine($"SKIPPED hostile suite for {runtime.Name}: {probe.Reason}");
+            }
+        }
+    }
+
+    /// <summary>Every working runtime, including <c>process</c> (for the resource cases, which it does claim).</summary>
+    public static IEnumerable<string> WorkingAll() =>
+        Probes.Where(p => p.Probe.Works).Select(p => p.Runtime.Name);
+
+    /// <summary>Output of a host command (for runc/runsc/podman state checks).</summary>
+    public static string Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return output;
+    }
+}

@@ -1,0 +1,122 @@
+using System.Text;
+using Azure.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Providers.Aca;
+using Sandstorm.Providers.Cloud;
+using Sandstorm.Providers.Tests.StandIns;
+
+namespace Sandstorm.Providers.Tests;
+
+/// <summary>ACA dynamic sessions adapter against the session-pool stand-in, with a fake credential (no Entra ID here).</summary>
+public sealed class AcaProviderTests : IAsyncLifetime
+{
+    private const string Section = "Sandstorm:Providers:Aca";
+    private AcaStandIn _standIn = null!;
+
+    public async Task InitializeAsync() => _standIn = await AcaStandIn.StartAsync();
+
+    public async Task DisposeAsync() => await _standIn.DisposeAsync();
+
+    private ServiceProvider Build(FakeCredential credential)
+    {
+        var config = ProviderHarness.Resilience(Section);
+        config[$"{Section}:PoolManagementEndpoint"] = _standIn.PoolEndpoint.ToString();
+        return ProviderHarness.Build(config, s => s.AddKeyedSingleton<TokenCredential>(CloudProviderRegistration.AcaCredentialKey, credential));
+    }
+
+    [Fact]
+    public async Task Execute_PythonInPerRunSession_WithFilesEnvAndManagedIdentityToken()
+    {
+        var credential = new FakeCredential(AcaStandIn.Token);
+        await using var sp = Build(credential);
+        var aca = sp.GetRequiredService<AcaProvider>();
+        var lease = await aca.ProvisionAsync(ProviderHarness.Request(), default);
+        var spec = ProviderHarness.Spec("import os\nprint(open('in.csv').read(), os.environ['MODE'])\nopen('out.txt','w').write('made')",
+            files: new Dictionary<string, string> { ["in.csv"] = "a,b" }, env: new Dictionary<string, string> { ["MODE"] = "test" });
+        var result = await aca.ExecuteAsync(lease, spec, default);
+        var produced = await aca.DownloadAsync(lease, "out.txt", default);
+        await aca.ReleaseAsync(lease, default);
+        await aca.ReleaseAsync(lease, default);
+
+        Assert.Equal("a,b test\n", result.Stdout);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("made", Encoding.UTF8.GetString(produced));
+        Assert.Equal([lease.SandboxId], _standIn.Sessions);
+        Assert.Equal(["https://dynamicsessions.io/.default"], credential.Scopes.Distinct());
+        // Billed per session: the run's seconds plus the cooldown, at the session-hour price.
+        var seconds = Math.Ceiling(result.WallTimeMs / 1000.0 + 300);
+        Assert.Equal(Math.Round((decimal)(seconds * 0.03 / 3600), 8), ((ISandboxProvider)aca).ComputeCost(lease, spec, result));
+        Assert.Equal(new RuntimeOffer("hyperv", IsolationLevel.Maximum), aca.Capabilities.Runtimes.Single());
+        Assert.Equal([Languages.Python], aca.Capabilities.Languages);
+    }
+
+    [Fact]
+    public async Task Execute_FailingCode_ReportsFailureAsExitCodeOne()
+    {
+        await using var sp = Build(new FakeCredential(AcaStandIn.Token));
+        var aca = sp.GetRequiredService<AcaProvider>();
+        var lease = await aca.ProvisionAsync(ProviderHarness.Request(), default);
+
+        var result = await aca.ExecuteAsync(lease, ProviderHarness.Spec("raise ValueError('nope')"), default);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("ValueError: nope", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Upload_503WithRetryAfter_IsRetried_ButExecute500IsNot()
+    {
+        await using var sp = Build(new FakeCredential(AcaStandIn.Token));
+        var aca = sp.GetRequiredService<AcaProvider>();
+        var lease = await aca.ProvisionAsync(ProviderHarness.Request(), default);
+        _standIn.Faults.Add("upload", Fault.Http(503, retryAfter: 0));
+        _standIn.Faults.Add("execute", Fault.Http(500, """{"error":{"code":"InternalError","message":"session crashed"}}"""));
+
+        var ex = await Assert.ThrowsAsync<ProviderException>(() => aca.ExecuteAsync(lease, ProviderHarness.Spec("print(1)", files: new Dictionary<string, string> { ["f"] = "x" }), default));
+
+        Assert.Equal(2, _standIn.Faults.Calls("upload"));
+        Assert.Equal(1, _standIn.Faults.Calls("execute"));
+        Assert.Equal(CloudErrorCodes.ExecutionFailed, ex.Code);
+        Assert.True(ex.Transient);
+        Assert.Contains("session crashed", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Execute_WrongToken_IsUnauthorized()
+    {
+        await using var sp = Build(new FakeCredential("stale"));
+        var aca = sp.GetRequiredService<AcaProvider>();
+        var lease = await aca.ProvisionAsync(ProviderHarness.Request(), default);
+
+        var ex = await Assert.ThrowsAsync<ProviderException>(() => aca.ExecuteAsync(lease, ProviderHarness.Spec("print(1)"), default));
+
+        Assert.Equal(CloudErrorCodes.Unauthorized, ex.Code);
+        Assert.False(ex.Transient);
+    }
+
+    [Fact]
+    public async Task Provision_NonPython_IsNotSupported()
+    {
+        await using var sp = Build(new FakeCredential(AcaStandIn.Token));
+
+        var ex = await Assert.ThrowsAsync<ProviderException>(() => sp.GetRequiredService<AcaProvider>().ProvisionAsync(ProviderHarness.Request(Languages.JavaScript), default));
+
+        Assert.Equal(Core.Errors.ErrorCodes.NotSupported, ex.Code);
+    }
+
+    /// <summary>Stands in for a managed identity: hands out a fixed token and records the scopes asked for.</summary>
+    private sealed class FakeCredential(string token) : TokenCredential
+    {
+        public List<string> Scopes { get; } = [];
+
+        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken)
+        {
+            Scopes.AddRange(requestContext.Scopes);
+            return new AccessToken(token, DateTimeOffset.UtcNow.AddHours(1));
+        }
+
+        public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(GetToken(requestContext, cancellationToken));
+    }
+}

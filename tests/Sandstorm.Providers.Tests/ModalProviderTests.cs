@@ -1,0 +1,144 @@
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Providers.Cloud;
+using Sandstorm.Providers.Modal;
+using Sandstorm.Providers.Tests.StandIns;
+
+namespace Sandstorm.Providers.Tests;
+
+/// <summary>Modal adapter against the gRPC stand-in (Modal itself cannot be reached from here).</summary>
+public sealed class ModalProviderTests : IAsyncLifetime
+{
+    private const string Section = "Sandstorm:Providers:Modal";
+    private ModalStandIn _standIn = null!;
+
+    public async Task InitializeAsync() => _standIn = await ModalStandIn.StartAsync();
+
+    public async Task DisposeAsync() => await _standIn.DisposeAsync();
+
+    private ServiceProvider Build(string secret = ModalStandIn.TokenSecret)
+    {
+        var config = ProviderHarness.Resilience(Section);
+        config[$"{Section}:BaseUrl"] = _standIn.BaseUrl.ToString();
+        config[$"{Section}:TokenId"] = ModalStandIn.TokenId;
+        config[$"{Section}:TokenSecret"] = secret;
+        return ProviderHarness.Build(config);
+    }
+
+    [Fact]
+    public async Task Execute_RunsThroughContainerExec_WithSeparateStreamsExitCodeAndFiles()
+    {
+        await using var sp = Build();
+        var modal = sp.GetRequiredService<ModalProvider>();
+        var lease = await modal.ProvisionAsync(ProviderHarness.Request(), default);
+        var spec = ProviderHarness.Spec("import os, sys\nprint(open('cfg/a.txt').read(), os.environ['K'])\nprint('warn', file=sys.stderr)\nsys.exit(5)",
+            files: new Dictionary<string, string> { ["cfg/a.txt"] = "it's \"quoted\"" }, env: new Dictionary<string, string> { ["K"] = "v'1" });
+        var result = await modal.ExecuteAsync(lease, spec, default);
+        await modal.ReleaseAsync(lease, default);
+
+        Assert.Equal("it's \"quoted\" v'1\n", result.Stdout);
+        Assert.Equal("warn\n", result.Stderr);
+        Assert.Equal(5, result.ExitCode);
+        Assert.Equal("gvisor", result.Runtime);
+        Assert.Equal(0, _standIn.Service.Live);
+        // 1 vCPU = half a physical core.
+        Assert.Equal(500u, _standIn.Service.LastDefinition!.Resources.MilliCpu);
+        Assert.Equal(512u, _standIn.Service.LastDefinition.Resources.MemoryMb);
+        Assert.True(_standIn.Service.LastDefinition.BlockNetwork);
+    }
+
+    [Fact]
+    public void ComputeCost_BillsPhysicalCoresWithTheEighthCoreMinimum()
+    {
+        using var sp = Build();
+        ISandboxProvider modal = sp.GetRequiredService<ModalProvider>();
+        var lease = new SandboxLease("modal", "sb-1", "gvisor", "us-east");
+        var result = new ExecutionResult { Runtime = "gvisor", WallTimeMs = 10_000 };
+
+        var tiny = modal.ComputeCost(lease, ProviderHarness.Spec("") with { Cpu = 0.1, MemoryMiB = 1024 }, result);
+        var two = modal.ComputeCost(lease, ProviderHarness.Spec("") with { Cpu = 2, MemoryMiB = 1024 }, result);
+
+        Assert.Equal(Math.Round((decimal)(10 * ((0.125 * 0.00003942) + 0.00000672)), 8), tiny);
+        Assert.Equal(Math.Round((decimal)(10 * (0.00003942 + 0.00000672)), 8), two);
+        Assert.Equal(IsolationLevel.Strong, modal.Capabilities.Runtimes.Single().Isolation);
+    }
+
+    [Fact]
+    public async Task Execute_RunLongerThanTimeout_ReturnsTimedOut()
+    {
+        await using var sp = Build();
+        var modal = sp.GetRequiredService<ModalProvider>();
+        var lease = await modal.ProvisionAsync(ProviderHarness.Request(), default);
+        var result = await modal.ExecuteAsync(lease, ProviderHarness.Spec("import time\nprint('x', flush=True)\ntime.sleep(30)", timeout: TimeSpan.FromSeconds(6)), default);
+        await modal.ReleaseAsync(lease, default);
+
+        Assert.True(result.TimedOut);
+        Assert.Equal("x\n", result.Stdout);
+    }
+
+    [Fact]
+    public async Task Execute_SandboxDies_FailsWithSandboxLost()
+    {
+        await using var sp = Build();
+        var modal = sp.GetRequiredService<ModalProvider>();
+        var lease = await modal.ProvisionAsync(ProviderHarness.Request(), default);
+        _standIn.Faults.Add("exec", new Fault(FaultKind.Die));
+
+        var ex = await Assert.ThrowsAsync<ProviderException>(() => modal.ExecuteAsync(lease, ProviderHarness.Spec("import time\nprint('a', flush=True)\ntime.sleep(5)"), default));
+        await modal.ReleaseAsync(lease, default);
+
+        Assert.Equal(CloudErrorCodes.SandboxLost, ex.Code);
+        Assert.True(ex.Transient);
+    }
+
+    [Fact]
+    public async Task Provision_ResourceExhausted_IsRateLimitedAndNotRetried()
+    {
+        await using var sp = Build();
+        _standIn.Faults.Add("create", new Fault(FaultKind.Status, (int)StatusCode.ResourceExhausted, "concurrent sandbox limit reached"));
+
+        var ex = await Assert.ThrowsAsync<ProviderException>(() => sp.GetRequiredService<ModalProvider>().ProvisionAsync(ProviderHarness.Request(), default));
+
+        Assert.Equal(CloudErrorCodes.RateLimited, ex.Code);
+        Assert.True(ex.Transient);
+        Assert.Equal(1, _standIn.Faults.Calls("create"));
+    }
+
+    [Fact]
+    public async Task Provision_AppLookupUnavailable_IsRetriedBecauseGetOrCreateIsIdempotent()
+    {
+        await using var sp = Build();
+        _standIn.Faults.Add("app", new Fault(FaultKind.Status, (int)StatusCode.Unavailable, "try again"), times: 2);
+
+        var lease = await sp.GetRequiredService<ModalProvider>().ProvisionAsync(ProviderHarness.Request(), default);
+        await sp.GetRequiredService<ModalProvider>().ReleaseAsync(lease, default);
+
+        Assert.Equal(3, _standIn.Faults.Calls("app"));
+    }
+
+    [Fact]
+    public async Task Provision_BadToken_IsUnauthorized()
+    {
+        await using var sp = Build(secret: "wrong");
+
+        var ex = await Assert.ThrowsAsync<ProviderException>(() => sp.GetRequiredService<ModalProvider>().ProvisionAsync(ProviderHarness.Request(), default));
+
+        Assert.Equal(CloudErrorCodes.Unauthorized, ex.Code);
+        Assert.False(ex.Transient);
+    }
+
+    [Fact]
+    public async Task Release_Twice_IsIdempotent()
+    {
+        await using var sp = Build();
+        var modal = sp.GetRequiredService<ModalProvider>();
+        var lease = await modal.ProvisionAsync(ProviderHarness.Request(), default);
+
+        await modal.ReleaseAsync(lease, default);
+        await modal.ReleaseAsync(lease, default);
+
+        Assert.Equal(2, _standIn.Faults.Calls("terminate"));
+        Assert.Equal(0, _standIn.Service.Live);
+    }
+}

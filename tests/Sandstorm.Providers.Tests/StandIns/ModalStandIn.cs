@@ -1,0 +1,313 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Sandstorm.Providers.Modal.Protocol;
+
+namespace Sandstorm.Providers.Tests.StandIns;
+
+/// <summary>
+/// gRPC stand-in for Modal (remote, unreachable from here) serving the slice of <c>modal.client.ModalClient</c> the adapter uses,
+/// from the same .proto slice (field numbers of Modal's api.proto). Exec commands really run locally in a per-sandbox directory
+/// (the sandbox's workdir). Fault operations (gRPC status codes): app, image, create, taskid, exec, output, terminate;
+/// FaultKind.Die on "exec" kills the sandbox mid-run.
+/// </summary>
+internal sealed class ModalStandIn : IAsyncDisposable
+{
+    public const string TokenId = "ak-standin";
+    public const string TokenSecret = "as-standin";
+
+    private StandInHost? _host;
+
+    public ModalService Service { get; } = new();
+
+    public FaultPlan Faults => Service.Faults;
+
+    public Uri BaseUrl => _host!.BaseUrl;
+
+    public static async Task<ModalStandIn> StartAsync()
+    {
+        var standIn = new ModalStandIn();
+        standIn._host = await StandInHost.StartAsync(
+            app => app.MapGrpcService<ModalService>(),
+            http2Only: true,
+            services =>
+            {
+                services.AddGrpc();
+                services.AddSingleton(standIn.Service);
+            });
+        return standIn;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.DisposeAsync();
+        }
+
+        Service.Dispose();
+    }
+
+    internal sealed class ModalService : ModalClient.ModalClientBase, IDisposable
+    {
+        private readonly ConcurrentDictionary<string, SandboxState> _sandboxes = new();
+        private readonly ConcurrentDictionary<string, ExecState> _execs = new();
+        private int _next;
+
+        public FaultPlan Faults { get; } = new();
+
+        public int Live => _sandboxes.Count;
+
+        public Sandstorm.Providers.Modal.Protocol.Sandbox? LastDefinition { get; private set; }
+
+        public override Task<AppGetOrCreateResponse> AppGetOrCreate(AppGetOrCreateRequest request, ServerCallContext context)
+        {
+            Check("app", context);
+            return Task.FromResult(new AppGetOrCreateResponse { AppId = "ap-" + request.AppName });
+        }
+
+        public override Task<ImageGetOrCreateResponse> ImageGetOrCreate(ImageGetOrCreateRequest request, ServerCallContext context)
+        {
+            Check("image", context);
+            if (request.Image.DockerfileCommands.Count == 0 || !request.Image.DockerfileCommands[0].StartsWith("FROM ", StringComparison.Ordinal))
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, "image needs a FROM"));
+            }
+
+            return Task.FromResult(new ImageGetOrCreateResponse { ImageId = "im-standin" });
+        }
+
+        public override async Task ImageJoinStreaming(ImageJoinStreamingRequest request, IServerStreamWriter<ImageJoinStreamingResponse> responseStream, ServerCallContext context)
+        {
+            Check("image", context);
+            await responseStream.WriteAsync(new ImageJoinStreamingResponse { EntryId = "1", Result = new GenericResult { Status = GenericResult.Types.GenericStatus.Success }, Eof = true });
+        }
+
+        public override Task<SandboxCreateResponse> SandboxCreate(SandboxCreateRequest request, ServerCallContext context)
+        {
+            Check("create", context);
+            LastDefinition = request.Definition;
+            var id = $"sb-{Interlocked.Increment(ref _next):x4}";
+            _sandboxes[id] = new SandboxState("ta-" + id, new SandboxFs(request.Definition.Workdir ?? "/"));
+            return Task.FromResult(new SandboxCreateResponse { SandboxId = id });
+        }
+
+        public override Task<SandboxGetTaskIdResponse> SandboxGetTaskId(SandboxGetTaskIdRequest request, ServerCallContext context)
+        {
+            Check("taskid", context);
+            return _sandboxes.TryGetValue(request.SandboxId, out var s)
+                ? Task.FromResult(new SandboxGetTaskIdResponse { TaskId = s.TaskId })
+                : throw new RpcException(new Status(StatusCode.NotFound, "sandbox not found"));
+        }
+
+        public override Task<SandboxTerminateResponse> SandboxTerminate(SandboxTerminateRequest request, ServerCallContext context)
+        {
+            Check("terminate", context);
+            if (!_sandboxes.TryRemove(request.SandboxId, out var s))
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, $"Sandbox {request.SandboxId} not found"));
+            }
+
+            s.Kill();
+            s.Fs.Dispose();
+            return Task.FromResult(new SandboxTerminateResponse());
+        }
+
+        public override Task<ContainerExecResponse> ContainerExec(ContainerExecRequest request, ServerCallContext context)
+        {
+            var fault = Check("exec", context);
+            var sandbox = _sandboxes.Values.FirstOrDefault(s => s.TaskId == request.TaskId)
+                ?? throw new RpcException(new Status(StatusCode.NotFound, "task not found"));
+            var execId = $"ex-{Interlocked.Increment(ref _next):x4}";
+            var exec = new ExecState();
+            _execs[execId] = exec;
+            var process = LocalExec.Start(request.Command[0], request.Command.Skip(1), sandbox.Fs.Home, null, sandbox.Fs.Home);
+            sandbox.Running.Add(process);
+            _ = Task.Run(async () =>
+            {
+                var exit = await process.PumpAsync((isErr, chunk) =>
+                {
+                    exec.Add(isErr ? FileDescriptor.Stderr : FileDescriptor.Stdout, Encoding.UTF8.GetString(chunk));
+                    if (fault?.Kind == FaultKind.Die)
+                    {
+                        // The sandbox dies mid-run: its task and everything in it are gone.
+                        exec.Died = true;
+                        process.Kill();
+                    }
+
+                    return Task.CompletedTask;
+                }, TimeSpan.FromMinutes(2), CancellationToken.None);
+                exec.Finish(exec.Died ? null : exit);
+                process.Dispose();
+            });
+            return Task.FromResult(new ContainerExecResponse { ExecId = execId });
+        }
+
+        public override async Task ContainerExecGetOutput(ContainerExecGetOutputRequest request, IServerStreamWriter<RuntimeOutputBatch> responseStream, ServerCallContext context)
+        {
+            Check("output", context);
+            if (!_execs.TryGetValue(request.ExecId, out var exec))
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, "exec not found"));
+            }
+
+            var next = request.LastBatchIndex;
+            using var poll = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+            poll.CancelAfter(TimeSpan.FromSeconds(request.Timeout > 0 ? request.Timeout : 55));
+            while (!poll.IsCancellationRequested)
+            {
+                var (items, done, exit, version) = exec.Since(request.FileDescriptor, (int)next);
+                if (items.Count > 0)
+                {
+                    next += (ulong)items.Count;
+                    var batch = new RuntimeOutputBatch { BatchIndex = next };
+                    batch.Items.AddRange(items.Select(m => new RuntimeOutputMessage { FileDescriptor = request.FileDescriptor, Message = m }));
+                    await responseStream.WriteAsync(batch);
+                    continue;
+                }
+
+                if (done)
+                {
+                    if (exec.Died)
+                    {
+                        throw new RpcException(new Status(StatusCode.NotFound, "Task terminated: container was stopped"));
+                    }
+
+                    var final = new RuntimeOutputBatch { BatchIndex = next };
+                    if (exit is { } code)
+                    {
+                        final.ExitCode = code;
+                    }
+
+                    await responseStream.WriteAsync(final);
+                    return;
+                }
+
+                await exec.WaitForChangeAsync(version, poll.Token);
+            }
+        }
+
+        public override Task<ContainerExecWaitResponse> ContainerExecWait(ContainerExecWaitRequest request, ServerCallContext context)
+        {
+            Check("wait", context);
+            if (!_execs.TryGetValue(request.ExecId, out var exec))
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, "exec not found"));
+            }
+
+            var (_, done, exit, _) = exec.Since(FileDescriptor.Stdout, int.MaxValue);
+            var response = new ContainerExecWaitResponse { Completed = done };
+            if (exit is { } code)
+            {
+                response.ExitCode = code;
+            }
+
+            return Task.FromResult(response);
+        }
+
+        public void Dispose()
+        {
+            foreach (var s in _sandboxes.Values)
+            {
+                s.Kill();
+                s.Fs.Dispose();
+            }
+        }
+
+        private Fault? Check(string operation, ServerCallContext context)
+        {
+            var headers = context.RequestHeaders;
+            if (headers.GetValue("x-modal-token-id") != TokenId || headers.GetValue("x-modal-token-secret") != TokenSecret)
+            {
+                throw new RpcException(new Status(StatusCode.Unauthenticated, "Invalid token id or secret"));
+            }
+
+            var fault = Faults.Next(operation);
+            if (fault?.Kind == FaultKind.Status)
+            {
+                throw new RpcException(new Status((StatusCode)fault.Status, fault.Body ?? "stand-in fault"));
+            }
+
+            return fault;
+        }
+
+        private sealed record SandboxState(string TaskId, SandboxFs Fs)
+        {
+            public ConcurrentBag<LocalExec> Running { get; } = [];
+
+            public void Kill()
+            {
+                foreach (var p in Running)
+                {
+                    p.Kill();
+                }
+            }
+        }
+
+        private sealed class ExecState
+        {
+            private readonly Lock _gate = new();
+            private readonly List<string> _stdout = [];
+            private readonly List<string> _stderr = [];
+            private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            private int _version;
+            private bool _done;
+            private int? _exit;
+
+            public bool Died { get; set; }
+
+            public void Add(FileDescriptor fd, string text)
+            {
+                lock (_gate)
+                {
+                    (fd == FileDescriptor.Stderr ? _stderr : _stdout).Add(text);
+                    Signal();
+                }
+            }
+
+            public void Finish(int? exit)
+            {
+                lock (_gate)
+                {
+                    _done = true;
+                    _exit = exit;
+                    Signal();
+                }
+            }
+
+            public (List<string> Items, bool Done, int? Exit, int Version) Since(FileDescriptor fd, int index)
+            {
+                lock (_gate)
+                {
+                    var list = fd == FileDescriptor.Stderr ? _stderr : _stdout;
+                    return (index < list.Count ? list.Skip(index).ToList() : [], _done, _exit, _version);
+                }
+            }
+
+            public async Task WaitForChangeAsync(int version, CancellationToken cancellationToken)
+            {
+                Task wait;
+                lock (_gate)
+                {
+                    if (_version != version)
+                    {
+                        return;
+                    }
+
+                    wait = _changed.Task;
+                }
+
+                await wait.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+
+            private void Signal()
+            {
+                _version++;
+                _changed.TrySetResult();
+                _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+}
