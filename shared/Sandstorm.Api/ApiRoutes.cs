@@ -38,6 +38,26 @@ public static class ApiRoutes
         app.MapGet("/v1/log/head", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetHeadAsync(h))).WithName("GetLogHead");
         app.MapGet("/v1/log/key", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetKeyAsync(h))).WithName("GetLogKey");
         app.MapGet("/v1/log/consistency", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetConsistencyAsync(h))).WithName("GetLogConsistency");
+        EnsureParity(app);
         return app;
+    }
+
+    /// <summary>Fails start-up when the mapped endpoints drift from <see cref="All"/> (which the Functions shims are checked against).</summary>
+    private static void EnsureParity(IEndpointRouteBuilder app)
+    {
+        var mapped = app.DataSources
+            .SelectMany(d => d.Endpoints)
+            .OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<IEndpointNameMetadata>() is not null && e.Metadata.GetMetadata<HttpMethodMetadata>() is not null)
+            .Select(e => (
+                Function: e.Metadata.GetMetadata<IEndpointNameMetadata>()!.EndpointName,
+                Method: e.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods[0],
+                Route: e.RoutePattern.RawText!.TrimStart('/')))
+            .ToHashSet();
+        var missing = All.Where(r => !mapped.Contains(r)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new InvalidOperationException($"routes not mapped as declared: {string.Join(", ", missing)}");
+        }
     }
 }

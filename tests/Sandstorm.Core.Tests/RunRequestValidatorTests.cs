@@ -1,0 +1,113 @@
+using System.Text.Json;
+using Sandstorm.Core;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
+using Sandstorm.Core.Validation;
+
+namespace Sandstorm.Core.Tests;
+
+public sealed class RunRequestValidatorTests
+{
+    private static readonly RunRequest Valid = new() { Code = "print(1)", Language = "python" };
+
+    [Fact]
+    public void Validate_MinimalRequest_IsValid() => Assert.Empty(RunRequestValidator.Validate(Valid));
+
+    [Theory]
+    [InlineData("python")]
+    [InlineData("javascript")]
+    [InlineData("bash")]
+    public void Validate_AllowedLanguage_IsValid(string language) =>
+        Assert.Empty(RunRequestValidator.Validate(Valid with { Language = language }));
+
+    [Theory]
+    [InlineData("cobol")]
+    [InlineData("")]
+    [InlineData("Python")]
+    public void Validate_UnknownLanguage_NamesTheField(string language) =>
+        Assert.Contains("language", RunRequestValidator.Validate(Valid with { Language = language }).Keys);
+
+    [Fact]
+    public void Validate_CodeOverOneMiB_IsRefused()
+    {
+        var errors = RunRequestValidator.Validate(Valid with { Code = new string('x', (1024 * 1024) + 1) });
+        Assert.Contains("1 MiB", errors["code"][0]);
+    }
+
+    [Fact]
+    public void Validate_CodeOfExactlyOneMiB_IsValid() =>
+        Assert.Empty(RunRequestValidator.Validate(Valid with { Code = new string('x', 1024 * 1024) }));
+
+    [Fact]
+    public void Validate_FilesOverTenMiBInTotal_AreRefused()
+    {
+        var files = new Dictionary<string, string> { ["a.txt"] = new('a', 6 * 1024 * 1024), ["b.txt"] = new('b', 5 * 1024 * 1024) };
+        Assert.Contains("10 MiB", RunRequestValidator.Validate(Valid with { Files = files })["files"][0]);
+    }
+
+    [Theory]
+    [InlineData("../etc/passwd")]
+    [InlineData("/abs")]
+    [InlineData("a/../../b")]
+    [InlineData("")]
+    public void Validate_UnsafeFilePath_IsRefused(string path) =>
+        Assert.Contains("files", RunRequestValidator.Validate(Valid with { Files = new Dictionary<string, string> { [path] = "x" } }).Keys);
+
+    [Theory]
+    [InlineData(999)]
+    [InlineData(900_001)]
+    [InlineData(-5)]
+    public void Validate_TimeoutOutOfRange_IsRefused(int timeout) =>
+        Assert.Contains("timeout", RunRequestValidator.Validate(Valid with { Timeout = timeout }).Keys);
+
+    [Theory]
+    [InlineData(63)]
+    [InlineData(16 * 1024 + 1)]
+    public void Validate_MemoryOutOfRange_IsRefused(int memory) =>
+        Assert.Contains("memory", RunRequestValidator.Validate(Valid with { Memory = memory }).Keys);
+
+    [Theory]
+    [InlineData(0.09)]
+    [InlineData(16.5)]
+    [InlineData(double.NaN)]
+    public void Validate_CpuOutOfRange_IsRefused(double cpu) =>
+        Assert.Contains("cpu", RunRequestValidator.Validate(Valid with { Cpu = cpu }).Keys);
+
+    [Fact]
+    public void Validate_NegativeMaxCost_IsRefused() =>
+        Assert.Contains("constraints.maxCost", RunRequestValidator.Validate(Valid with { Constraints = new RunConstraints { MaxCost = -1 } }).Keys);
+
+    [Fact]
+    public void Validate_BadEnvironmentName_IsRefused() =>
+        Assert.Contains("environment", RunRequestValidator.Validate(Valid with { Environment = new Dictionary<string, string> { ["1BAD"] = "x" } }).Keys);
+
+    [Fact]
+    public void ThrowIfInvalid_Invalid_ThrowsValidationFailedWithEveryField()
+    {
+        var e = Assert.Throws<SandstormException>(() => RunRequestValidator.ThrowIfInvalid(Valid with { Language = "cobol", Memory = 1 }));
+        Assert.Equal(ErrorCodes.ValidationFailed, e.Code);
+        Assert.Equal(400, e.Status);
+        Assert.Equal(["language", "memory"], e.Errors!.Keys.Order());
+    }
+
+    [Fact]
+    public void Json_RoundTrip_UsesSnakeCaseEnumsAndDefaults()
+    {
+        var request = JsonSerializer.Deserialize<RunRequest>(
+            """{"code":"x","language":"python","isolationLevel":"strong","strategy":"optimize_cost","securityTier":"shield"}""",
+            SandstormJson.Options)!;
+        Assert.Equal(IsolationLevel.Strong, request.IsolationLevel);
+        Assert.Equal(RoutingStrategy.OptimizeCost, request.Strategy);
+        Assert.Equal(SecurityTier.Shield, request.SecurityTier);
+        Assert.Equal(30_000, request.Timeout);
+        Assert.Contains("\"optimize_cost\"", JsonSerializer.Serialize(request, SandstormJson.Options));
+    }
+
+    [Theory]
+    [InlineData("""{"code":5,"language":"python"}""")]
+    [InlineData("""{"code":"x","language":"python","isolationLevel":"extreme"}""")]
+    [InlineData("""{"code":"x","language":"python","isolationLevel":2}""")]
+    [InlineData("""{"code":"x","language":"python","memory":"lots"}""")]
+    public void Json_WrongTypes_AreRejected(string json) =>
+        Assert.ThrowsAny<JsonException>(() => JsonSerializer.Deserialize<RunRequest>(json, SandstormJson.Options));
+}

@@ -1,0 +1,145 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using Sandstorm.Testing;
+
+namespace Sandstorm.IntegrationTests;
+
+/// <summary>The real local host (<c>Sandstorm.Local</c>) as a child process over the test run's Azurite, with its own hub and state.</summary>
+public sealed class LocalHostProcess : IAsyncDisposable
+{
+    private readonly string _storage;
+    private readonly string _hub;
+    private readonly ConcurrentQueue<string> _log = new();
+    private Process? _process;
+
+    public LocalHostProcess(string storage, string? hub = null)
+    {
+        _storage = storage;
+        _hub = hub ?? "it" + Guid.NewGuid().ToString("N")[..10];
+        State = Directory.CreateTempSubdirectory("sandstorm-it-").FullName;
+        Url = $"http://127.0.0.1:{AzuriteProcess.FreePort()}/";
+    }
+
+    public string Url { get; }
+
+    public string State { get; }
+
+    public string ApiKey { get; private set; } = "";
+
+    public string Log => string.Join('\n', _log);
+
+    public async Task StartAsync()
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { HostDll(), "--durable", "azurite", "--storage", _storage, "--hub", _hub, "--urls", Url.TrimEnd('/'), "--state", State })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, e) => _log.Enqueue(e.Data ?? "");
+        _process.ErrorDataReceived += (_, e) => _log.Enqueue(e.Data ?? "");
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        using var http = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(2) };
+        var keyPath = Path.Combine(State, "dev-api-key");
+        await Poll.UntilAsync(
+            async () =>
+            {
+                if (_process.HasExited)
+                {
+                    throw new InvalidOperationException($"the local host exited with {_process.ExitCode}:\n{Log}");
+                }
+
+                try
+                {
+                    return (await http.GetAsync("v1/health")).IsSuccessStatusCode && File.Exists(keyPath);
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    return false;
+                }
+            },
+            ready => ready,
+            TimeSpan.FromSeconds(90),
+            "the local host to answer /v1/health");
+        ApiKey = (await File.ReadAllTextAsync(keyPath)).Trim();
+    }
+
+    /// <summary>SIGKILL: no graceful shutdown, as a crash or an OOM kill would.</summary>
+    public async Task KillAsync()
+    {
+        _process!.Kill(entireProcessTree: false);
+        await _process.WaitForExitAsync();
+    }
+
+    public HttpClient Client(string? apiKey = null)
+    {
+        var http = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(120) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey ?? ApiKey);
+        return http;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process?.Dispose();
+        try
+        {
+            Directory.Delete(State, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static string HostDll()
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var (framework, configuration) = (output.Name, output.Parent!.Name);
+        for (var dir = output; dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "functions", "Sandstorm.Local", "bin", configuration, framework, "Sandstorm.Local.dll");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new FileNotFoundException("Sandstorm.Local.dll not found: build the solution");
+    }
+}
+
+/// <summary>One Azurite and one local host shared by the HTTP tests of a run.</summary>
+public sealed class LocalHostFixture : IAsyncLifetime
+{
+    public AzuriteFixture Azurite { get; } = new();
+
+    public LocalHostProcess Host { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Host = new LocalHostProcess(Azurite.ConnectionString);
+        await Host.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Host.DisposeAsync();
+        Azurite.Dispose();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class LocalHostCollection : ICollectionFixture<LocalHostFixture>
+{
+    public const string Name = "local host";
+}
