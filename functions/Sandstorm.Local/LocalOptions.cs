@@ -11,8 +11,8 @@ public sealed record LocalOptions
     /// <summary>Storage connection string; when absent the host starts Azurite itself with its data under <c>.sandstorm/</c>.</summary>
     public string? Storage { get; init; }
 
-    /// <summary>Directory for local state: Azurite data, the dev API key, the signing key.</summary>
-    public string StateDirectory { get; init; } = ".sandstorm";
+    /// <summary>Directory for local state (Azurite data, the dev API key, the signing key): <c>.sandstorm/</c> of the repository.</summary>
+    public string StateDirectory { get; init; } = DefaultStateDirectory();
 
     public string HubName { get; init; } = "SandstormHub";
 
@@ -34,6 +34,20 @@ public sealed record LocalOptions
         }
 
         return options;
+    }
+
+    /// <summary><c>.sandstorm</c> beside the solution file above the current directory, else in the current directory.</summary>
+    private static string DefaultStateDirectory()
+    {
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Sandstorm.Functions.sln")))
+            {
+                return Path.Combine(dir.FullName, ".sandstorm");
+            }
+        }
+
+        return Path.GetFullPath(".sandstorm");
     }
 
     private static string Durability(string value) =>

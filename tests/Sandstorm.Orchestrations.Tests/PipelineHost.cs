@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Providers;
 using Sandstorm.Runtimes;
+using Sandstorm.Security;
 using Sandstorm.Storage;
 using Sandstorm.Testing;
 
@@ -29,6 +30,8 @@ public sealed class PipelineHost : IAsyncDisposable
             ["ConnectionStrings:Storage"] = azurite.ConnectionString,
             ["Sandstorm:Storage:Prefix"] = prefix,
             ["Sandstorm:Runs:Overhead"] = "00:00:05",
+            ["Sandstorm:Signing:KeyPath"] = Path.Combine(Path.GetTempPath(), "sandstorm-tests", prefix + ".pem"),
+            ["Sandstorm:Log:Name"] = prefix,
         }).Build();
         var host = await DurableTaskTestHost.StartAsync(
             SandstormTasks.Register,
@@ -38,6 +41,7 @@ public sealed class PipelineHost : IAsyncDisposable
                 {
                     services.AddSingleton<IConfiguration>(configuration);
                     services.AddSandstormStorage(configuration);
+                    services.AddSandstormSecurity(configuration);
                     services.AddSandstormRuntimes();
                     configure?.Invoke(services);
                     services.AddSandstormLocalProvider();
@@ -70,7 +74,9 @@ public sealed class PipelineHost : IAsyncDisposable
     {
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
         var state = await Client.WaitForInstanceCompletionAsync(input.RunId, getInputsAndOutputs: true, cts.Token);
-        Assert.Equal(OrchestrationRuntimeStatus.Completed, state.RuntimeStatus);
+        Assert.True(
+            state.RuntimeStatus == OrchestrationRuntimeStatus.Completed,
+            $"orchestration {state.RuntimeStatus}: {state.FailureDetails?.ErrorType} {state.FailureDetails?.ErrorMessage}");
         return state.ReadOutputAs<RunOutcome>()!;
     }
 

@@ -33,6 +33,7 @@ public sealed class SandboxRunOrchestratorTests(AzuriteFixture azurite)
         var ledger = await host.LedgerAsync(input);
         Assert.NotNull(ledger);
         Assert.Equal(record.Result.Cost!.Total, ledger.Total);
+        Assert.Equal(0, record.Result.Provenance!.LogIndex);
     }
 
     [Fact]

@@ -70,7 +70,7 @@ public sealed class ModalProviderTests : IAsyncLifetime
         await using var sp = Build();
         var modal = sp.GetRequiredService<ModalProvider>();
         var lease = await modal.ProvisionAsync(ProviderHarness.Request(), default);
-        var result = await modal.ExecuteAsync(lease, ProviderHarness.Spec("import time\nprint('x', flush=True)\ntime.sleep(30)", timeout: TimeSpan.FromSeconds(6)), default);
+        var result = await modal.ExecuteAsync(lease, ProviderHarness.Spec("import time\nprint('x', flush=True)\ntime.sleep(30)", timeout: TimeSpan.FromSeconds(10)), default);
         await modal.ReleaseAsync(lease, default);
 
         Assert.True(result.TimedOut);
