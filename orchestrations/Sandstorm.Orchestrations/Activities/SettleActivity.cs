@@ -9,7 +9,8 @@ namespace Sandstorm.Orchestrations.Activities;
 
 /// <summary>
 /// Step 5, always last: releases the sandbox, bills the run once (the ledger row key is the run id), records provenance,
-/// writes the final result. Every part is idempotent, so a retried or replayed settle changes nothing.
+/// writes the final result. Every part is idempotent, so a retried or replayed settle changes nothing. Release, billing
+/// and provenance are independent and run side by side; the result is written once all three hold.
 /// </summary>
 public sealed class SettleActivity(
     IProviderCatalog catalog,
@@ -29,64 +30,24 @@ public sealed class SettleActivity(
     {
         var run = input.Run;
         var request = await payloads.GetRequestAsync(run, cancellationToken);
-        ISandboxProvider? provider = input.Lease is { } l ? catalog.Get(l.Provider) : null;
-        if (provider is not null)
-        {
-            await provider.ReleaseAsync(input.Lease!, cancellationToken);
-        }
+        var lease = input.Lease;
+        var provider = lease is null ? null : catalog.Get(lease.Provider);
 
+        // Cost is a pure function of the run, so a retry computes the same figure the ledger already holds.
         var cost = CostBreakdown.Zero;
-        if (provider is not null && input.Lease is { } lease)
+        if (provider is not null && lease is not null)
         {
-            var providerCost = input.Result is { } r
-                ? provider.ComputeCost(lease, RunPayloads.SpecOf(request), ToResult(r))
-                : 0m;
+            var providerCost = input.Result is { } r ? provider.ComputeCost(lease, RunPayloads.SpecOf(request), ToResult(r)) : 0m;
             cost = TierFees.Compute(lease.Provider, providerCost, request.SecurityTier);
-            var settledAt = time.GetUtcNow();
-            var (entry, added) = await ledger.AddOnceAsync(
-                new LedgerEntry
-                {
-                    TenantId = run.TenantId,
-                    RunId = run.RunId,
-                    Provider = lease.Provider,
-                    Runtime = lease.Runtime,
-                    Region = lease.Region,
-                    Status = input.Status,
-                    ProviderCost = cost.Provider,
-                    Fees = cost.Fees,
-                    Total = cost.Total,
-                    DurationMs = input.Result?.WallTimeMs ?? 0,
-                    CpuMs = input.Result?.CpuTimeMs ?? 0,
-                    PeakMemoryBytes = input.Result?.PeakMemoryBytes ?? 0,
-                    LatencyMs = (long)(input.FinishedAt - run.SubmittedAt).TotalMilliseconds,
-                    SettledAt = settledAt,
-                    Language = request.Language,
-                    CodeLength = request.Code.Length,
-                    Cpu = request.Cpu,
-                    MemoryMiB = request.Memory,
-                    TimeoutMs = request.Timeout,
-                    IsolationLevel = request.IsolationLevel,
-                    Strategy = request.Strategy,
-                    PredictedCostUsd = input.Route?.Chosen.PredictedCostUsd,
-                    PredictedLatencyMs = input.Route?.Chosen.PredictedLatencyMs,
-                },
-                cancellationToken);
-            cost = new CostBreakdown(entry.ProviderCost, entry.Fees, entry.Total);
-            if (!added)
-            {
-                logger.LogInformation("Run {RunId} was already billed; settle is idempotent", run.RunId);
-            }
         }
-
-        await faults.AtAsync(FaultPoints.SettleAfterLedger);
 
         var result = new RunResult
         {
             Id = run.RunId,
             Status = input.Status,
-            Provider = input.Lease?.Provider,
-            Runtime = input.Result?.Runtime ?? input.Lease?.Runtime,
-            Region = input.Lease?.Region,
+            Provider = lease?.Provider,
+            Runtime = input.Result?.Runtime ?? lease?.Runtime,
+            Region = lease?.Region,
             ExitCode = input.Result?.ExitCode,
             Duration = input.Result?.WallTimeMs,
             Cost = cost,
@@ -98,9 +59,19 @@ public sealed class SettleActivity(
             CompletedAt = input.FinishedAt,
         };
 
-        var provenance = await recorder.RecordAsync(input, request, result, cancellationToken);
-        result = result with { Provenance = provenance };
+        var release = provider is null ? Task.CompletedTask : provider.ReleaseAsync(lease!, cancellationToken);
+        var billed = provider is null ? Task.FromResult<LedgerEntry?>(null) : BillAsync(input, request, cost, cancellationToken);
+        var provenance = recorder.RecordAsync(input, request, result, cancellationToken);
+        await Task.WhenAll(release, billed, provenance);
 
+        await faults.AtAsync(FaultPoints.SettleAfterLedger);
+
+        if (await billed is { } entry)
+        {
+            result = result with { Cost = new CostBreakdown(entry.ProviderCost, entry.Fees, entry.Total) };
+        }
+
+        result = result with { Provenance = await provenance };
         await runs.UpsertAsync(
             new RunRecord
             {
@@ -116,7 +87,46 @@ public sealed class SettleActivity(
             },
             cancellationToken);
         notifier.Settled(run.RunId);
-        return new RunOutcome(run.RunId, input.Status, cost.Total, input.Error);
+        return new RunOutcome(run.RunId, input.Status, result.Cost!.Total, input.Error);
+    }
+
+    private async Task<LedgerEntry?> BillAsync(SettleInput input, RunRequest request, CostBreakdown cost, CancellationToken cancellationToken)
+    {
+        var (run, lease) = (input.Run, input.Lease!);
+        var (entry, added) = await ledger.AddOnceAsync(
+            new LedgerEntry
+            {
+                TenantId = run.TenantId,
+                RunId = run.RunId,
+                Provider = lease.Provider,
+                Runtime = lease.Runtime,
+                Region = lease.Region,
+                Status = input.Status,
+                ProviderCost = cost.Provider,
+                Fees = cost.Fees,
+                Total = cost.Total,
+                DurationMs = input.Result?.WallTimeMs ?? 0,
+                CpuMs = input.Result?.CpuTimeMs ?? 0,
+                PeakMemoryBytes = input.Result?.PeakMemoryBytes ?? 0,
+                LatencyMs = (long)(input.FinishedAt - run.SubmittedAt).TotalMilliseconds,
+                SettledAt = time.GetUtcNow(),
+                Language = request.Language,
+                CodeLength = request.Code.Length,
+                Cpu = request.Cpu,
+                MemoryMiB = request.Memory,
+                TimeoutMs = request.Timeout,
+                IsolationLevel = request.IsolationLevel,
+                Strategy = request.Strategy,
+                PredictedCostUsd = input.Route?.Chosen.PredictedCostUsd,
+                PredictedLatencyMs = input.Route?.Chosen.PredictedLatencyMs,
+            },
+            cancellationToken);
+        if (!added)
+        {
+            logger.LogInformation("Run {RunId} was already billed; settle is idempotent", run.RunId);
+        }
+
+        return entry;
     }
 
     private static ExecutionResult ToResult(ExecutionSummary s) => new()
