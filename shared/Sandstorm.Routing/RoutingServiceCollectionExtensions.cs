@@ -29,7 +29,7 @@ public static class RoutingServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IExplorationRandom>(_ => new SeededExplorationRandom(options.Seed ?? Environment.TickCount));
         services.TryAddSingleton<IModelStore>(_ => CreateStore(options));
-        services.TryAddSingleton<RoutingModelHolder>();
+        services.TryAddSingleton(sp => new RoutingModelHolder(sp.GetRequiredService<IModelStore>(), new RoutingCalibration(options)));
         services.TryAddSingleton<RoutingMarketState>();
         services.TryAddSingleton<LightGbmRouter>();
         services.TryAddSingleton<IRunRouter>(sp => sp.GetRequiredService<LightGbmRouter>());
