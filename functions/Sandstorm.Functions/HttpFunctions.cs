@@ -44,6 +44,11 @@ public static class HttpFunctions
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/usage")] HttpRequest request) =>
         new ResultActionResult(await RunEndpoints.GetUsageAsync(request.HttpContext));
 
+    [Function("GetRoutingReport")]
+    public static async Task<IActionResult> GetRoutingReport(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/routing/report")] HttpRequest request) =>
+        new ResultActionResult(await RoutingEndpoints.GetReportAsync(request.HttpContext));
+
     [Function("GetProviders")]
     public static async Task<IActionResult> GetProviders(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/providers")] HttpRequest request) =>

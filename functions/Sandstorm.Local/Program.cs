@@ -3,6 +3,7 @@ using Sandstorm.Local;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
 using Sandstorm.Providers.Cloud;
+using Sandstorm.Routing;
 using Sandstorm.Runtimes;
 using Sandstorm.Security;
 using Sandstorm.Storage;
@@ -21,9 +22,12 @@ builder.Services.AddSandstormSecurity(builder.Configuration);
 builder.Services.AddSandstormRuntimes();
 builder.Services.AddSandstormCloudProviders(builder.Configuration);
 builder.Services.AddSandstormLocalProvider();
+// Before the orchestrations, which fall back to the rule-based router only if no router is registered.
+builder.Services.AddSandstormRouting(builder.Configuration);
 builder.Services.AddSandstormOrchestrations();
 builder.Services.AddSandstormApi();
 builder.Services.AddHostedService<DevApiKey>();
+builder.Services.AddHostedService<ReoptimizationService>();
 builder.AddSandstormDurable(options, storage);
 
 var app = builder.Build();

@@ -3,6 +3,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Sandstorm.Orchestrations.Activities;
 using Sandstorm.Routing;
+using Sandstorm.Routing.Learning;
+using Sandstorm.Routing.Reoptimization;
 
 namespace Sandstorm.Orchestrations;
 
@@ -34,6 +36,8 @@ public static class SandstormTasks
         services.TryAddSingleton<RunCompletionNotifier>();
         services.TryAddSingleton<IFaultInjector, NoFaults>();
         services.TryAddSingleton<IRunRouter, RuleBasedRouter>();
+        services.TryAddSingleton<RoutingMarketState>();
+        services.TryAddSingleton<IRoutingObservationSource, LedgerObservationSource>();
         services.TryAddSingleton<IRunRecorder, ProvenanceRecorder>();
         services.TryAddTransient<RouteActivity>();
         services.TryAddTransient<ProvisionActivity>();

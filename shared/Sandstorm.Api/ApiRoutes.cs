@@ -22,6 +22,7 @@ public static class ApiRoutes
         ("GetLogHead", "GET", "v1/log/head"),
         ("GetLogKey", "GET", "v1/log/key"),
         ("GetLogConsistency", "GET", "v1/log/consistency"),
+        ("GetRoutingReport", "GET", "v1/routing/report"),
     ];
 
     /// <summary>Maps the public API onto a minimal-API host.</summary>
@@ -38,6 +39,7 @@ public static class ApiRoutes
         app.MapGet("/v1/log/head", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetHeadAsync(h))).WithName("GetLogHead");
         app.MapGet("/v1/log/key", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetKeyAsync(h))).WithName("GetLogKey");
         app.MapGet("/v1/log/consistency", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetConsistencyAsync(h))).WithName("GetLogConsistency");
+        app.MapGet("/v1/routing/report", (Delegate)((HttpContext h) => RoutingEndpoints.GetReportAsync(h))).WithName("GetRoutingReport");
         EnsureParity(app);
         return app;
     }

@@ -63,12 +63,30 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
                 outside.RemoveAll(o => o.Key == s.Candidate.Route.Key);
             }
 
+            if (within.Count > 0)
+            {
+                marginNote = " (fits only without the safety margin)";
+            }
+            else if (maxLatency is { } ml)
+            {
+                // Only maxLatency binds and the fastest could still make it on a good run: a late result beats a refusal
+                // (which fails the caller for certain), so run the fastest that fits the budget and the timeout, and say so.
+                var hopeful = scored
+                    .Where(s => s.LatencyMs / latencyMargin <= ml && Violation(s, 1, 1, maxCost, null, w.TimeoutMs) is null)
+                    .OrderBy(s => s.LatencyMs)
+                    .FirstOrDefault();
+                if (hopeful is not null)
+                {
+                    within.Add((hopeful, hopeful.CostUsd, hopeful.LatencyMs));
+                    outside.RemoveAll(o => o.Key == hopeful.Candidate.Route.Key);
+                    marginNote = $" (predicted {Ms(hopeful.LatencyMs)} ms may miss maxLatency {Ms(ml)}; fastest that can still make it)";
+                }
+            }
+
             if (within.Count == 0)
             {
                 throw Binding(scored, costMargin, latencyMargin, maxCost, maxLatency, w.TimeoutMs);
             }
-
-            marginNote = " (fits only without the safety margin)";
         }
 
         var minCost = within.Min(c => c.Cost);
@@ -87,7 +105,7 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
         var source = model is null ? "prior (no model yet)" : $"lightgbm {model.Metadata.Version}";
         var best = ordered[0];
         string reason;
-        if (ordered.Count > 1 && options.ExplorationRate > 0 && random.NextDouble() < options.ExplorationRate)
+        if (ordered.Count > 1 && options.ExplorationRate > 0 && best.S.LatencyMs <= options.ExplorationMaxLatencyMs && random.NextDouble() < options.ExplorationRate)
         {
             // Try the least-known alternative whose objective is close to the best, never one outside the constraints.
             var near = ordered.Skip(1).Where(c => c.Objective <= best.Objective * (1 + options.ExplorationSlack)).ToList();
@@ -125,6 +143,7 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             model.Predict(rows, logBilled, logLatency);
         }
 
+        var calibration = models.Calibration;
         var result = new ScoredCandidate[n];
         for (var i = 0; i < n; i++)
         {
@@ -133,10 +152,32 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             var seen = model?.Metadata.CandidateCounts.GetValueOrDefault(c.Route.Key) ?? 0;
             var billed = model is null ? prior.LogBilledSeconds : RoutingModel.Blend(logBilled[i], prior.LogBilledSeconds, seen, options.Trainer.PriorWeight);
             var latency = model is null ? prior.LogLatencyMs : RoutingModel.Blend(logLatency[i], prior.LogLatencyMs, seen, options.Trainer.PriorWeight);
-            result[i] = new ScoredCandidate(c, Math.Exp(billed) * RoutingFeatures.PricePerSecond(c.Provider.Price, w), Math.Exp(latency), seen);
+            var (costCorrection, latencyCorrection) = calibration.Correction(c.Route.Key, context.Now);
+            result[i] = new ScoredCandidate(
+                c, Math.Exp(billed + costCorrection) * RoutingFeatures.PricePerSecond(c.Provider.Price, w), Math.Exp(latency + latencyCorrection), seen);
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Online learning between retrains: what the chosen candidate (as decided, with its predictions) actually did.
+    /// Failed runs teach nothing here (their partial cost and time say little about a full run; the failure rate covers them).
+    /// </summary>
+    public void Observe(RouteCandidate chosen, DateTimeOffset time, double costUsd, double latencyMs, bool ok)
+    {
+        if (!ok || chosen.PredictedCostUsd is not > 0 || chosen.PredictedLatencyMs is not > 0 || costUsd <= 0 || latencyMs <= 0)
+        {
+            return;
+        }
+
+        // The prediction already carried the correction: add it back so the residual is against the uncalibrated heads.
+        var (cost, latency) = models.Calibration.Correction(chosen.Key, time);
+        models.Calibration.Observe(
+            chosen.Key,
+            time,
+            Math.Log(costUsd / chosen.PredictedCostUsd.Value) + cost,
+            Math.Log(latencyMs / chosen.PredictedLatencyMs.Value) + latency);
     }
 
     private static string? Violation(ScoredCandidate s, double costMargin, double latencyMargin, double? maxCost, double? maxLatency, int timeoutMs)

@@ -13,11 +13,23 @@ public sealed class RoutingOptions
     /// <summary>Exploration only considers candidates whose objective is within this fraction of the best one's.</summary>
     public double ExplorationSlack { get; set; } = 0.25;
 
+    /// <summary>
+    /// Exploration only on runs whose best candidate is predicted to finish within this: what a try teaches about a
+    /// candidate carries over to long runs (the calibration is relative), but a wrong try on a 3-minute job costs minutes.
+    /// </summary>
+    public double ExplorationMaxLatencyMs { get; set; } = 30_000;
+
     /// <summary>Seed of the exploration random source; null seeds from the clock (production), a value replays exactly (tests, benchmark).</summary>
     public int? Seed { get; set; }
 
     /// <summary>Safety margin on both predictions while only the prior is available (it has no residuals to calibrate from).</summary>
     public double PriorMargin { get; set; } = 1.25;
+
+    /// <summary>Half-life of the online residual calibration: how fast a slow spell or a brownout is forgotten once it stops showing.</summary>
+    public TimeSpan CalibrationHalfLife { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Pseudo-runs of zero residual the calibration starts from, so a couple of unlucky runs barely move it.</summary>
+    public double CalibrationShrinkage { get; set; } = 4;
 
     /// <summary>How far back re-optimisation reads settled runs.</summary>
     public TimeSpan TrainingWindow { get; set; } = TimeSpan.FromDays(14);

@@ -15,7 +15,7 @@ public static class RoutingServiceCollectionExtensions
     /// <summary>
     /// Adds <see cref="IRunRouter"/> = <see cref="LightGbmRouter"/> (deciding on the prior until a model is promoted),
     /// <see cref="IModelStore"/> (Blob container <c>models</c> when <c>Routing:ModelStoreServiceUri</c> or
-    /// <c>Routing:ModelStoreConnectionString</c> is set, else in memory), <see cref="RoutingModelHolder"/>,
+    /// <c>Routing:ModelStoreConnectionString</c> is set, else over the registered <see cref="BlobServiceClient"/>, else in memory), <see cref="RoutingModelHolder"/>,
     /// <see cref="RoutingMarketState"/> and <see cref="ReoptimizationJob"/>. The host registers an
     /// <see cref="IRoutingObservationSource"/> (the ledger) and may register <see cref="IPriceFeed"/>,
     /// <see cref="IProviderHealthSource"/> and <see cref="IProviderCatalog"/>.
@@ -28,8 +28,8 @@ public static class RoutingServiceCollectionExtensions
         services.TryAddSingleton(options);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IExplorationRandom>(_ => new SeededExplorationRandom(options.Seed ?? Environment.TickCount));
-        services.TryAddSingleton<IModelStore>(_ => CreateStore(options));
-        services.TryAddSingleton<RoutingModelHolder>();
+        services.TryAddSingleton<IModelStore>(sp => CreateStore(options, sp.GetService<BlobServiceClient>()));
+        services.TryAddSingleton(sp => new RoutingModelHolder(sp.GetRequiredService<IModelStore>(), new RoutingCalibration(options)));
         services.TryAddSingleton<RoutingMarketState>();
         services.TryAddSingleton<LightGbmRouter>();
         services.TryAddSingleton<IRunRouter>(sp => sp.GetRequiredService<LightGbmRouter>());
@@ -46,7 +46,7 @@ public static class RoutingServiceCollectionExtensions
         return services;
     }
 
-    private static IModelStore CreateStore(RoutingOptions options)
+    private static IModelStore CreateStore(RoutingOptions options, BlobServiceClient? registered)
     {
         if (!string.IsNullOrWhiteSpace(options.ModelStoreConnectionString))
         {
@@ -60,7 +60,10 @@ public static class RoutingServiceCollectionExtensions
             return new AzureBlobModelStore(service.GetBlobContainerClient(options.ModelContainer));
         }
 
-        return new InMemoryModelStore();
+        // The host's storage account (Azurite locally, the app's account with its managed identity in Azure).
+        return registered is not null
+            ? new AzureBlobModelStore(registered.GetBlobContainerClient(options.ModelContainer))
+            : new InMemoryModelStore();
     }
 
     private static void Validate(RoutingOptions o)

@@ -2,11 +2,12 @@ using Microsoft.DurableTask;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Providers;
 using Sandstorm.Routing;
+using RoutingMarketState = Sandstorm.Routing.Reoptimization.RoutingMarketState;
 
 namespace Sandstorm.Orchestrations.Activities;
 
 /// <summary>Step 1: picks the provider, runtime and region (chosen first, fallbacks after) or says which constraint binds.</summary>
-public sealed class RouteActivity(RunPayloads payloads, IProviderCatalog catalog, IRunRouter router, TimeProvider time)
+public sealed class RouteActivity(RunPayloads payloads, IProviderCatalog catalog, IRunRouter router, RoutingMarketState market, TimeProvider time)
     : TaskActivity<RunInput, RouteOutcome>
 {
     public override Task<RouteOutcome> RunAsync(TaskActivityContext context, RunInput input) => ExecuteAsync(input, CancellationToken.None);
@@ -25,9 +26,16 @@ public sealed class RouteActivity(RunPayloads payloads, IProviderCatalog catalog
             }
         }
 
+        // What the last re-optimisation fetched: live list prices, and regional health entries the catalogue does not keep
+        // (the catalogue's own provider-wide entry is fresher, so it is not overwritten).
+        foreach (var (key, entry) in market.Health)
+        {
+            health.TryAdd(key, entry);
+        }
+
         try
         {
-            var context = new RoutingContext(input.RunId, input.TenantId, Workload.From(request), providers, health, time.GetUtcNow());
+            var context = new RoutingContext(input.RunId, input.TenantId, Workload.From(request), market.WithLivePrices(providers), health, time.GetUtcNow());
             return new RouteOutcome(await router.RouteAsync(context, cancellationToken), null);
         }
         catch (NoCandidateException e)

@@ -10,10 +10,10 @@ namespace Sandstorm.Routing.Learning;
 public static class RoutingFeatures
 {
     /// <summary>Length of the vector; bump <see cref="SchemaVersion"/> whenever the layout changes.</summary>
-    public const int Count = 26;
+    public const int Count = 24;
 
     /// <summary>Stored with each model so a model trained on another layout is never scored.</summary>
-    public const int SchemaVersion = 1;
+    public const int SchemaVersion = 2;
 
     /// <summary>Names of the slots, in order (for reports and debugging).</summary>
     public static IReadOnlyList<string> Names { get; } =
@@ -21,7 +21,7 @@ public static class RoutingFeatures
         "language", "logCodeLength", "requirements", "files", "cpu", "memoryGiB", "timeoutS", "isolationLevel", "stateful",
         "provider", "runtime", "region", "candidate", "runtimeIsolation",
         "vcpuSecondMicroUsd", "gibSecondMicroUsd", "pricePerSecondMicroUsd", "minimumSeconds", "granularitySeconds",
-        "p50LatencyMs", "p95LatencyMs", "failureRate", "available", "queueDepth",
+        "failureRate", "available", "queueDepth",
         "hourOfDay", "dayOfWeek",
     ];
 
@@ -62,14 +62,15 @@ public static class RoutingFeatures
         f[16] = (float)(PricePerSecond(price, w) * 1e6);
         f[17] = (float)price.MinimumSeconds;
         f[18] = (float)price.GranularitySeconds;
-        f[19] = (float)health.P50LatencyMs;
-        f[20] = (float)health.P95LatencyMs;
-        f[21] = (float)health.FailureRate;
-        f[22] = health.Available ? 1 : 0;
-        f[23] = health.QueueDepth;
+        // No recent p50/p95 latency: they describe the mix of runs the router happened to send to a provider (snippets
+        // make it look fast), and trees learnt to send batch jobs wherever snippets had gone. Relative slowness is learnt
+        // per candidate by RoutingCalibration instead.
+        f[19] = (float)health.FailureRate;
+        f[20] = health.Available ? 1 : 0;
+        f[21] = health.QueueDepth;
         var utc = now.ToUniversalTime();
-        f[24] = utc.Hour + (utc.Minute / 60f);
-        f[25] = (float)utc.DayOfWeek;
+        f[22] = utc.Hour + (utc.Minute / 60f);
+        f[23] = (float)utc.DayOfWeek;
         return f;
     }
 

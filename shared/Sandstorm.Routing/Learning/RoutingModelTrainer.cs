@@ -10,17 +10,22 @@ public sealed record TrainerSettings
 
     public double LearningRate { get; init; } = 0.1;
 
-    public int Leaves { get; init; } = 31;
+    public int Leaves { get; init; } = 15;
 
-    public int MinimumExamplesPerLeaf { get; init; } = 10;
+    /// <summary>Large leaves: with few runs per region, small leaves split on region hashes and rank regions by luck.</summary>
+    public int MinimumExamplesPerLeaf { get; init; } = 30;
 
     /// <summary>One thread keeps training deterministic for a seed and leaves the other core to serving.</summary>
     public int Threads { get; init; } = 1;
 
     public int Seed { get; init; } = 17;
 
-    /// <summary>k in the prior blend n / (n + k).</summary>
-    public int PriorWeight { get; init; } = 10;
+    /// <summary>
+    /// k in the prior blend n / (n + k); 0 = trust the trees once a model exists. The prior knows nothing of a run's
+    /// length (it guesses seconds for a 3-minute batch job), so blending it in made rarely-used candidates look fast and
+    /// cheap for long runs; the trees place an unseen candidate with similar ones, which is the better guess.
+    /// </summary>
+    public int PriorWeight { get; init; }
 }
 
 /// <summary>Fits the cost and latency heads on settled runs and measures a model (or the prior) on a holdout.</summary>

@@ -71,6 +71,7 @@ public sealed class ReoptimizationJob(
 
         if (!better)
         {
+            Recalibrate(current, ordered, now);
             await store.SaveAsync(new StoredModel(candidate.Metadata, candidate.ToBytes()), promote: false, cancellationToken);
             report = report with
             {
@@ -95,6 +96,7 @@ public sealed class ReoptimizationJob(
         var savings = await ExpectedSavingsAsync(current, promoted, holdout, cancellationToken);
         await store.SaveAsync(new StoredModel(promoted.Metadata, promoted.ToBytes()), promote: true, cancellationToken);
         models.Promote(promoted);
+        Recalibrate(promoted, ordered, now);
         report = report with
         {
             CandidateVersion = promoted.Metadata.Version,
@@ -103,6 +105,40 @@ public sealed class ReoptimizationJob(
         };
         await store.SaveReportAsync(report, cancellationToken);
         return report;
+    }
+
+    /// <summary>
+    /// Rebuilds the online calibration from the ledger's recent successful runs against <paramref name="model"/>: every host
+    /// instance then starts from what the whole fleet saw lately, not only from the runs it placed itself.
+    /// </summary>
+    private void Recalibrate(RoutingModel? model, IReadOnlyList<RoutingObservation> ordered, DateTimeOffset now)
+    {
+        var since = now - (4 * options.CalibrationHalfLife);
+        var recent = ordered.Where(o => o.Ok && o.Time >= since && o.CostUsd > 0 && o.LatencyMs > 0).ToList();
+        models.Calibration.Reset();
+        if (recent.Count == 0)
+        {
+            return;
+        }
+
+        double[]? cost = null, latency = null;
+        if (model is not null)
+        {
+            (cost, latency) = model.PredictBatch(recent.Select(RoutingFeatures.Extract).ToList());
+        }
+
+        for (var i = 0; i < recent.Count; i++)
+        {
+            var o = recent[i];
+            var prior = RoutingPrior.Estimate(o.Workload, o.Price, o.Health);
+            var predictedCost = cost?[i] ?? prior.LogBilledSeconds;
+            var predictedLatency = latency?[i] ?? prior.LogLatencyMs;
+            models.Calibration.Observe(
+                o.Route.Key,
+                o.Time,
+                RoutingModelTrainer.CostLabel(o) - predictedCost,
+                RoutingModelTrainer.LatencyLabel(o) - predictedLatency);
+        }
     }
 
     private async Task<IReadOnlyList<PriceChange>> RefreshPricesAsync(DateTimeOffset now, CancellationToken cancellationToken)

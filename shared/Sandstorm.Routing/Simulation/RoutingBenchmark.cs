@@ -65,8 +65,8 @@ public static class RoutingBenchmark
         var time = new ReplayClock(requests.Count > 0 ? requests[0].Time : DateTimeOffset.UnixEpoch);
         var observations = new InMemoryObservationSource();
         var store = new InMemoryModelStore();
-        var holder = new RoutingModelHolder(store);
         var options = settings.Routing;
+        var holder = new RoutingModelHolder(store, new RoutingCalibration(options));
         var router = new LightGbmRouter(holder, options, new SeededExplorationRandom(settings.Seed));
         var job = new ReoptimizationJob(observations, store, holder, new RoutingMarketState(), options, time);
         var rule = new RuleBasedRouter();
@@ -130,6 +130,7 @@ public static class RoutingBenchmark
             {
                 var outcome = r.Outcomes[ran.Key];
                 tally.Add(outcome, w);
+                router.Observe(ran, r.Time, outcome.CostUsd, outcome.LatencyMs, outcome.Ok);
                 health.Record(ran.Provider, ran.Region, outcome, r.Time);
                 var offer = providers.First(p => p.Provider == ran.Provider);
                 observations.Add(new RoutingObservation

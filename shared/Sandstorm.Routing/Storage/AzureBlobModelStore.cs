@@ -17,6 +17,7 @@ public sealed class AzureBlobModelStore(BlobContainerClient container) : IModelS
     public const string DefaultContainer = "models";
     private const string Prefix = "routing/";
     private const string CurrentBlob = Prefix + "current.json";
+    private const string LatestReportBlob = Prefix + "reports/latest.json";
 
     private bool _created;
 
@@ -65,7 +66,24 @@ public sealed class AzureBlobModelStore(BlobContainerClient container) : IModelS
     {
         await EnsureContainerAsync(cancellationToken);
         var name = $"{Prefix}reports/{report.StartedAt.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}.json";
-        await container.GetBlobClient(name).UploadAsync(BinaryData.FromObjectAsJson(report, SandstormJson.Options), overwrite: true, cancellationToken);
+        var content = BinaryData.FromObjectAsJson(report, SandstormJson.Options);
+        await container.GetBlobClient(name).UploadAsync(content, overwrite: true, cancellationToken);
+        // A fixed name for the API's "last report": listing a growing folder on every request would not scale.
+        await container.GetBlobClient(LatestReportBlob).UploadAsync(content, overwrite: true, cancellationToken);
+    }
+
+    public async Task<ReoptimizationReport?> GetLatestReportAsync(CancellationToken cancellationToken)
+    {
+        await EnsureContainerAsync(cancellationToken);
+        try
+        {
+            var content = await container.GetBlobClient(LatestReportBlob).DownloadContentAsync(cancellationToken);
+            return content.Value.Content.ToObjectFromJson<ReoptimizationReport>(SandstormJson.Options);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
     }
 
     private async Task EnsureContainerAsync(CancellationToken cancellationToken)

@@ -17,6 +17,9 @@ public interface IModelStore
 
     /// <summary>Keeps the report of one re-optimisation run.</summary>
     Task SaveReportAsync(ReoptimizationReport report, CancellationToken cancellationToken);
+
+    /// <summary>The most recently saved report, or null before the first re-optimisation.</summary>
+    Task<ReoptimizationReport?> GetLatestReportAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>A process-local store (tests, the benchmark, a single local host).</summary>
@@ -79,5 +82,13 @@ public sealed class InMemoryModelStore : IModelStore
         }
 
         return Task.CompletedTask;
+    }
+
+    public Task<ReoptimizationReport?> GetLatestReportAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_reports.Count == 0 ? null : _reports[^1]);
+        }
     }
 }
