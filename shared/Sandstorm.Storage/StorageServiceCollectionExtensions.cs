@@ -48,6 +48,7 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<RunStore>();
         services.TryAddSingleton<LedgerStore>();
         services.TryAddSingleton<ApiKeyStore>();
+        services.TryAddSingleton<BatchStore>();
         return services;
     }
 }
