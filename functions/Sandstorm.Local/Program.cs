@@ -1,4 +1,5 @@
 using Sandstorm.Api;
+using Sandstorm.Api.Batches;
 using Sandstorm.Local;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
@@ -23,6 +24,7 @@ builder.Services.AddSandstormCloudProviders(builder.Configuration);
 builder.Services.AddSandstormLocalProvider();
 builder.Services.AddSandstormOrchestrations();
 builder.Services.AddSandstormApi();
+builder.Services.AddSandstormBatches(builder.Configuration, listen: true);
 builder.Services.AddHostedService<DevApiKey>();
 builder.AddSandstormDurable(options, storage);
 

@@ -93,7 +93,8 @@ public static class BatchOrchestrator
 
         await context.CallActivityAsync(nameof(WriteBatchResultsActivity), new BatchResultsInput(input.TenantId, input.BatchId, chunkIndex, outcomes), Retry);
 
-        var end = input.Start + count;
+        // Fewer than count when the batch was cancelled before this chunk was prepared.
+        var end = input.Start + chunk.Runs.Count;
         if (!cancelled && end < input.Total)
         {
             context.SetCustomStatus(new BatchProgress(input.Total, counts, false));
