@@ -3,6 +3,7 @@ using Microsoft.DurableTask;
 using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Orchestrations;
 using Sandstorm.Orchestrations.Activities;
+using Sandstorm.Orchestrations.Batches;
 
 namespace Sandstorm.Functions;
 
@@ -32,4 +33,23 @@ public static class DurableFunctions
     [Function(nameof(SettleActivity))]
     public static Task<RunOutcome> Settle([ActivityTrigger] SettleInput input, FunctionContext context) =>
         context.InstanceServices.GetRequiredService<SettleActivity>().ExecuteAsync(input, context.CancellationToken);
+
+    [Function(nameof(BatchOrchestrator))]
+    public static Task<BatchOutcome?> Batch([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        BatchOrchestrator.RunAsync(context, context.GetInput<BatchInput>()!);
+
+    [Function(nameof(PrepareBatchChunkActivity))]
+    public static Task<BatchChunk> PrepareBatchChunk([ActivityTrigger] BatchChunkInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<PrepareBatchChunkActivity>().ExecuteAsync(input, context.CancellationToken);
+
+    [Function(nameof(WriteBatchResultsActivity))]
+    public static async Task<bool> WriteBatchResults([ActivityTrigger] BatchResultsInput input, FunctionContext context)
+    {
+        await context.InstanceServices.GetRequiredService<WriteBatchResultsActivity>().ExecuteAsync(input, context.CancellationToken);
+        return true;
+    }
+
+    [Function(nameof(FinishBatchActivity))]
+    public static Task<string> FinishBatch([ActivityTrigger] FinishBatchInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<FinishBatchActivity>().ExecuteAsync(input, context.CancellationToken);
 }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
 using Sandstorm.Api;
+using Sandstorm.Api.Batches;
 
 namespace Sandstorm.Functions;
 
@@ -74,4 +75,29 @@ public static class HttpFunctions
     public static async Task<IActionResult> GetLogConsistency(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/log/consistency")] HttpRequest request) =>
         new ResultActionResult(await ProvenanceEndpoints.GetConsistencyAsync(request.HttpContext));
+
+    [Function("SubmitBatch")]
+    public static async Task<IActionResult> SubmitBatch(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/batches")] HttpRequest request) =>
+        new ResultActionResult(await BatchEndpoints.SubmitBatchAsync(request.HttpContext));
+
+    [Function("GetBatch")]
+    public static async Task<IActionResult> GetBatch(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/batches/{id}")] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        string id) =>
+        new ResultActionResult(await BatchEndpoints.GetBatchAsync(request.HttpContext, client, id));
+
+    [Function("CancelBatch")]
+    public static async Task<IActionResult> CancelBatch(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/batches/{id}")] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        string id) =>
+        new ResultActionResult(await BatchEndpoints.CancelBatchAsync(request.HttpContext, client, id));
+
+    [Function("GetBatchResults")]
+    public static async Task<IActionResult> GetBatchResults(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/batches/{id}/results")] HttpRequest request,
+        string id) =>
+        new ResultActionResult(await BatchEndpoints.GetBatchResultsAsync(request.HttpContext, id));
 }

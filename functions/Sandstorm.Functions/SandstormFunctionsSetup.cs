@@ -1,5 +1,6 @@
 using Microsoft.Azure.Functions.Worker.Builder;
 using Sandstorm.Api;
+using Sandstorm.Api.Batches;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
 using Sandstorm.Providers.Cloud;
@@ -23,6 +24,7 @@ public static class SandstormFunctionsSetup
         builder.Services.AddSandstormRouting(builder.Configuration);
         builder.Services.AddSandstormOrchestrations();
         builder.Services.AddSandstormApi();
+        builder.Services.AddSandstormBatches(builder.Configuration, listen: false);
         return builder;
     }
 }

@@ -1,4 +1,5 @@
 using Sandstorm.Api;
+using Sandstorm.Api.Batches;
 using Sandstorm.Local;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
@@ -26,6 +27,7 @@ builder.Services.AddSandstormLocalProvider();
 builder.Services.AddSandstormRouting(builder.Configuration);
 builder.Services.AddSandstormOrchestrations();
 builder.Services.AddSandstormApi();
+builder.Services.AddSandstormBatches(builder.Configuration, listen: true);
 builder.Services.AddHostedService<DevApiKey>();
 builder.Services.AddHostedService<ReoptimizationService>();
 builder.AddSandstormDurable(options, storage);

@@ -2,6 +2,7 @@ using Microsoft.DurableTask;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Sandstorm.Orchestrations.Activities;
+using Sandstorm.Orchestrations.Batches;
 using Sandstorm.Routing;
 using Sandstorm.Routing.Learning;
 using Sandstorm.Routing.Reoptimization;
@@ -12,10 +13,11 @@ namespace Sandstorm.Orchestrations;
 public static class SandstormTasks
 {
     /// <summary>Orchestrator and activity names, as the Functions shims must also spell them.</summary>
-    public static IReadOnlyList<string> Orchestrators { get; } = [nameof(SandboxRunOrchestrator)];
+    public static IReadOnlyList<string> Orchestrators { get; } = [nameof(SandboxRunOrchestrator), nameof(BatchOrchestrator)];
 
     public static IReadOnlyList<string> Activities { get; } =
-        [nameof(RouteActivity), nameof(ProvisionActivity), nameof(ExecuteActivity), nameof(MonitorActivity), nameof(SettleActivity)];
+        [nameof(RouteActivity), nameof(ProvisionActivity), nameof(ExecuteActivity), nameof(MonitorActivity), nameof(SettleActivity),
+         nameof(PrepareBatchChunkActivity), nameof(WriteBatchResultsActivity), nameof(FinishBatchActivity)];
 
     public static void Register(DurableTaskRegistry registry)
     {
@@ -25,6 +27,10 @@ public static class SandstormTasks
         registry.AddActivity<ExecuteActivity>();
         registry.AddActivity<MonitorActivity>();
         registry.AddActivity<SettleActivity>();
+        BatchOrchestrator.Register(registry);
+        registry.AddActivity<PrepareBatchChunkActivity>();
+        registry.AddActivity<WriteBatchResultsActivity>();
+        registry.AddActivity<FinishBatchActivity>();
     }
 
     /// <summary>Services the activities need (stores, providers and router are registered by their own extensions).</summary>
@@ -44,6 +50,10 @@ public static class SandstormTasks
         services.TryAddTransient<ExecuteActivity>();
         services.TryAddTransient<MonitorActivity>();
         services.TryAddTransient<SettleActivity>();
+        services.AddOptions<BatchOptions>().BindConfiguration(BatchOptions.Section);
+        services.TryAddTransient<PrepareBatchChunkActivity>();
+        services.TryAddTransient<WriteBatchResultsActivity>();
+        services.TryAddTransient<FinishBatchActivity>();
         return services;
     }
 }

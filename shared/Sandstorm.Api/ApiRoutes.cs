@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.DurableTask.Client;
+using Sandstorm.Api.Batches;
 
 namespace Sandstorm.Api;
 
@@ -23,6 +24,10 @@ public static class ApiRoutes
         ("GetLogKey", "GET", "v1/log/key"),
         ("GetLogConsistency", "GET", "v1/log/consistency"),
         ("GetRoutingReport", "GET", "v1/routing/report"),
+        ("SubmitBatch", "POST", "v1/batches"),
+        ("GetBatch", "GET", "v1/batches/{id}"),
+        ("CancelBatch", "DELETE", "v1/batches/{id}"),
+        ("GetBatchResults", "GET", "v1/batches/{id}/results"),
     ];
 
     /// <summary>Maps the public API onto a minimal-API host.</summary>
@@ -40,6 +45,10 @@ public static class ApiRoutes
         app.MapGet("/v1/log/key", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetKeyAsync(h))).WithName("GetLogKey");
         app.MapGet("/v1/log/consistency", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetConsistencyAsync(h))).WithName("GetLogConsistency");
         app.MapGet("/v1/routing/report", (Delegate)((HttpContext h) => RoutingEndpoints.GetReportAsync(h))).WithName("GetRoutingReport");
+        app.MapPost("/v1/batches", (Delegate)((HttpContext h) => BatchEndpoints.SubmitBatchAsync(h))).WithName("SubmitBatch");
+        app.MapGet("/v1/batches/{id}", (HttpContext h, DurableTaskClient c, string id) => BatchEndpoints.GetBatchAsync(h, c, id)).WithName("GetBatch");
+        app.MapDelete("/v1/batches/{id}", (HttpContext h, DurableTaskClient c, string id) => BatchEndpoints.CancelBatchAsync(h, c, id)).WithName("CancelBatch");
+        app.MapGet("/v1/batches/{id}/results", (HttpContext h, string id) => BatchEndpoints.GetBatchResultsAsync(h, id)).WithName("GetBatchResults");
         EnsureParity(app);
         return app;
     }

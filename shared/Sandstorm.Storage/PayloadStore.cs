@@ -54,6 +54,34 @@ public sealed class PayloadStore
         }
     }
 
+    /// <summary>Opens a blob for streaming; null when it does not exist.</summary>
+    public async Task<Stream?> OpenReadAsync(string blobName, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await _container.GetBlobClient(blobName).DownloadStreamingAsync(cancellationToken: cancellationToken);
+            return response.Value.Content;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Names of the blobs under a prefix, in name order.</summary>
+    public async Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken)
+    {
+        await _created.Value;
+        var names = new List<string>();
+        await foreach (var blob in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, cancellationToken))
+        {
+            names.Add(blob.Name);
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
     public async Task<string> GetAsync(Payload payload, CancellationToken cancellationToken)
     {
         if (payload.BlobName is null)

@@ -11,6 +11,9 @@ public sealed class StorageOptions
     /// <summary>Payloads up to this size travel inline; larger ones go to Blob storage by reference.</summary>
     public int InlineLimitBytes { get; set; } = 16 * 1024;
 
+    /// <summary>Storage queue that takes batch messages; malformed ones go to <c>{BatchQueue}-poison</c>.</summary>
+    public string BatchQueue { get; set; } = "sandstorm-batches";
+
     public string TableName(string name) => Prefix + name;
 
     public string ContainerName(string name) => (Prefix + name).ToLowerInvariant();

@@ -25,7 +25,7 @@ public static class StorageServiceCollectionExtensions
         {
             services.TryAddSingleton(new TableServiceClient(connectionString));
             services.TryAddSingleton(new BlobServiceClient(connectionString));
-            services.TryAddSingleton(new QueueServiceClient(connectionString, new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 }));
+            services.TryAddSingleton(new QueueServiceClient(connectionString, QueueOptions()));
         }
         else
         {
@@ -40,7 +40,7 @@ public static class StorageServiceCollectionExtensions
             services.TryAddSingleton(new QueueServiceClient(
                 new Uri($"https://{account}.queue.core.windows.net"),
                 credential,
-                new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 }));
+                QueueOptions()));
         }
 
         services.TryAddSingleton<TableProvider>();
@@ -48,6 +48,15 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<RunStore>();
         services.TryAddSingleton<LedgerStore>();
         services.TryAddSingleton<ApiKeyStore>();
+        services.TryAddSingleton<BatchStore>();
         return services;
+    }
+
+    /// <summary>Base64, as the Functions queue trigger expects; messages that are not Base64 go to the poison queue.</summary>
+    private static QueueClientOptions QueueOptions()
+    {
+        var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 };
+        options.MessageDecodingFailed += QueuePoison.OnDecodingFailedAsync;
+        return options;
     }
 }

@@ -14,6 +14,7 @@ public static class Usage
           sandstorm bench pipeline [--runs N] [--concurrency N] [--engines in-memory,azurite]
           sandstorm bench routing [--trace FILE | --generate FILE] [--requests N] [--seed S] [--json]
           sandstorm bench log [--appends N] [--storage CONNECTION_STRING]
+          sandstorm bench batch [--runs 1000] [--concurrency 16] [--engine azurite|in-memory]
 
         Control plane: --control-plane URL, else $SANDSTORM_URL, else http://127.0.0.1:7071.
         API key: --api-key KEY, else $SANDSTORM_API_KEY, else .sandstorm/dev-api-key (written by the local host).

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Sandstorm.Cli.Commands;
@@ -21,12 +20,12 @@ public static class BenchPipelineCommand
         var runs = int.Parse(flags.GetValueOrDefault("runs") ?? "200", CultureInfo.InvariantCulture);
         var concurrency = int.Parse(flags.GetValueOrDefault("concurrency") ?? "16", CultureInfo.InvariantCulture);
         var engines = (flags.GetValueOrDefault("engines") ?? "in-memory,azurite").Split(',');
-        var hostDll = flags.GetValueOrDefault("host") ?? FindHostDll();
+        var hostDll = flags.GetValueOrDefault("host") ?? LocalHostProcess.FindHostDll();
 
         Console.WriteLine($"bench pipeline: {runs} sequential runs interleaved with bare python, then {runs * 2} runs at concurrency {concurrency}");
         foreach (var engine in engines)
         {
-            await using var host = await LocalHost.StartAsync(hostDll, engine);
+            await using var host = await LocalHostProcess.StartAsync(hostDll, engine);
             using var http = new HttpClient { BaseAddress = new Uri(host.Url), Timeout = TimeSpan.FromSeconds(120) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", host.ApiKey);
 
@@ -106,104 +105,5 @@ public static class BenchPipelineCommand
     {
         var sorted = values.Order().ToList();
         return sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
-    }
-
-    private static string FindHostDll()
-    {
-        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
-        {
-            foreach (var config in new[] { "Release", "Debug" })
-            {
-                var path = Path.Combine(dir.FullName, "functions", "Sandstorm.Local", "bin", config, "net10.0", "Sandstorm.Local.dll");
-                if (File.Exists(path))
-                {
-                    return path;
-                }
-            }
-        }
-
-        throw new FileNotFoundException("Sandstorm.Local.dll not found: build the solution first, or pass --host PATH");
-    }
-
-    /// <summary>A local host started for the benchmark, with its own fresh state directory.</summary>
-    private sealed class LocalHost : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly string _state;
-
-        private LocalHost(Process process, string state, string url, string apiKey)
-        {
-            _process = process;
-            _state = state;
-            Url = url;
-            ApiKey = apiKey;
-        }
-
-        public string Url { get; }
-
-        public string ApiKey { get; }
-
-        public static async Task<LocalHost> StartAsync(string dll, string engine)
-        {
-            var state = Directory.CreateTempSubdirectory("sandstorm-bench-").FullName;
-            var port = FreePort();
-            var url = $"http://127.0.0.1:{port}/";
-            var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[] { dll, "--durable", engine, "--urls", url.TrimEnd('/'), "--state", state })
-            {
-                psi.ArgumentList.Add(arg);
-            }
-
-            psi.Environment["Logging__LogLevel__Default"] = "Warning";
-            var process = Process.Start(psi)!;
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-
-            using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(2) };
-            var keyPath = Path.Combine(state, "dev-api-key");
-            var clock = Stopwatch.StartNew();
-            while (clock.Elapsed < TimeSpan.FromSeconds(90))
-            {
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException($"the local host exited with {process.ExitCode}");
-                }
-
-                try
-                {
-                    if ((await http.GetAsync("v1/health")).IsSuccessStatusCode && File.Exists(keyPath))
-                    {
-                        return new LocalHost(process, state, url, (await File.ReadAllTextAsync(keyPath)).Trim());
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
-                catch (TaskCanceledException)
-                {
-                }
-
-                await Task.Delay(100);
-            }
-
-            throw new TimeoutException("the local host did not start within 90 s");
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-            _process.Dispose();
-            Directory.Delete(_state, recursive: true);
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
     }
 }

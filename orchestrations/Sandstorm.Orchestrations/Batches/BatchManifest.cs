@@ -1,0 +1,122 @@
+using System.Text;
+using System.Text.Json;
+using Sandstorm.Core;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
+using Sandstorm.Core.Validation;
+
+namespace Sandstorm.Orchestrations.Batches;
+
+/// <summary>
+/// A batch's run requests: parsed from a JSON array or JSON Lines, every item validated before anything is stored,
+/// and kept in Blob storage as JSON Lines (one canonical request per line, in input order).
+/// </summary>
+public static class BatchManifest
+{
+    /// <summary>Parses and validates every item; throws a <see cref="SandstormException"/> naming the first bad item's index and fields.</summary>
+    public static IReadOnlyList<RunRequest> Parse(string text, bool jsonLines, int maxItems)
+    {
+        var items = jsonLines ? ParseLines(text, maxItems) : ParseArray(text, maxItems);
+        if (items.Count == 0)
+        {
+            throw new SandstormException(ErrorCodes.ValidationFailed, "the batch holds no run requests", 400,
+                new Dictionary<string, string[]> { ["items"] = ["at least one run request is required"] });
+        }
+
+        for (var i = 0; i < items.Count; i++)
+        {
+            var errors = RunRequestValidator.Validate(items[i]);
+            if (errors.Count > 0)
+            {
+                throw new SandstormException(
+                    ErrorCodes.ValidationFailed,
+                    $"item {i} is not a valid run request: {string.Join("; ", errors.SelectMany(e => e.Value))}",
+                    400,
+                    errors.ToDictionary(e => $"items[{i}].{e.Key}", e => e.Value));
+            }
+        }
+
+        return items;
+    }
+
+    /// <summary>The manifest as stored: one request per line.</summary>
+    public static string ToJsonLines(IEnumerable<RunRequest> requests)
+    {
+        var text = new StringBuilder();
+        foreach (var request in requests)
+        {
+            text.Append(JsonSerializer.Serialize(request, SandstormJson.Options)).Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    private static List<RunRequest> ParseArray(string text, int maxItems)
+    {
+        RunRequest?[]? items;
+        try
+        {
+            items = JsonSerializer.Deserialize<RunRequest?[]>(text, SandstormJson.Options);
+        }
+        catch (JsonException e)
+        {
+            // The path names the item: "$[3].timeout" → items[3].timeout.
+            var where = e.Path is { Length: > 1 } path ? "items" + path[1..] : "items";
+            throw new SandstormException(ErrorCodes.MalformedJson, $"the batch is not a JSON array of run requests at {where}", 400,
+                new Dictionary<string, string[]> { [where] = [FirstSentence(e.Message)] });
+        }
+
+        if (items is null)
+        {
+            throw new SandstormException(ErrorCodes.MalformedJson, "the batch is empty or null", 400);
+        }
+
+        ThrowIfTooMany(items.Length, maxItems);
+        return [.. items.Select((r, i) => r ?? throw NullItem(i))];
+    }
+
+    private static List<RunRequest> ParseLines(string text, int maxItems)
+    {
+        var items = new List<RunRequest>();
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            ThrowIfTooMany(items.Count + 1, maxItems);
+            try
+            {
+                items.Add(JsonSerializer.Deserialize<RunRequest>(line, SandstormJson.Options) ?? throw NullItem(items.Count));
+            }
+            catch (JsonException e)
+            {
+                var where = $"items[{items.Count}]" + (e.Path is { Length: > 1 } path ? path[1..] : "");
+                throw new SandstormException(ErrorCodes.MalformedJson, $"line {items.Count + 1} is not a run request ({where})", 400,
+                    new Dictionary<string, string[]> { [where] = [FirstSentence(e.Message)] });
+            }
+        }
+
+        return items;
+    }
+
+    private static void ThrowIfTooMany(int count, int maxItems)
+    {
+        if (count > maxItems)
+        {
+            throw new SandstormException(ErrorCodes.PayloadTooLarge, $"a batch holds at most {maxItems} run requests; this one has more", 413,
+                new Dictionary<string, string[]> { ["items"] = [$"at most {maxItems} items"] });
+        }
+    }
+
+    private static SandstormException NullItem(int index) =>
+        new(ErrorCodes.ValidationFailed, $"item {index} is null", 400, new Dictionary<string, string[]> { [$"items[{index}]"] = ["a run request is required"] });
+
+    private static string FirstSentence(string message)
+    {
+        var end = message.IndexOf(". ", StringComparison.Ordinal);
+        return end > 0 ? message[..end] : message;
+    }
+}
