@@ -58,8 +58,9 @@ public sealed class StorageBatchQueueListener(
             {
                 return;
             }
-            catch (Exception e) when (e is Azure.RequestFailedException or HttpRequestException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                // Storage down or throttled (the SDK's retries surface as AggregateException): keep the host up, try later.
                 logger.LogWarning(e, "Batch queue poll failed; retrying");
                 idle = MaxIdle;
             }
