@@ -10,6 +10,11 @@ namespace Sandstorm.Runtimes;
 /// (tmpfs, size-capped) and a size-capped <c>/tmp</c>; no network at all; cgroup v1 memory/pids/cpu limits.
 /// Code runs as the host's <c>nobody</c>, so even an escape from the namespaces lands unprivileged.
 /// </summary>
+/// <remarks>
+/// bwrap's own <c>--uid</c> only names the user inside the namespace; the namespace maps it to whoever ran bwrap.
+/// So bwrap itself must start as <c>nobody</c>: the forked child switches before its first exec (no extra
+/// <c>setpriv</c> exec), falling back to <c>setpriv</c> only when no account matches the configured uid and gid.
+/// </remarks>
 public sealed class BwrapRuntime : SandboxRuntimeBase
 {
     public const string RuntimeName = "bwrap";
@@ -59,7 +64,12 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
 
         var args = new List<string>();
         string command;
-        if (Libc.IsRoot)
+        string? userName = null;
+        if (Libc.IsRoot && (userName = SandboxAccount(options)) is not null)
+        {
+            command = Bwrap;
+        }
+        else if (Libc.IsRoot)
         {
             // Drop to nobody before bwrap: its user namespace then maps to an unprivileged host user.
             command = Setpriv;
@@ -118,6 +128,13 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
             Environment = SandboxEnvironment(context, SandboxScratchPath),
             WorkingDirectory = context.Scratch.HostPath,
             Fd3File = seccomp,
+            UserName = userName,
         };
     }
+
+    // The user database is read once per uid/gid pair rather than on every execution.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int, int), string?> Accounts = new();
+
+    private static string? SandboxAccount(RuntimeOptions options) =>
+        Accounts.GetOrAdd((options.SandboxUid, options.SandboxGid), key => HostLayout.AccountName(key.Item1, key.Item2));
 }

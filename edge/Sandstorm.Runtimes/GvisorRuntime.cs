@@ -67,6 +67,11 @@ public sealed class GvisorRuntime : SandboxRuntimeBase
     // execution's limited cgroup, which bounds them as a whole.
     private string[] GlobalFlags => ["--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups"];
 
+    // runsc keeps <id>_sandbox:<id>.state (and a lock file) under its root while a sandbox exists; `runsc run`
+    // destroys the sandbox and removes them when the container exits.
+    private protected override bool HasRuntimeState(SandboxContext context) =>
+        Directory.Exists(StateRoot) && Directory.EnumerateFileSystemEntries(StateRoot, context.Id + "_*").Any();
+
     private protected override async Task StopRuntimeAsync(SandboxContext context) =>
         await RunToolAsync(Runsc, [.. GlobalFlags, "kill", "--all", context.Id, "KILL"], TimeSpan.FromSeconds(10));
 

@@ -63,6 +63,8 @@ public sealed class ProcessRuntime : SandboxRuntimeBase
             Environment = SandboxEnvironment(context, scratch),
             WorkingDirectory = scratch,
             Ulimits = ulimits,
+            // The local provider's children must not outlive a SIGKILLed control plane (nothing else would stop them).
+            DieWithHost = true,
         });
     }
 }

@@ -51,6 +51,10 @@ public sealed class RuncRuntime : SandboxRuntimeBase
         });
     }
 
+    // runc keeps a container's state in <root>/<id> from create until delete; `runc run` deletes it when the
+    // container exits, so its absence means there is nothing to kill or delete.
+    private protected override bool HasRuntimeState(SandboxContext context) => Directory.Exists(Path.Combine(StateRoot, context.Id));
+
     private protected override async Task StopRuntimeAsync(SandboxContext context) =>
         await RunToolAsync(Runc, ["--root", StateRoot, "kill", "--all", context.Id, "KILL"], TimeSpan.FromSeconds(10));
 

@@ -105,6 +105,13 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     /// <summary>Removes the runtime's own state (container records) once every process is gone.</summary>
     private protected virtual Task DeleteRuntimeStateAsync(SandboxContext context) => Task.CompletedTask;
 
+    /// <summary>
+    /// Whether the runtime may still hold state for this execution (a container record). False means its foreground
+    /// client already tore the sandbox down, so the kill and delete commands, each a full exec of the runtime's
+    /// binary, are skipped; the cgroup kill still runs. Runtimes whose state cannot be checked cheaply keep true.
+    /// </summary>
+    private protected virtual bool HasRuntimeState(SandboxContext context) => true;
+
     /// <summary>Host pids limit; gVisor needs far more host threads than the sandbox has processes.</summary>
     private protected virtual int CgroupPidsLimit(ExecutionSpec spec) => spec.MaxProcesses;
 
@@ -179,7 +186,10 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     {
         try
         {
-            await StopRuntimeAsync(context);
+            if (HasRuntimeState(context))
+            {
+                await StopRuntimeAsync(context);
+            }
         }
         finally
         {
@@ -220,7 +230,10 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
 
         try
         {
-            await DeleteRuntimeStateAsync(context);
+            if (HasRuntimeState(context))
+            {
+                await DeleteRuntimeStateAsync(context);
+            }
         }
         catch (Exception e)
         {

@@ -14,8 +14,10 @@ internal sealed record ChildOutcome(
     bool TimedOut);
 
 /// <summary>
-/// Starts a sandbox's host command through a tiny /bin/sh launcher that first joins the execution's cgroups
-/// (so not one instruction of the child runs unlimited) and applies rlimits, then execs the command.
+/// Starts a sandbox's host command through a tiny /bin/sh launcher that waits until this process has moved it
+/// into the execution's cgroups (so not one instruction of the command runs unlimited), applies rlimits, then
+/// execs the command. The launcher may already run as the sandbox user (<see cref="Launch.UserName"/>): moving
+/// it is done here, as root, so the cgroup files stay root's and no privilege-dropping exec is needed.
 /// </summary>
 internal static class ChildRunner
 {
@@ -37,6 +39,7 @@ internal static class ChildRunner
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = launch.WorkingDirectory,
+            UserName = launch.UserName,
         };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(Script(launch, context.Cgroup, newSession));
@@ -55,10 +58,30 @@ internal static class ChildRunner
 
         using var process = new Process { StartInfo = psi };
         var started = time.GetTimestamp();
-        process.Start();
+        await Spawner.StartAsync(process);
         var pid = process.Id;
+        if (context.Cgroup is not null)
+        {
+            try
+            {
+                context.Cgroup.Join(pid);
+            }
+            catch
+            {
+                // The launcher never got the go-ahead, so nothing of the command ran; it must not run unlimited either.
+                process.Kill();
+                await process.WaitForExitAsync(CancellationToken.None);
+                throw;
+            }
+        }
+
         try
         {
+            if (context.Cgroup is not null)
+            {
+                process.StandardInput.Write(Go + "\n");
+            }
+
             process.StandardInput.Close();
         }
         catch (IOException)
@@ -126,11 +149,9 @@ internal static class ChildRunner
         var script = new StringBuilder();
         if (cgroup is not null)
         {
-            // Exit code 125 marks a launcher failure rather than the sandboxed code's own exit.
-            foreach (var procs in cgroup.ProcsFiles)
-            {
-                script.Append("echo $$ > ").Append(Quote(procs)).Append(" || exit 125\n");
-            }
+            // Exit code 125 marks a launcher failure rather than the sandboxed code's own exit. The go-ahead comes
+            // once this process has put the launcher into the cgroups; without it (a failed join) nothing runs.
+            script.Append("IFS= read -r go && [ \"$go\" = ").Append(Go).Append(" ] || exit 125\n");
         }
 
         script.Append("ulimit -c 0\n");
@@ -144,9 +165,23 @@ internal static class ChildRunner
             script.Append("exec 3< ").Append(Quote(launch.Fd3File)).Append(" || exit 125\n");
         }
 
-        script.Append(newSession ? "exec /usr/bin/setsid -w \"$@\"\n" : "exec \"$@\"\n");
+        script.Append("exec ");
+        if (newSession)
+        {
+            script.Append("/usr/bin/setsid -w ");
+        }
+
+        if (launch.DieWithHost)
+        {
+            // The launcher is not a process-group leader, so setsid execs rather than forks and the signal stays armed.
+            script.Append("/usr/bin/setpriv --pdeathsig KILL -- ");
+        }
+
+        script.Append("\"$@\"\n");
         return script.ToString();
     }
+
+    private const string Go = "go";
 
     private static string Quote(string value) => "'" + value.Replace("'", "'\\''") + "'";
 }

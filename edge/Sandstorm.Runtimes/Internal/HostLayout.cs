@@ -38,6 +38,32 @@ internal static class HostLayout
         return etc;
     }
 
+    /// <summary>
+    /// Name of the host account with exactly this uid and primary gid (e.g. <c>nobody</c>), or null. .NET switches a
+    /// child to an account by name, taking the primary group (and that account's groups) from the user database.
+    /// </summary>
+    public static string? AccountName(int uid, int gid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/etc/passwd"))
+            {
+                var fields = line.Split(':');
+                if (fields.Length >= 4
+                    && fields[2] == uid.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                    && fields[3] == gid.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                {
+                    return fields[0];
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return null;
+    }
+
     /// <summary>Writes via a temporary file and rename so concurrent first uses never see a half-written file.</summary>
     public static void WriteAtomically(string path, string content)
     {

@@ -2,10 +2,13 @@ using System.Runtime.InteropServices;
 
 namespace Sandstorm.Runtimes.Internal;
 
-/// <summary>The few libc calls .NET does not expose: signals to whole trees, tmpfs mounts, ownership.</summary>
+/// <summary>The few libc calls .NET does not expose: signals to whole trees, tmpfs mounts, ownership, pidfds.</summary>
 internal static class Libc
 {
     public const int SIGKILL = 9;
+    public const short POLLIN = 1;
+    private const long SysPidfdSendSignal = 424;
+    private const long SysPidfdOpen = 434;
     public const ulong MS_NOSUID = 2;
     public const ulong MS_NODEV = 4;
     public const int MNT_DETACH = 2;
@@ -25,5 +28,29 @@ internal static class Libc
     [DllImport("libc", SetLastError = true)]
     public static extern int chown(string path, int owner, int group);
 
+    [DllImport("libc", SetLastError = true)]
+    public static extern int close(int fd);
+
+    [DllImport("libc", SetLastError = true)]
+    public static extern int poll([In, Out] PollFd[] fds, nuint count, int timeoutMs);
+
+    // glibc's syscall() only moves registers, so fixed long arguments are a safe way to call it.
+    [DllImport("libc", SetLastError = true)]
+    private static extern long syscall(long number, long a1, long a2, long a3, long a4);
+
     public static bool IsRoot => geteuid() == 0;
+
+    /// <summary>A file descriptor that becomes readable when the process exits (-1 when it is already gone).</summary>
+    public static int PidfdOpen(int pid) => (int)syscall(SysPidfdOpen, pid, 0, 0, 0);
+
+    /// <summary>Signals exactly the process behind the pidfd, never a recycled pid.</summary>
+    public static int PidfdSendSignal(int pidfd, int signal) => (int)syscall(SysPidfdSendSignal, pidfd, signal, 0, 0);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
 }

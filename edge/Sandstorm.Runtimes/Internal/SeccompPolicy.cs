@@ -46,44 +46,52 @@ internal static class SeccompPolicy
     private static readonly SemaphoreSlim Gate = new(1, 1);
     private static string? bpfPath;
 
-    /// <summary>Path of the compiled BPF program (generated once per process, with /usr/bin/python3 and python3-seccomp).</summary>
+    /// <summary>Path of the compiled BPF program (generated with /usr/bin/python3 and python3-seccomp when missing).</summary>
+    /// <remarks>
+    /// The file is named after a hash of what it is compiled from, so every agent sharing a work root uses (and
+    /// never deletes) the same file, and a restart reuses it without running the compiler. Launchers open it by path
+    /// on every execution, so its presence is checked each time (a stat) and it is rebuilt if someone removed it.
+    /// (Earlier builds named theirs <c>deny-&lt;pid&gt;.bpf</c> and deleted every other <c>deny-*.bpf</c>; the new
+    /// name keeps agents of both kinds on one machine from deleting each other's filter.)
+    /// </remarks>
     public static async Task<string> BpfFileAsync(RuntimeOptions options, CancellationToken ct)
     {
-        if (bpfPath is not null)
+        var known = bpfPath;
+        if (known is not null && File.Exists(known))
         {
-            return bpfPath;
+            return known;
         }
 
         await Gate.WaitAsync(ct);
         try
         {
-            if (bpfPath is not null)
+            var dir = Path.Combine(options.WorkRoot, "seccomp");
+            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(GeneratorScript + "\n" + string.Join(",", Denied))))[..16];
+            var path = Path.Combine(dir, $"filter-{hash}.bpf");
+            if (File.Exists(path) && new FileInfo(path).Length > 0)
             {
-                return bpfPath;
+                bpfPath = path;
+                return path;
             }
 
-            var dir = Path.Combine(options.WorkRoot, "seccomp");
             Directory.CreateDirectory(dir);
-            var path = Path.Combine(dir, $"deny-{Environment.ProcessId}.bpf");
+            // Compiled to a private name and renamed into place, so no launcher ever opens a half-written filter.
+            var temp = Path.Combine(dir, $"filter-{hash}.{Environment.ProcessId}.tmp");
             var psi = new ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
             psi.ArgumentList.Add("-c");
             psi.ArgumentList.Add(GeneratorScript);
-            psi.ArgumentList.Add(path);
+            psi.ArgumentList.Add(temp);
             psi.ArgumentList.Add(string.Join(",", Denied));
             using var process = Process.Start(psi)!;
             var error = await process.StandardError.ReadToEndAsync(ct);
             await process.WaitForExitAsync(ct);
-            if (process.ExitCode != 0 || !File.Exists(path) || new FileInfo(path).Length == 0)
+            if (process.ExitCode != 0 || !File.Exists(temp) || new FileInfo(temp).Length == 0)
             {
+                TryDelete(temp);
                 throw new InvalidOperationException($"compiling the seccomp filter failed (python3-seccomp installed?): {error.Trim()}");
             }
 
-            // Keep one file per agent process; earlier processes' files are stale.
-            foreach (var stale in Directory.EnumerateFiles(dir, "deny-*.bpf").Where(f => f != path))
-            {
-                TryDelete(stale);
-            }
-
+            File.Move(temp, path, overwrite: true);
             bpfPath = path;
             return path;
         }
