@@ -1,4 +1,5 @@
 using Sandstorm.Api;
+using Sandstorm.Api.Edge;
 using Sandstorm.Local;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
@@ -21,6 +22,7 @@ builder.Services.AddSandstormSecurity(builder.Configuration);
 builder.Services.AddSandstormRuntimes();
 builder.Services.AddSandstormCloudProviders(builder.Configuration);
 builder.Services.AddSandstormLocalProvider();
+builder.Services.AddSandstormEdge(builder.Configuration).AddSandstormEdgeSweeper();
 builder.Services.AddSandstormOrchestrations();
 builder.Services.AddSandstormApi();
 builder.Services.AddHostedService<DevApiKey>();

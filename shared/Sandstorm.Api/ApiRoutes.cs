@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.DurableTask.Client;
+using Sandstorm.Api.Edge;
 
 namespace Sandstorm.Api;
 
@@ -22,6 +23,12 @@ public static class ApiRoutes
         ("GetLogHead", "GET", "v1/log/head"),
         ("GetLogKey", "GET", "v1/log/key"),
         ("GetLogConsistency", "GET", "v1/log/consistency"),
+        ("CreateEdgeEnrollmentToken", "POST", "v1/edge/enrollment-tokens"),
+        ("EnrollEdgeAgent", "POST", "v1/edge/agents"),
+        ("EdgeAgentHeartbeat", "POST", "v1/edge/agents/{agentId}/heartbeat"),
+        ("PollEdgeJobs", "GET", "v1/edge/agents/{agentId}/jobs"),
+        ("PostEdgeJobResult", "POST", "v1/edge/agents/{agentId}/jobs/{jobId}/result"),
+        ("PostEdgeTelemetry", "POST", "v1/edge/agents/{agentId}/telemetry"),
     ];
 
     /// <summary>Maps the public API onto a minimal-API host.</summary>
@@ -38,6 +45,14 @@ public static class ApiRoutes
         app.MapGet("/v1/log/head", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetHeadAsync(h))).WithName("GetLogHead");
         app.MapGet("/v1/log/key", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetKeyAsync(h))).WithName("GetLogKey");
         app.MapGet("/v1/log/consistency", (Delegate)((HttpContext h) => ProvenanceEndpoints.GetConsistencyAsync(h))).WithName("GetLogConsistency");
+        app.MapPost("/v1/edge/enrollment-tokens", (Delegate)((HttpContext h) => EdgeEndpoints.CreateEnrollmentTokenAsync(h))).WithName("CreateEdgeEnrollmentToken");
+        app.MapPost("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.EnrollAgentAsync(h))).WithName("EnrollEdgeAgent");
+        app.MapPost("/v1/edge/agents/{agentId}/heartbeat", (HttpContext h, string agentId) => EdgeEndpoints.HeartbeatAsync(h, agentId)).WithName("EdgeAgentHeartbeat");
+        app.MapGet("/v1/edge/agents/{agentId}/jobs", (HttpContext h, string agentId) => EdgeEndpoints.PollJobsAsync(h, agentId)).WithName("PollEdgeJobs");
+        app.MapPost(
+            "/v1/edge/agents/{agentId}/jobs/{jobId}/result",
+            (HttpContext h, DurableTaskClient c, string agentId, string jobId) => EdgeEndpoints.PostJobResultAsync(h, c, agentId, jobId)).WithName("PostEdgeJobResult");
+        app.MapPost("/v1/edge/agents/{agentId}/telemetry", (HttpContext h, string agentId) => EdgeEndpoints.PostTelemetryAsync(h, agentId)).WithName("PostEdgeTelemetry");
         return app;
     }
 }
