@@ -4,6 +4,7 @@ using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
 using Sandstorm.Api;
 using Sandstorm.Api.Batches;
+using Sandstorm.Api.Edge;
 
 namespace Sandstorm.Functions;
 
@@ -100,4 +101,40 @@ public static class HttpFunctions
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/batches/{id}/results")] HttpRequest request,
         string id) =>
         new ResultActionResult(await BatchEndpoints.GetBatchResultsAsync(request.HttpContext, id));
+
+    [Function("CreateEdgeEnrollmentToken")]
+    public static async Task<IActionResult> CreateEdgeEnrollmentToken(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/enrollment-tokens")] HttpRequest request) =>
+        new ResultActionResult(await EdgeEndpoints.CreateEnrollmentTokenAsync(request.HttpContext));
+
+    [Function("EnrollEdgeAgent")]
+    public static async Task<IActionResult> EnrollEdgeAgent(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/agents")] HttpRequest request) =>
+        new ResultActionResult(await EdgeEndpoints.EnrollAgentAsync(request.HttpContext));
+
+    [Function("EdgeAgentHeartbeat")]
+    public static async Task<IActionResult> EdgeAgentHeartbeat(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/agents/{agentId}/heartbeat")] HttpRequest request,
+        string agentId) =>
+        new ResultActionResult(await EdgeEndpoints.HeartbeatAsync(request.HttpContext, agentId));
+
+    [Function("PollEdgeJobs")]
+    public static async Task<IActionResult> PollEdgeJobs(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/edge/agents/{agentId}/jobs")] HttpRequest request,
+        string agentId) =>
+        new ResultActionResult(await EdgeEndpoints.PollJobsAsync(request.HttpContext, agentId));
+
+    [Function("PostEdgeJobResult")]
+    public static async Task<IActionResult> PostEdgeJobResult(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/agents/{agentId}/jobs/{jobId}/result")] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        string agentId,
+        string jobId) =>
+        new ResultActionResult(await EdgeEndpoints.PostJobResultAsync(request.HttpContext, client, agentId, jobId));
+
+    [Function("PostEdgeTelemetry")]
+    public static async Task<IActionResult> PostEdgeTelemetry(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/agents/{agentId}/telemetry")] HttpRequest request,
+        string agentId) =>
+        new ResultActionResult(await EdgeEndpoints.PostTelemetryAsync(request.HttpContext, agentId));
 }

@@ -1,6 +1,7 @@
 using Microsoft.Azure.Functions.Worker.Builder;
 using Sandstorm.Api;
 using Sandstorm.Api.Batches;
+using Sandstorm.Api.Edge;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
 using Sandstorm.Providers.Cloud;
@@ -21,6 +22,7 @@ public static class SandstormFunctionsSetup
         builder.Services.AddSandstormRuntimes();
         builder.Services.AddSandstormCloudProviders(builder.Configuration);
         builder.Services.AddSandstormLocalProvider();
+        builder.Services.AddSandstormEdge(builder.Configuration);
         builder.Services.AddSandstormRouting(builder.Configuration);
         builder.Services.AddSandstormOrchestrations();
         builder.Services.AddSandstormApi();

@@ -1,5 +1,6 @@
 using Sandstorm.Api;
 using Sandstorm.Api.Batches;
+using Sandstorm.Api.Edge;
 using Sandstorm.Local;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
@@ -25,6 +26,7 @@ builder.Services.AddSandstormCloudProviders(builder.Configuration);
 builder.Services.AddSandstormLocalProvider();
 // Before the orchestrations, which fall back to the rule-based router only if no router is registered.
 builder.Services.AddSandstormRouting(builder.Configuration);
+builder.Services.AddSandstormEdge(builder.Configuration).AddSandstormEdgeSweeper();
 builder.Services.AddSandstormOrchestrations();
 builder.Services.AddSandstormApi();
 builder.Services.AddSandstormBatches(builder.Configuration, listen: true);

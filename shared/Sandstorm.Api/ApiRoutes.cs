@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.DurableTask.Client;
 using Sandstorm.Api.Batches;
+using Sandstorm.Api.Edge;
 
 namespace Sandstorm.Api;
 
@@ -28,6 +29,12 @@ public static class ApiRoutes
         ("GetBatch", "GET", "v1/batches/{id}"),
         ("CancelBatch", "DELETE", "v1/batches/{id}"),
         ("GetBatchResults", "GET", "v1/batches/{id}/results"),
+        ("CreateEdgeEnrollmentToken", "POST", "v1/edge/enrollment-tokens"),
+        ("EnrollEdgeAgent", "POST", "v1/edge/agents"),
+        ("EdgeAgentHeartbeat", "POST", "v1/edge/agents/{agentId}/heartbeat"),
+        ("PollEdgeJobs", "GET", "v1/edge/agents/{agentId}/jobs"),
+        ("PostEdgeJobResult", "POST", "v1/edge/agents/{agentId}/jobs/{jobId}/result"),
+        ("PostEdgeTelemetry", "POST", "v1/edge/agents/{agentId}/telemetry"),
     ];
 
     /// <summary>Maps the public API onto a minimal-API host.</summary>
@@ -49,6 +56,14 @@ public static class ApiRoutes
         app.MapGet("/v1/batches/{id}", (HttpContext h, DurableTaskClient c, string id) => BatchEndpoints.GetBatchAsync(h, c, id)).WithName("GetBatch");
         app.MapDelete("/v1/batches/{id}", (HttpContext h, DurableTaskClient c, string id) => BatchEndpoints.CancelBatchAsync(h, c, id)).WithName("CancelBatch");
         app.MapGet("/v1/batches/{id}/results", (HttpContext h, string id) => BatchEndpoints.GetBatchResultsAsync(h, id)).WithName("GetBatchResults");
+        app.MapPost("/v1/edge/enrollment-tokens", (Delegate)((HttpContext h) => EdgeEndpoints.CreateEnrollmentTokenAsync(h))).WithName("CreateEdgeEnrollmentToken");
+        app.MapPost("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.EnrollAgentAsync(h))).WithName("EnrollEdgeAgent");
+        app.MapPost("/v1/edge/agents/{agentId}/heartbeat", (HttpContext h, string agentId) => EdgeEndpoints.HeartbeatAsync(h, agentId)).WithName("EdgeAgentHeartbeat");
+        app.MapGet("/v1/edge/agents/{agentId}/jobs", (HttpContext h, string agentId) => EdgeEndpoints.PollJobsAsync(h, agentId)).WithName("PollEdgeJobs");
+        app.MapPost(
+            "/v1/edge/agents/{agentId}/jobs/{jobId}/result",
+            (HttpContext h, DurableTaskClient c, string agentId, string jobId) => EdgeEndpoints.PostJobResultAsync(h, c, agentId, jobId)).WithName("PostEdgeJobResult");
+        app.MapPost("/v1/edge/agents/{agentId}/telemetry", (HttpContext h, string agentId) => EdgeEndpoints.PostTelemetryAsync(h, agentId)).WithName("PostEdgeTelemetry");
         EnsureParity(app);
         return app;
     }

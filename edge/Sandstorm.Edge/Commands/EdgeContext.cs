@@ -14,6 +14,9 @@ public sealed class EdgeContext
     /// <summary>Creates the runtimes commands use (defaults to every registered runtime).</summary>
     public Func<RuntimeOptions, IReadOnlyList<ISandboxRuntime>> CreateRuntimes { get; init; } = RuntimeRegistry.CreateAll;
 
+    /// <summary>HTTP handler for control-plane calls (null: the default); tests put a network switch here.</summary>
+    public HttpMessageHandler? HttpHandler { get; init; }
+
     public static EdgeContext CreateDefault() => new()
     {
         Out = Console.Out,

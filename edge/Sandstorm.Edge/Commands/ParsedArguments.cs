@@ -10,12 +10,17 @@ public sealed class ParsedArguments
 {
     private readonly Dictionary<string, string> values = new(StringComparer.Ordinal);
     private readonly HashSet<string> flags = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> repeated = new(StringComparer.Ordinal);
 
     private ParsedArguments()
     {
     }
 
-    public static ParsedArguments Parse(IReadOnlyList<string> args, IReadOnlyCollection<string> valueOptions, IReadOnlyCollection<string> flagOptions)
+    public static ParsedArguments Parse(IReadOnlyList<string> args, IReadOnlyCollection<string> valueOptions, IReadOnlyCollection<string> flagOptions) =>
+        Parse(args, valueOptions, flagOptions, []);
+
+    /// <summary>As above, plus options that may be given several times (<c>--label a=b --label c=d</c>).</summary>
+    public static ParsedArguments Parse(IReadOnlyList<string> args, IReadOnlyCollection<string> valueOptions, IReadOnlyCollection<string> flagOptions, IReadOnlyCollection<string> repeatedOptions)
     {
         var parsed = new ParsedArguments();
         for (var i = 0; i < args.Count; i++)
@@ -43,6 +48,25 @@ public sealed class ParsedArguments
                 }
 
                 parsed.flags.Add(name);
+            }
+            else if (repeatedOptions.Contains(name))
+            {
+                if (inline is null)
+                {
+                    if (i + 1 >= args.Count)
+                    {
+                        throw new UsageException($"--{name} needs a value");
+                    }
+
+                    inline = args[++i];
+                }
+
+                if (!parsed.repeated.TryGetValue(name, out var list))
+                {
+                    parsed.repeated[name] = list = [];
+                }
+
+                list.Add(inline);
             }
             else if (valueOptions.Contains(name))
             {
@@ -73,6 +97,9 @@ public sealed class ParsedArguments
     }
 
     public bool Has(string flag) => flags.Contains(flag);
+
+    /// <summary>Every value of a repeatable option, in order.</summary>
+    public IReadOnlyList<string> Values(string name) => repeated.TryGetValue(name, out var list) ? list : [];
 
     public string? Value(string name) => values.GetValueOrDefault(name);
 

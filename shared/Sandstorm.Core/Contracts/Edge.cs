@@ -90,3 +90,31 @@ public sealed record EdgeTelemetryEvent
 
 /// <summary>Telemetry sent in one request.</summary>
 public sealed record EdgeTelemetryBatch(IReadOnlyList<EdgeTelemetryEvent> Events);
+
+// Control-plane side of enrolment: a tenant (API key) creates an enrollment token that agents enrol with.
+//   POST /v1/edge/enrollment-tokens   EdgeEnrollmentTokenRequest -> 201 EdgeEnrollmentTokenResponse
+
+/// <summary>Body of <c>POST /v1/edge/enrollment-tokens</c> (may be empty).</summary>
+public sealed record EdgeEnrollmentTokenRequest
+{
+    /// <summary>Lifetime of the token; default 60, at most 10080 (7 days).</summary>
+    public int? TtlMinutes { get; init; }
+
+    /// <summary>Region the enrolled agents serve; when set, agents enrolled with this token are placed in it.</summary>
+    public string? Region { get; init; }
+}
+
+/// <summary>
+/// An enrollment token, shown once. Multi-use until it expires, so one token can enrol a fleet; it only lets
+/// agents join the tenant that created it (an agent can take that tenant's jobs and nothing else).
+/// </summary>
+public sealed record EdgeEnrollmentTokenResponse(string Token, DateTimeOffset ExpiresAt, string? Region, bool MultiUse);
+
+/// <summary>Answer to a heartbeat: how long the control plane waits for the next one before it gives the agent's jobs away.</summary>
+public sealed record EdgeHeartbeatAck(string AgentId, int DeadAfterSeconds, DateTimeOffset ServerTime);
+
+/// <summary>Answer to a result post: <c>Applied</c> is false when the result had already been applied (a re-post).</summary>
+public sealed record EdgeJobResultAck(string JobId, bool Applied);
+
+/// <summary>Answer to a telemetry post: events stored now, and events already stored before (re-posts).</summary>
+public sealed record EdgeTelemetryAck(int Accepted, int Duplicates);

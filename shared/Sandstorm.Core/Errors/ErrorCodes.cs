@@ -22,6 +22,12 @@ public static class ErrorCodes
     public const string NotSupported = "not-supported";
     public const string Internal = "internal-error";
 
+    /// <summary>A credential that was valid once but has expired (edge enrollment tokens).</summary>
+    public const string TokenExpired = "token-expired";
+
+    /// <summary>An edge agent stopped heartbeating while it held a run's job and no other agent could take it.</summary>
+    public const string EdgeAgentLost = "edge-agent-lost";
+
     /// <summary>The problem+json <c>type</c> URI of a code.</summary>
     public static string TypeUri(string code) => TypePrefix + code;
 }

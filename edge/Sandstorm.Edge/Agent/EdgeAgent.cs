@@ -1,0 +1,369 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using Sandstorm.Core;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
+using Sandstorm.Runtimes;
+
+namespace Sandstorm.Edge.Agent;
+
+/// <summary>How an agent runs (from <c>start</c>'s options; tests shorten the intervals).</summary>
+public sealed record EdgeAgentOptions
+{
+    public int MaxConcurrency { get; init; } = 2;
+
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Seconds the control plane may hold a poll open (the server caps it at 30).</summary>
+    public int PollWaitSeconds { get; init; } = 25;
+
+    /// <summary>How often the outbox is retried and telemetry is batched when nothing wakes it earlier.</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Longest pause between attempts while the control plane is unreachable.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>On shutdown, how long running jobs may finish; then they are killed and left for the control plane to re-dispatch.</summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// The edge agent's loop: heartbeats its capabilities, long-polls for jobs, runs each on the best working runtime for its
+/// isolation level, and hands results and telemetry to the <see cref="Outbox"/>, which delivers them when the control
+/// plane answers. Only outbound calls; nothing listens.
+/// </summary>
+public sealed class EdgeAgent : IDisposable
+{
+    private readonly AgentConfig _config;
+    private readonly EdgeAgentOptions _options;
+    private readonly IReadOnlyList<ISandboxRuntime> _runtimes;
+    private readonly RuntimeSelector _selector;
+    private readonly ControlPlaneClient _client;
+    private readonly Outbox _outbox;
+    private readonly TextWriter _log;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<EdgeTelemetryEvent> _telemetry = new();
+    private readonly SemaphoreSlim _flushNow = new(0);
+    private readonly SemaphoreSlim _slots;
+    private IReadOnlyList<EdgeRuntimeStatus> _statuses = [];
+    private bool _reachable = true;
+
+    public EdgeAgent(AgentConfig config, string outboxDirectory, EdgeAgentOptions options, IReadOnlyList<ISandboxRuntime> runtimes, TextWriter log, HttpMessageHandler? handler = null, TimeProvider? time = null)
+    {
+        _config = config;
+        _options = options;
+        _runtimes = runtimes;
+        _selector = new RuntimeSelector(runtimes);
+        _client = new ControlPlaneClient(config, handler);
+        _outbox = new Outbox(outboxDirectory);
+        _log = TextWriter.Synchronized(log);
+        _time = time ?? TimeProvider.System;
+        _slots = new SemaphoreSlim(options.MaxConcurrency);
+    }
+
+    public Outbox Outbox => _outbox;
+
+    /// <summary>Jobs running now.</summary>
+    public int Running => _running.Count;
+
+    /// <summary>Runs until <paramref name="stop"/>; then stops polling, lets running jobs finish within the grace period and flushes once more.</summary>
+    public async Task RunAsync(CancellationToken stop)
+    {
+        _statuses = await ProbeAsync(stop);
+        Log($"agent {_config.AgentId} ({_config.Name}) for tenant {_config.TenantId} → {_config.ControlPlane}; runtimes: "
+            + string.Join(", ", _statuses.Where(s => s.Works).Select(s => $"{s.Name}/{RuntimeSelector.Format(s.Isolation)}")));
+        Event("agent-started", null, _statuses.ToDictionary(s => s.Name, s => s.Works ? "works" : "no: " + s.Reason));
+
+        using var background = new CancellationTokenSource();
+        using var jobs = new CancellationTokenSource();
+        var heartbeat = HeartbeatLoopAsync(background.Token);
+        var flush = FlushLoopAsync(background.Token);
+        try
+        {
+            await PollLoopAsync(jobs.Token, stop);
+        }
+        finally
+        {
+            Log($"stopping: waiting up to {_options.ShutdownGrace.TotalSeconds:0} s for {_running.Count} running job(s)");
+            var all = Task.WhenAll(_running.Values);
+            if (await Task.WhenAny(all, Task.Delay(_options.ShutdownGrace, _time, CancellationToken.None)) != all)
+            {
+                await jobs.CancelAsync();
+            }
+
+            await Task.WhenAll(_running.Values);
+
+            // One last delivery attempt; whatever is left stays on disk for the next start.
+            using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await FlushOnceAsync(last.Token);
+            await background.CancelAsync();
+            await Task.WhenAll(heartbeat, flush);
+            Log($"stopped; {_outbox.Pending().Count} item(s) left in the outbox");
+        }
+    }
+
+    public void Dispose()
+    {
+        _client.Dispose();
+        _flushNow.Dispose();
+        _slots.Dispose();
+    }
+
+    private async Task<IReadOnlyList<EdgeRuntimeStatus>> ProbeAsync(CancellationToken ct)
+    {
+        var statuses = new List<EdgeRuntimeStatus>();
+        foreach (var runtime in _runtimes)
+        {
+            var probe = await runtime.ProbeAsync(ct);
+            statuses.Add(new EdgeRuntimeStatus(runtime.Name, runtime.Isolation, probe.Works, probe.Reason));
+        }
+
+        return statuses;
+    }
+
+    private async Task PollLoopAsync(CancellationToken jobs, CancellationToken stop)
+    {
+        var slots = _slots;
+        var backoff = TimeSpan.FromSeconds(1);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await slots.WaitAsync(stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            var free = 1;
+            while (slots.Wait(0))
+            {
+                free++;
+            }
+
+            EdgeJobBatch batch;
+            try
+            {
+                batch = await _client.PollAsync(_options.PollWaitSeconds, free, stop);
+                Reachable(true, null);
+                backoff = TimeSpan.FromSeconds(1);
+            }
+            catch (OperationCanceledException)
+            {
+                slots.Release(free);
+                return;
+            }
+            catch (ControlPlaneException e)
+            {
+                slots.Release(free);
+                Reachable(false, e.Message);
+                if (!await DelayAsync(backoff, stop))
+                {
+                    return;
+                }
+
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
+                continue;
+            }
+
+            if (free > batch.Jobs.Count)
+            {
+                slots.Release(free - batch.Jobs.Count);
+            }
+
+            foreach (var job in batch.Jobs)
+            {
+                _running[job.JobId] = Task.Run(
+                    async () =>
+                    {
+                        try
+                        {
+                            await ExecuteAsync(job, jobs);
+                        }
+                        finally
+                        {
+                            _running.TryRemove(job.JobId, out _);
+                            slots.Release();
+                        }
+                    },
+                    CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task ExecuteAsync(EdgeJob job, CancellationToken ct)
+    {
+        Log($"job {job.JobId} (run {job.RunId}): {job.Spec.Language}, isolation {RuntimeSelector.Format(job.Spec.IsolationLevel)}");
+        Event("job-started", job.JobId, new Dictionary<string, string> { ["runId"] = job.RunId });
+        EdgeJobResult result;
+        try
+        {
+            var runtime = await _selector.SelectAsync(job.Spec.IsolationLevel, job.Runtime, ct);
+            var executed = await runtime.ExecuteAsync(job.Spec, ct);
+            result = new EdgeJobResult { JobId = job.JobId, Result = executed };
+            Event("job-finished", job.JobId, new Dictionary<string, string>
+            {
+                ["runtime"] = executed.Runtime,
+                ["exitCode"] = executed.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "signal",
+                ["wallMs"] = executed.WallTimeMs.ToString(CultureInfo.InvariantCulture),
+                ["cpuMs"] = executed.CpuTimeMs.ToString(CultureInfo.InvariantCulture),
+                ["peakMemoryBytes"] = executed.PeakMemoryBytes.ToString(CultureInfo.InvariantCulture),
+                ["timedOut"] = executed.TimedOut ? "true" : "false",
+                ["oomKilled"] = executed.OomKilled ? "true" : "false",
+            });
+            Log($"job {job.JobId}: {executed.Runtime}, exit {executed.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "signal"}, {executed.WallTimeMs} ms");
+        }
+        catch (SandstormException e)
+        {
+            // No runtime here gives the level (or the named runtime does not work): the run fails with the reason.
+            result = new EdgeJobResult { JobId = job.JobId, Error = new RunError(e.Code, e.Message) };
+            Event("job-refused", job.JobId, new Dictionary<string, string> { ["code"] = e.Code, ["reason"] = e.Message });
+            Log($"job {job.JobId} refused: {e.Message}");
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Killed by shutdown: no result, so the control plane gives the job to another agent once our heartbeats stop.
+            Log($"job {job.JobId} killed by shutdown; left to the control plane");
+            return;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+        {
+            result = new EdgeJobResult { JobId = job.JobId, Error = new RunError(ErrorCodes.ExecutionFailed, $"the agent could not run the job: {e.Message}") };
+        }
+
+        await _outbox.AddAsync(Outbox.ResultKind, job.JobId, JsonSerializer.Serialize(result, SandstormJson.Options), CancellationToken.None);
+        _flushNow.Release();
+    }
+
+    private async Task HeartbeatLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await _client.HeartbeatAsync(
+                    new EdgeHeartbeat
+                    {
+                        Runtimes = _statuses,
+                        Cpu = Environment.ProcessorCount,
+                        MemoryMiB = MachineStats.MemoryMiB(),
+                        Load = MachineStats.Load(),
+                        QueueDepth = _running.Count,
+                        MaxConcurrency = _options.MaxConcurrency,
+                    },
+                    ct);
+                Reachable(true, null);
+            }
+            catch (ControlPlaneException e)
+            {
+                Reachable(false, e.Message);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            if (!await DelayAsync(_options.HeartbeatInterval, ct))
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task FlushLoopAsync(CancellationToken ct)
+    {
+        var backoff = _options.FlushInterval;
+        while (!ct.IsCancellationRequested)
+        {
+            var delivered = await FlushOnceAsync(ct);
+            backoff = delivered ? _options.FlushInterval : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
+            try
+            {
+                await _flushNow.WaitAsync(backoff, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Writes buffered telemetry to the outbox, then delivers the outbox in order; false when the control plane could not be reached.</summary>
+    private async Task<bool> FlushOnceAsync(CancellationToken ct)
+    {
+        try
+        {
+            var events = new List<EdgeTelemetryEvent>();
+            while (events.Count < 500 && _telemetry.TryDequeue(out var e))
+            {
+                events.Add(e);
+            }
+
+            if (events.Count > 0)
+            {
+                await _outbox.AddAsync(Outbox.TelemetryKind, Guid.NewGuid().ToString("N"), JsonSerializer.Serialize(new EdgeTelemetryBatch(events), SandstormJson.Options), ct);
+            }
+
+            foreach (var item in _outbox.Pending())
+            {
+                var json = await Outbox.ReadAsync(item, ct);
+                try
+                {
+                    await _client.DeliverAsync(item, json, ct);
+                    Outbox.Delete(item);
+                    if (item.Kind == Outbox.ResultKind)
+                    {
+                        Log($"result of {item.Id} delivered");
+                    }
+                }
+                catch (ControlPlaneException e) when (e.Permanent)
+                {
+                    Log($"control plane refused {item.Kind} {item.Id}: {e.Message}; kept in {_outbox.DeadDirectory}");
+                    _outbox.Reject(item, e.Message);
+                }
+                catch (ControlPlaneException e)
+                {
+                    Reachable(false, e.Message);
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private void Event(string kind, string? jobId, IReadOnlyDictionary<string, string>? data) =>
+        _telemetry.Enqueue(new EdgeTelemetryEvent { EventId = Guid.NewGuid().ToString("N"), JobId = jobId, Kind = kind, At = _time.GetUtcNow(), Data = data });
+
+    // Logs only changes, so an outage is one line, not one per retry.
+    private void Reachable(bool reachable, string? why)
+    {
+        if (reachable != _reachable)
+        {
+            _reachable = reachable;
+            Log(reachable ? "control plane reachable again" : $"control plane unreachable ({why}); results wait in {_outbox.Directory}");
+        }
+    }
+
+    private void Log(string message) => _log.WriteLine($"{_time.GetUtcNow():HH:mm:ss} {message}");
+
+    private async Task<bool> DelayAsync(TimeSpan delay, CancellationToken ct)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, ct);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+}

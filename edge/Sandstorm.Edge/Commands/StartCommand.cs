@@ -1,0 +1,46 @@
+using Sandstorm.Edge.Agent;
+
+namespace Sandstorm.Edge.Commands;
+
+/// <summary><c>sandstorm-edge start</c>: runs the agent until SIGTERM or Ctrl+C.</summary>
+public sealed class StartCommand : IEdgeCommand
+{
+    public string Name => "start";
+
+    public string Summary => "run the agent: heartbeat, take jobs, run them in sandboxes, deliver results";
+
+    public string Usage => """
+        usage: sandstorm-edge start [--config PATH] [--max-concurrency N] [--heartbeat-seconds S] [--shutdown-grace-seconds S]
+          --config                  agent config written by init (default: $SANDSTORM_EDGE_CONFIG, else ~/.sandstorm-edge/agent.json)
+          --max-concurrency         jobs run at once (default 2)
+          --heartbeat-seconds       heartbeat interval (default 5; the control plane gives jobs away after 30 s of silence)
+          --shutdown-grace-seconds  on SIGTERM/Ctrl+C, how long running jobs may finish before they are killed (default 30)
+        Only outbound connections. Results and telemetry go through an outbox on disk (beside the config) and are
+        delivered when the control plane answers, so nothing is lost while it is unreachable.
+        """;
+
+    public async Task<int> RunAsync(IReadOnlyList<string> args, EdgeContext context, CancellationToken ct)
+    {
+        var parsed = ParsedArguments.Parse(args, ["config", "max-concurrency", "heartbeat-seconds", "shutdown-grace-seconds"], []);
+        var path = AgentConfig.ResolvePath(parsed.Value("config"));
+        if (!File.Exists(path))
+        {
+            await context.Error.WriteLineAsync($"sandstorm-edge start: no agent config at {path}; run sandstorm-edge init first");
+            return 1;
+        }
+
+        var config = await AgentConfig.LoadAsync(path, ct);
+        var options = new EdgeAgentOptions
+        {
+            MaxConcurrency = parsed.Int("max-concurrency", 2, 1, 256),
+            HeartbeatInterval = TimeSpan.FromSeconds(parsed.Number("heartbeat-seconds", 5, 0, 300)),
+            ShutdownGrace = TimeSpan.FromSeconds(parsed.Int("shutdown-grace-seconds", 30, 0, 3600)),
+
+            // In a VPC the control plane may be away for long: retry less often while it is.
+            MaxBackoff = config.VpcMode ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(30),
+        };
+        using var agent = new EdgeAgent(config, config.OutboxDirectory(path), options, context.CreateRuntimes(context.RuntimeOptions), context.Out, context.HttpHandler);
+        await agent.RunAsync(ct);
+        return 0;
+    }
+}

@@ -1,0 +1,174 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandstorm.Core;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
+using Sandstorm.Core.Pricing;
+using Sandstorm.Storage;
+using Sandstorm.Storage.Edge;
+
+namespace Sandstorm.Providers.Edge;
+
+/// <summary>
+/// Edge agents in the customer's own network. What it offers a tenant is the union of that tenant's live agents
+/// (heartbeat within <see cref="EdgeOptions.AgentTimeout"/>); a tenant's jobs only ever go to its own agents.
+/// Provision picks the least-loaded live agent in the region; Execute stores a job that the agent takes by long poll;
+/// the result comes back as the run's <c>job-completed:{jobId}</c> event. The job's spec travels in the job row when its
+/// JSON fits the inline limit (16 KiB), else in a blob the control plane reads back when the agent polls.
+/// Billed at <see cref="TierFees.EdgePrice"/>.
+/// </summary>
+public sealed class EdgeProvider(
+    EdgeAgentStore agents,
+    EdgeJobStore jobs,
+    PayloadStore payloads,
+    EdgeJobSignal signal,
+    IOptions<EdgeOptions> options,
+    TimeProvider time,
+    ILogger<EdgeProvider> logger) : IDispatchingProvider
+{
+    public const string Id = "edge";
+
+    /// <summary>Lease data keys (non-secret).</summary>
+    public const string TenantKey = "tenantId";
+    public const string AgentKey = "agentId";
+
+    public ProviderCapabilities Capabilities { get; } = new()
+    {
+        Provider = Id,
+        Runtimes =
+        [
+            new RuntimeOffer("process", IsolationLevel.None),
+            new RuntimeOffer("bwrap", IsolationLevel.Standard),
+            new RuntimeOffer("runc", IsolationLevel.Standard),
+            new RuntimeOffer("podman", IsolationLevel.Standard),
+            new RuntimeOffer("gvisor", IsolationLevel.Strong),
+            new RuntimeOffer("qemu-microvm", IsolationLevel.Maximum),
+        ],
+        Regions = [],
+        Languages = Languages.Supported,
+        Price = TierFees.EdgePrice,
+        Asynchronous = true,
+    };
+
+    /// <summary>The job id of a run: derived from the run so a retried dispatch finds the job it already made.</summary>
+    public static string JobIdOf(string runId) => "job_" + runId;
+
+    public async ValueTask<ProviderCapabilities?> GetCapabilitiesAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        var live = await LiveAgentsAsync(tenantId, cancellationToken);
+        var runtimes = live.SelectMany(a => a.Heartbeat!.Runtimes.Where(r => r.Works).Select(r => new RuntimeOffer(r.Name, r.Isolation))).Distinct().ToList();
+        if (runtimes.Count == 0)
+        {
+            return null;
+        }
+
+        return Capabilities with
+        {
+            Runtimes = runtimes,
+            Regions = [.. live.Select(a => a.Region).Distinct(StringComparer.OrdinalIgnoreCase)],
+            MaxCpu = live.Max(a => a.Heartbeat!.Cpu),
+            MaxMemoryMiB = (int)Math.Min(int.MaxValue, live.Max(a => a.Heartbeat!.MemoryMiB)),
+        };
+    }
+
+    public async Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken)
+    {
+        var live = await LiveAgentsAsync(request.TenantId, cancellationToken);
+        var agent = PickAgent(live, request.Region, request.Runtime, request.IsolationLevel, exclude: null)
+            ?? throw new ProviderException(
+                Id,
+                ErrorCodes.ProvisionFailed,
+                $"no live edge agent of this tenant in region '{request.Region}' offers runtime '{request.Runtime}' ({live.Count} live agent(s))");
+        logger.LogInformation("Run {RunId} placed on edge agent {AgentId} ({Region})", request.RunId, agent.AgentId, agent.Region);
+        return new SandboxLease(Id, request.RunId, request.Runtime, agent.Region)
+        {
+            Data = new Dictionary<string, string> { [TenantKey] = request.TenantId, [AgentKey] = agent.AgentId },
+        };
+    }
+
+    public Task<ExecutionResult> ExecuteAsync(SandboxLease lease, ExecutionSpec spec, CancellationToken cancellationToken) =>
+        throw new ProviderException(Id, ErrorCodes.NotSupported, "edge executions are dispatched to an agent, not run synchronously");
+
+    public async Task<string> DispatchAsync(SandboxLease lease, string runId, ExecutionSpec spec, CancellationToken cancellationToken)
+    {
+        var (tenantId, agentId) = Owner(lease);
+        var jobId = JobIdOf(runId);
+        var specJson = JsonSerializer.Serialize(spec, SandstormJson.Options);
+        var now = time.GetUtcNow();
+        var job = new EdgeJobRecord
+        {
+            TenantId = tenantId,
+            JobId = jobId,
+            RunId = runId,
+            AgentId = agentId,
+            Agents = [agentId],
+            Runtime = string.IsNullOrEmpty(lease.Runtime) ? null : lease.Runtime,
+            Region = lease.Region,
+            IsolationLevel = spec.IsolationLevel,
+            Spec = await payloads.PutAsync($"{tenantId}/{runId}/edge-job-spec.json", specJson, cancellationToken),
+            CreatedAt = now,
+            Deadline = now + spec.Timeout + options.Value.JobGrace,
+        };
+        if (!await jobs.TryCreateAsync(job, cancellationToken))
+        {
+            logger.LogInformation("Job {JobId} of run {RunId} was already dispatched", jobId, runId);
+        }
+
+        signal.Notify(tenantId, agentId);
+        return jobId;
+    }
+
+    public async Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken)
+    {
+        var (tenantId, _) = Owner(lease);
+        var jobId = JobIdOf(lease.SandboxId);
+
+        // A few rounds: a poll or the sweeper may change the row between our read and write.
+        for (var round = 0; round < 5; round++)
+        {
+            var job = await jobs.GetAsync(tenantId, jobId, cancellationToken);
+            if (job is null || job.State is EdgeJobState.Completed or EdgeJobState.Cancelled)
+            {
+                return;
+            }
+
+            // The agent never learns of it: a leased job runs to its own timeout and its late result is acknowledged and dropped.
+            if (await jobs.TryUpdateAsync(job with { State = EdgeJobState.Cancelled, CompletedAt = time.GetUtcNow(), CompletedBy = "released" }, cancellationToken) is not null)
+            {
+                return;
+            }
+        }
+
+        throw new ProviderException(Id, ErrorCodes.Conflict, $"job {jobId} kept changing while it was being released", transient: true);
+    }
+
+    /// <summary>A tenant's agents that heartbeated recently and reported their runtimes.</summary>
+    public async Task<IReadOnlyList<EdgeAgentRecord>> LiveAgentsAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var all = await agents.ListAsync(tenantId, cancellationToken);
+        return [.. all.Where(a => a.Heartbeat is not null && a.IsLive(now, options.Value.AgentTimeout))];
+    }
+
+    /// <summary>
+    /// The least-loaded agent in the region whose named runtime works (any runtime of the level when none is named),
+    /// skipping <paramref name="exclude"/>; null when none fits.
+    /// </summary>
+    public static EdgeAgentRecord? PickAgent(IEnumerable<EdgeAgentRecord> live, string? region, string? runtime, IsolationLevel level, string? exclude) =>
+        live
+            .Where(a => a.AgentId != exclude)
+            .Where(a => string.IsNullOrEmpty(region) || string.Equals(a.Region, region, StringComparison.OrdinalIgnoreCase))
+            .Where(a => a.Heartbeat!.Runtimes.Any(r => r.Works && (string.IsNullOrEmpty(runtime)
+                ? r.Isolation == level
+                : string.Equals(r.Name, runtime, StringComparison.OrdinalIgnoreCase))))
+            .OrderBy(a => (double)a.Heartbeat!.QueueDepth / Math.Max(1, a.Heartbeat.MaxConcurrency))
+            .ThenBy(a => a.Heartbeat!.Load / Math.Max(1, a.Heartbeat.Cpu))
+            .ThenBy(a => a.AgentId, StringComparer.Ordinal)
+            .FirstOrDefault();
+
+    private static (string TenantId, string AgentId) Owner(SandboxLease lease) =>
+        lease.Data is { } data && data.TryGetValue(TenantKey, out var tenant) && data.TryGetValue(AgentKey, out var agent)
+            ? (tenant, agent)
+            : throw new ProviderException(Id, ErrorCodes.Internal, $"lease {lease.SandboxId} carries no edge agent");
+}

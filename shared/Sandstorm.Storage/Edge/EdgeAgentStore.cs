@@ -1,0 +1,111 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
+using Sandstorm.Core;
+using Sandstorm.Core.Contracts;
+
+namespace Sandstorm.Storage.Edge;
+
+/// <summary>
+/// Edge agents: partition = tenant, row = agent id, so a tenant's placement only ever reads its own agents.
+/// Agent tokens are stored as SHA-256 hashes in a separate index (hash → tenant, agent) used to authenticate calls.
+/// </summary>
+public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
+{
+    private const string Table = "edgeagents";
+    private const string TokenTable = "edgeagenttokens";
+    private const string TokenPartition = "agenttoken";
+
+    /// <summary>Stores a new agent and returns its token in clear — the only time it is ever visible.</summary>
+    public async Task<(EdgeAgentRecord Agent, string Token)> EnrollAsync(
+        string tenantId, string name, string region, IReadOnlyDictionary<string, string> labels, bool vpcMode, CancellationToken cancellationToken)
+    {
+        var agent = new EdgeAgentRecord
+        {
+            TenantId = tenantId,
+            AgentId = "agt_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
+            Name = name,
+            Region = region,
+            Labels = labels,
+            VpcMode = vpcMode,
+            EnrolledAt = time.GetUtcNow(),
+        };
+        var token = "eat_" + ApiKeyStore.Base64Url(RandomNumberGenerator.GetBytes(32));
+        var agents = await tables.GetAsync(Table);
+        await agents.AddEntityAsync(ToEntity(agent), cancellationToken);
+
+        // The token index is written last: an agent row without it can never authenticate, so a failure here leaves nothing usable half-made.
+        var tokens = await tables.GetAsync(TokenTable);
+        await tokens.AddEntityAsync(
+            new TableEntity(TokenPartition, ApiKeyStore.Hash(token)) { ["TenantId"] = tenantId, ["AgentId"] = agent.AgentId },
+            cancellationToken);
+        return (agent, token);
+    }
+
+    /// <summary>The (tenant, agent) an agent token belongs to, or null for an unknown token.</summary>
+    public async Task<(string TenantId, string AgentId)?> ResolveTokenAsync(string token, CancellationToken cancellationToken)
+    {
+        var tokens = await tables.GetAsync(TokenTable);
+        var entity = await tokens.GetEntityIfExistsAsync<TableEntity>(TokenPartition, ApiKeyStore.Hash(token), cancellationToken: cancellationToken);
+        return entity.HasValue ? (entity.Value!.GetString("TenantId"), entity.Value.GetString("AgentId")) : null;
+    }
+
+    public async Task<EdgeAgentRecord?> GetAsync(string tenantId, string agentId, CancellationToken cancellationToken)
+    {
+        var agents = await tables.GetAsync(Table);
+        var entity = await agents.GetEntityIfExistsAsync<TableEntity>(tenantId, agentId, cancellationToken: cancellationToken);
+        return entity.HasValue ? FromEntity(entity.Value!) : null;
+    }
+
+    /// <summary>Records a heartbeat (merge: enrolment fields are kept).</summary>
+    public async Task HeartbeatAsync(string tenantId, string agentId, EdgeHeartbeat heartbeat, CancellationToken cancellationToken)
+    {
+        var agents = await tables.GetAsync(Table);
+        var entity = new TableEntity(tenantId, agentId)
+        {
+            ["LastHeartbeat"] = time.GetUtcNow(),
+            ["Heartbeat"] = JsonSerializer.Serialize(heartbeat, SandstormJson.Options),
+        };
+        await agents.UpdateEntityAsync(entity, ETag.All, TableUpdateMode.Merge, cancellationToken);
+    }
+
+    /// <summary>Every agent of a tenant.</summary>
+    public async Task<IReadOnlyList<EdgeAgentRecord>> ListAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        var agents = await tables.GetAsync(Table);
+        var list = new List<EdgeAgentRecord>();
+        await foreach (var e in agents.QueryAsync<TableEntity>(e => e.PartitionKey == tenantId, cancellationToken: cancellationToken))
+        {
+            list.Add(FromEntity(e));
+        }
+
+        return list;
+    }
+
+    private static TableEntity ToEntity(EdgeAgentRecord a) => new(a.TenantId, a.AgentId)
+    {
+        ["Name"] = a.Name,
+        ["Region"] = a.Region,
+        ["Labels"] = JsonSerializer.Serialize(a.Labels, SandstormJson.Options),
+        ["VpcMode"] = a.VpcMode,
+        ["EnrolledAt"] = a.EnrolledAt,
+        ["LastHeartbeat"] = a.LastHeartbeat,
+        ["Heartbeat"] = a.Heartbeat is null ? null : JsonSerializer.Serialize(a.Heartbeat, SandstormJson.Options),
+    };
+
+    private static EdgeAgentRecord FromEntity(TableEntity e) => new()
+    {
+        TenantId = e.PartitionKey,
+        AgentId = e.RowKey,
+        Name = e.GetString("Name") ?? e.RowKey,
+        Region = e.GetString("Region") ?? "",
+        Labels = e.GetString("Labels") is { } labels
+            ? JsonSerializer.Deserialize<Dictionary<string, string>>(labels, SandstormJson.Options) ?? []
+            : [],
+        VpcMode = e.GetBoolean("VpcMode") ?? false,
+        EnrolledAt = e.GetDateTimeOffset("EnrolledAt") ?? default,
+        LastHeartbeat = e.GetDateTimeOffset("LastHeartbeat"),
+        Heartbeat = e.GetString("Heartbeat") is { } hb ? JsonSerializer.Deserialize<EdgeHeartbeat>(hb, SandstormJson.Options) : null,
+    };
+}

@@ -1,0 +1,164 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Sandstorm.Api;
+using Sandstorm.Api.Edge;
+using Sandstorm.Core;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Local;
+using Sandstorm.Orchestrations;
+using Sandstorm.Providers;
+using Sandstorm.Providers.Cloud;
+using Sandstorm.Runtimes;
+using Sandstorm.Security;
+using Sandstorm.Storage;
+using Sandstorm.Storage.Edge;
+using Sandstorm.Testing;
+
+namespace Sandstorm.Edge.Protocol.Tests;
+
+/// <summary>
+/// A real control plane in-process: the local host's registrations and API on Kestrel (loopback, free port), the
+/// in-memory durable engine behind the gRPC sidecar, state in real Azurite under a fresh table/container prefix.
+/// Two tenants with API keys.
+/// </summary>
+public sealed class ControlPlaneHost : IAsyncDisposable
+{
+    public const string TenantA = "tenant-a";
+    public const string TenantB = "tenant-b";
+
+    private readonly WebApplication _app;
+    private readonly DirectoryInfo _state;
+
+    private ControlPlaneHost(WebApplication app, DirectoryInfo state, string url)
+    {
+        _app = app;
+        _state = state;
+        Url = url;
+    }
+
+    public string Url { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public string KeyA { get; private set; } = "";
+
+    public string KeyB { get; private set; } = "";
+
+    public static async Task<ControlPlaneHost> StartAsync(AzuriteFixture azurite, TimeSpan agentTimeout)
+    {
+        var state = Directory.CreateTempSubdirectory("sandstorm-edge-cp-");
+        var url = $"http://127.0.0.1:{AzuriteProcess.FreePort()}";
+        var options = new LocalOptions { Durable = "in-memory", Urls = url, Storage = azurite.ConnectionString, StateDirectory = state.FullName };
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenOn(url));
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Storage"] = azurite.ConnectionString,
+            ["Sandstorm:Storage:Prefix"] = "e" + Guid.NewGuid().ToString("N")[..10],
+            ["Sandstorm:Signing:KeyPath"] = Path.Combine(state.FullName, "signing-key.pem"),
+            ["Sandstorm:Runs:Overhead"] = "00:00:40",
+            ["Sandstorm:Edge:AgentTimeout"] = agentTimeout.ToString("c"),
+            ["Sandstorm:Edge:SweepInterval"] = "00:00:00.250",
+            ["Sandstorm:Edge:PollInterval"] = "00:00:00.250",
+        });
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSandstormStorage(builder.Configuration);
+        builder.Services.AddSandstormSecurity(builder.Configuration);
+        builder.Services.AddSandstormRuntimes();
+        builder.Services.AddSandstormCloudProviders(builder.Configuration);
+        builder.Services.AddSandstormLocalProvider();
+        builder.Services.AddSandstormEdge(builder.Configuration).AddSandstormEdgeSweeper();
+        builder.Services.AddSandstormOrchestrations();
+        builder.Services.AddSandstormApi();
+        builder.AddSandstormDurable(options, azurite.ConnectionString);
+
+        var app = builder.Build();
+        app.MapSandstormApi();
+        app.MapSandstormDurable(options);
+        await app.StartAsync();
+
+        var host = new ControlPlaneHost(app, state, url);
+        var keys = app.Services.GetRequiredService<ApiKeyStore>();
+        host.KeyA = await keys.CreateAsync(TenantA, "test", CancellationToken.None);
+        host.KeyB = await keys.CreateAsync(TenantB, "test", CancellationToken.None);
+        return host;
+    }
+
+    public HttpClient Client(string? bearer)
+    {
+        var http = new HttpClient { BaseAddress = new Uri(Url + "/"), Timeout = TimeSpan.FromSeconds(90) };
+        if (bearer is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        return http;
+    }
+
+    /// <summary>An enrollment token of the tenant owning <paramref name="apiKey"/>.</summary>
+    public async Task<string> EnrollmentTokenAsync(string apiKey)
+    {
+        using var http = Client(apiKey);
+        using var response = await http.PostAsJsonAsync("v1/edge/enrollment-tokens", new EdgeEnrollmentTokenRequest { TtlMinutes = 10 }, SandstormJson.Options);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<EdgeEnrollmentTokenResponse>(SandstormJson.Options))!.Token;
+    }
+
+    /// <summary>Submits a run and returns its id (not waiting).</summary>
+    public async Task<string> SubmitAsync(string apiKey, string code, int timeoutMs = 20_000)
+    {
+        using var http = Client(apiKey);
+        using var response = await http.PostAsJsonAsync(
+            "v1/runs",
+            new RunRequest { Code = code, Language = Languages.Python, IsolationLevel = IsolationLevel.Standard, Timeout = timeoutMs },
+            SandstormJson.Options);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<RunResult>(SandstormJson.Options))!.Id;
+    }
+
+    public async Task<RunResult> GetRunAsync(string apiKey, string runId)
+    {
+        using var http = Client(apiKey);
+        return (await http.GetFromJsonAsync<RunResult>($"v1/runs/{runId}", SandstormJson.Options))!;
+    }
+
+    public Task<RunResult> WaitRunAsync(string apiKey, string runId, TimeSpan? timeout = null) =>
+        Poll.UntilAsync(() => GetRunAsync(apiKey, runId), r => r.Status.IsTerminal(), timeout ?? TimeSpan.FromSeconds(60), $"run {runId} to finish");
+
+    /// <summary>True when GET /v1/providers shows the edge provider to this tenant.</summary>
+    public async Task<bool> EdgeLiveAsync(string apiKey)
+    {
+        using var http = Client(apiKey);
+        var body = await http.GetStringAsync("v1/providers");
+        using var doc = JsonDocument.Parse(body);
+        return doc.RootElement.GetProperty("providers").EnumerateArray()
+            .Any(p => p.GetProperty("capabilities").GetProperty("provider").GetString() == "edge");
+    }
+
+    public Task<EdgeJobRecord?> JobAsync(string tenantId, string runId) =>
+        Services.GetRequiredService<EdgeJobStore>().GetAsync(tenantId, Providers.Edge.EdgeProvider.JobIdOf(runId), CancellationToken.None);
+
+    public async ValueTask DisposeAsync()
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _app.StopAsync(stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // The sidecar's streaming work-item calls can outlive a short stop; the process ends the rest.
+        }
+
+        await _app.DisposeAsync();
+        _state.Delete(recursive: true);
+    }
+}
