@@ -7,7 +7,7 @@ usage() {
 usage: scripts/demo.sh [--keep] [--no-build] [--port N]
        scripts/demo.sh --stop
 
-Builds (Release), starts the local control plane (Azurite-durable, state under .sandstorm/), enrols an edge
+Sets up (Debian packages, npm ci) and builds (Release), starts the local control plane (Azurite-durable, state under .sandstorm/), enrols an edge
 agent with a fresh enrollment token (config under .sandstorm/edge/), starts it, waits until it is live, then
 submits a Python run with isolation "standard" through `sandstorm run` and prints the result: it executes in
 a bubblewrap sandbox on the agent.
@@ -18,7 +18,7 @@ a bubblewrap sandbox on the agent.
   --port N    control plane port (default 7071, or $SANDSTORM_DEMO_PORT)
   --stop      stop a control plane and agent left running by --keep
 
-Needs: .NET 10 SDK, `npm ci` (Azurite), Debian packages bubblewrap runc runsc podman, curl.
+Needs: .NET 10 SDK, Node.js, curl; scripts/setup.sh (run first unless --no-build) installs the rest.
 Logs: .sandstorm/logs/host.log and .sandstorm/logs/edge-agent.log.
 USAGE
 }
@@ -86,19 +86,17 @@ fi
 
 command -v dotnet >/dev/null || die "dotnet (the .NET 10 SDK) is not on PATH"
 command -v curl >/dev/null || die "curl is not installed"
-[[ -x node_modules/.bin/azurite ]] || die "Azurite is missing: run 'npm ci' in $ROOT first"
-command -v bwrap >/dev/null || die "bubblewrap is missing: apt-get install bubblewrap runc runsc podman"
+
+if [[ $BUILD -eq 1 ]]; then
+  say "set-up: Debian packages, npm ci, dotnet build (Release)"
+  CONFIGURATION=Release scripts/setup.sh
+fi
+[[ -x node_modules/.bin/azurite ]] || die "Azurite is missing: run scripts/setup.sh (or npm ci) first"
+command -v bwrap >/dev/null || die "bubblewrap is missing: run scripts/setup.sh (apt-get install bubblewrap runc runsc podman)"
 
 # A demo left running by --keep holds the port and the state: stop it first.
 stop_all
 mkdir -p "$LOGS"
-
-if [[ $BUILD -eq 1 ]]; then
-  say "building (Release)"
-  for project in functions/Sandstorm.Local edge/Sandstorm.Edge tools/Sandstorm.Cli; do
-    dotnet build "$project" -c Release -nologo -v quiet -clp:ErrorsOnly
-  done
-fi
 for dll in "$HOST_DLL" "$EDGE_DLL" "$CLI_DLL"; do
   [[ -f "$dll" ]] || die "$dll not found; run without --no-build"
 done
