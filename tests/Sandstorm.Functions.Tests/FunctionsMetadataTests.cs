@@ -36,7 +36,9 @@ public sealed class FunctionsMetadataTests
     [Fact]
     public void Metadata_Activities_HaveActivityTriggers()
     {
-        Assert.Equal(5, SandstormTasks.Activities.Count);
+        Assert.Superset(
+            new HashSet<string> { "RouteActivity", "ProvisionActivity", "ExecuteActivity", "MonitorActivity", "SettleActivity" },
+            SandstormTasks.Activities.ToHashSet());
         foreach (var name in SandstormTasks.Activities)
         {
             Assert.Equal("activityTrigger", Trigger(Function(name)).GetProperty("type").GetString());
