@@ -104,15 +104,21 @@ public sealed class NetworkSwitch : DelegatingHandler
 
     public State Mode { get; set; } = State.Up;
 
+    /// <summary>Every request and what the switch did with it ("Up POST /v1/...").</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Log { get; } = new();
+
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (Mode == State.Down)
+        // Read once, before sending: a switch flipped while the request is in flight must not change its fate.
+        var mode = Mode;
+        Log.Enqueue($"{mode} {request.Method} {request.RequestUri?.AbsolutePath}");
+        if (mode == State.Down)
         {
             throw new HttpRequestException("connection refused (network switch down)", null, HttpStatusCode.ServiceUnavailable);
         }
 
         var response = await base.SendAsync(request, cancellationToken);
-        if (Mode == State.LoseResponses)
+        if (mode == State.LoseResponses)
         {
             response.Dispose();
             throw new HttpRequestException("connection reset (network switch lost the response)");

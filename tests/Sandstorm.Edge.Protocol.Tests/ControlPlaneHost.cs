@@ -26,12 +26,13 @@ namespace Sandstorm.Edge.Protocol.Tests;
 /// <summary>
 /// A real control plane in-process: the local host's registrations and API on Kestrel (loopback, free port), the
 /// in-memory durable engine behind the gRPC sidecar, state in real Azurite under a fresh table/container prefix.
-/// Two tenants with API keys.
+/// One per test class: the durable gRPC client caches its channel across hosts in one process, so a second host in the
+/// same process would talk to the first one's (stopped) sidecar. Tests isolate themselves with tenants of their own.
 /// </summary>
 public sealed class ControlPlaneHost : IAsyncDisposable
 {
-    public const string TenantA = "tenant-a";
-    public const string TenantB = "tenant-b";
+    /// <summary>Agents silent this long are dead: short so disconnect tests finish quickly, long enough for a sandbox start on a busy machine.</summary>
+    public static readonly TimeSpan AgentTimeout = TimeSpan.FromSeconds(8);
 
     private readonly WebApplication _app;
     private readonly DirectoryInfo _state;
@@ -46,10 +47,6 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     public string Url { get; }
 
     public IServiceProvider Services => _app.Services;
-
-    public string KeyA { get; private set; } = "";
-
-    public string KeyB { get; private set; } = "";
 
     public static async Task<ControlPlaneHost> StartAsync(AzuriteFixture azurite, TimeSpan agentTimeout)
     {
@@ -85,11 +82,15 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         app.MapSandstormDurable(options);
         await app.StartAsync();
 
-        var host = new ControlPlaneHost(app, state, url);
-        var keys = app.Services.GetRequiredService<ApiKeyStore>();
-        host.KeyA = await keys.CreateAsync(TenantA, "test", CancellationToken.None);
-        host.KeyB = await keys.CreateAsync(TenantB, "test", CancellationToken.None);
-        return host;
+        return new ControlPlaneHost(app, state, url);
+    }
+
+    /// <summary>A fresh tenant and its API key.</summary>
+    public async Task<Tenant> CreateTenantAsync(string name)
+    {
+        var id = $"{name}-{Guid.NewGuid().ToString("N")[..8]}";
+        var key = await Services.GetRequiredService<ApiKeyStore>().CreateAsync(id, "test", CancellationToken.None);
+        return new Tenant(id, key);
     }
 
     public HttpClient Client(string? bearer)
@@ -143,6 +144,8 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             .Any(p => p.GetProperty("capabilities").GetProperty("provider").GetString() == "edge");
     }
 
+    public Task<EdgeJobRecord?> JobAsync(Tenant tenant, string runId) => JobAsync(tenant.Id, runId);
+
     public Task<EdgeJobRecord?> JobAsync(string tenantId, string runId) =>
         Services.GetRequiredService<EdgeJobStore>().GetAsync(tenantId, Providers.Edge.EdgeProvider.JobIdOf(runId), CancellationToken.None);
 
@@ -160,5 +163,24 @@ public sealed class ControlPlaneHost : IAsyncDisposable
 
         await _app.DisposeAsync();
         _state.Delete(recursive: true);
+    }
+}
+
+/// <summary>A test's own tenant.</summary>
+public sealed record Tenant(string Id, string Key);
+
+/// <summary>Azurite plus one control plane for the whole test class.</summary>
+public sealed class ControlPlaneFixture : IAsyncLifetime
+{
+    private readonly AzuriteFixture _azurite = new();
+
+    public ControlPlaneHost Host { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Host = await ControlPlaneHost.StartAsync(_azurite, ControlPlaneHost.AgentTimeout);
+
+    public async Task DisposeAsync()
+    {
+        await Host.DisposeAsync();
+        _azurite.Dispose();
     }
 }

@@ -12,31 +12,34 @@ using Sandstorm.Testing;
 namespace Sandstorm.Edge.Protocol.Tests;
 
 /// <summary>The edge protocol end to end: real control plane (Kestrel + durable engine + Azurite), real agent loop, real bwrap.</summary>
-public sealed class EdgeProtocolTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
+public sealed class EdgeProtocolTests(ControlPlaneFixture fixture) : IClassFixture<ControlPlaneFixture>
 {
+    private ControlPlaneHost Host => fixture.Host;
+
     private const string Sleeper = "import time\nprint('started', flush=True)\ntime.sleep(4)\nprint('done')";
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     [Fact]
     public async Task StandardRun_ExecutesOnAgent_UnderBwrapWithTelemetry()
     {
-        await using var host = await ControlPlaneHost.StartAsync(azurite, TimeSpan.FromSeconds(10));
-        await using var agent = await StartAgentAsync(host, host.KeyA, "a1");
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
+        await using var agent = await StartAgentAsync(host, a.Key, "a1");
 
-        var runId = await host.SubmitAsync(host.KeyA, "import sys\nprint('edge says hi', sys.version_info[0])");
-        var run = await host.WaitRunAsync(host.KeyA, runId);
+        var runId = await host.SubmitAsync(a.Key, "import sys\nprint('edge says hi', sys.version_info[0])");
+        var run = await host.WaitRunAsync(a.Key, runId);
 
         Assert.Equal(RunStatus.Succeeded, run.Status);
         Assert.Equal("edge", run.Provider);
         Assert.Equal("bwrap", run.Runtime);
         Assert.Equal("edge says hi 3\n", run.Stdout);
-        var job = (await host.JobAsync(ControlPlaneHost.TenantA, runId))!;
+        var job = (await host.JobAsync(a.Id, runId))!;
         Assert.Equal((EdgeJobState.Completed, 1, 1, agent.AgentId), (job.State, job.Attempts, job.EventsRaised, job.CompletedBy));
 
         // Run metrics arrive as telemetry, in batches through the outbox.
         var telemetry = host.Services.GetRequiredService<EdgeTelemetryStore>();
         var events = await Poll.UntilAsync(
-            () => telemetry.ListForJobAsync(ControlPlaneHost.TenantA, job.JobId, CancellationToken.None),
+            () => telemetry.ListForJobAsync(a.Id, job.JobId, CancellationToken.None),
             e => e.Any(x => x.Kind == "job-finished"),
             Deadline,
             "the job-finished event");
@@ -48,18 +51,19 @@ public sealed class EdgeProtocolTests(AzuriteFixture azurite) : IClassFixture<Az
     [Fact]
     public async Task AgentStoppedMidJob_JobRedispatchedToSecondAgent()
     {
-        await using var host = await ControlPlaneHost.StartAsync(azurite, TimeSpan.FromSeconds(3));
-        await using var first = await StartAgentAsync(host, host.KeyA, "first");
-        var runId = await host.SubmitAsync(host.KeyA, Sleeper);
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
+        await using var first = await StartAgentAsync(host, a.Key, "first");
+        var runId = await host.SubmitAsync(a.Key, Sleeper);
         await WaitRunningOnAsync(host, runId, first);
 
         await first.StopAsync();
-        await using var second = await StartAgentAsync(host, host.KeyA, "second");
-        var run = await host.WaitRunAsync(host.KeyA, runId);
+        await using var second = await StartAgentAsync(host, a.Key, "second");
+        var run = await host.WaitRunAsync(a.Key, runId);
 
         Assert.Equal(RunStatus.Succeeded, run.Status);
         Assert.Equal("started\ndone\n", run.Stdout);
-        var job = (await host.JobAsync(ControlPlaneHost.TenantA, runId))!;
+        var job = (await host.JobAsync(a.Id, runId))!;
         Assert.Equal(2, job.Attempts);
         Assert.Equal([first.AgentId, second.AgentId], job.Agents);
         Assert.Equal(second.AgentId, job.CompletedBy);
@@ -69,13 +73,14 @@ public sealed class EdgeProtocolTests(AzuriteFixture azurite) : IClassFixture<Az
     [Fact]
     public async Task AgentStoppedMidJob_NoOtherAgent_RunFailsWithReason()
     {
-        await using var host = await ControlPlaneHost.StartAsync(azurite, TimeSpan.FromSeconds(3));
-        await using var only = await StartAgentAsync(host, host.KeyA, "only");
-        var runId = await host.SubmitAsync(host.KeyA, Sleeper);
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
+        await using var only = await StartAgentAsync(host, a.Key, "only");
+        var runId = await host.SubmitAsync(a.Key, Sleeper);
         await WaitRunningOnAsync(host, runId, only);
 
         await only.StopAsync();
-        var run = await host.WaitRunAsync(host.KeyA, runId);
+        var run = await host.WaitRunAsync(a.Key, runId);
 
         Assert.Equal(RunStatus.Failed, run.Status);
         Assert.Equal(ErrorCodes.EdgeAgentLost, run.Error!.Code);
@@ -85,10 +90,11 @@ public sealed class EdgeProtocolTests(AzuriteFixture azurite) : IClassFixture<Az
     [Fact]
     public async Task ControlPlaneUnreachable_ResultKeptOnDisk_DeliveredAndAppliedOnceAfterReconnect()
     {
-        // Agent timeout well above the outage: this is a network blip, not a dead agent.
-        await using var host = await ControlPlaneHost.StartAsync(azurite, TimeSpan.FromSeconds(30));
-        await using var agent = await StartAgentAsync(host, host.KeyA, "vpc");
-        var runId = await host.SubmitAsync(host.KeyA, "import time\ntime.sleep(1)\nprint('late but whole')");
+        // The outage (down while a 1 s job runs) is shorter than the agent timeout: a network blip, not a dead agent.
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
+        await using var agent = await StartAgentAsync(host, a.Key, "vpc");
+        var runId = await host.SubmitAsync(a.Key, "import time\ntime.sleep(1)\nprint('late but whole')");
         await WaitRunningOnAsync(host, runId, agent);
 
         agent.Network.Mode = NetworkSwitch.State.Down;
@@ -99,31 +105,32 @@ public sealed class EdgeProtocolTests(AzuriteFixture azurite) : IClassFixture<Az
             "the result to land in the outbox");
         var stored = pending.Single(i => i.Kind == Outbox.ResultKind);
         Assert.Contains("late but whole", await File.ReadAllTextAsync(stored.Path), StringComparison.Ordinal);
-        Assert.Equal(RunStatus.Running, (await host.GetRunAsync(host.KeyA, runId)).Status);
+        Assert.Equal(RunStatus.Running, (await host.GetRunAsync(a.Key, runId)).Status);
 
         // The link comes back but drops answers: the result is applied while the agent still believes it failed.
         agent.Network.Mode = NetworkSwitch.State.LoseResponses;
-        await Poll.UntilAsync(() => host.JobAsync(ControlPlaneHost.TenantA, runId), j => j!.State == EdgeJobState.Completed, Deadline, "the result to be applied");
+        await Poll.UntilAsync(() => host.JobAsync(a.Id, runId), j => j!.State == EdgeJobState.Completed, Deadline, "the result to be applied");
         Assert.True(File.Exists(stored.Path), "an unacknowledged result must stay in the outbox");
 
         agent.Network.Mode = NetworkSwitch.State.Up;
         await Poll.UntilAsync(() => Task.FromResult(File.Exists(stored.Path)), exists => !exists, Deadline, "the outbox to be acknowledged");
-        var run = await host.WaitRunAsync(host.KeyA, runId);
+        var run = await host.WaitRunAsync(a.Key, runId);
 
         Assert.Equal(RunStatus.Succeeded, run.Status);
         Assert.Equal("late but whole\n", run.Stdout);
-        var job = (await host.JobAsync(ControlPlaneHost.TenantA, runId))!;
-        Assert.True(job.Deliveries >= 2, $"expected the result re-delivered, got {job.Deliveries} delivery(ies)");
+        var job = (await host.JobAsync(a.Id, runId))!;
+        Assert.True(job.Deliveries >= 2, $"expected the result re-delivered, got {job.Deliveries}: {string.Join("; ", agent.Network.Log.Where(l => l.Contains("/result", StringComparison.Ordinal)))}");
         Assert.Equal(1, job.EventsRaised);
     }
 
     [Fact]
     public async Task DuplicateResultPost_AcknowledgedWithoutSecondEvent()
     {
-        await using var host = await ControlPlaneHost.StartAsync(azurite, TimeSpan.FromSeconds(10));
-        await using var agent = await StartAgentAsync(host, host.KeyA, "dup");
-        var runId = await host.SubmitAsync(host.KeyA, "print('original')");
-        var before = await host.WaitRunAsync(host.KeyA, runId);
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
+        await using var agent = await StartAgentAsync(host, a.Key, "dup");
+        var runId = await host.SubmitAsync(a.Key, "print('original')");
+        var before = await host.WaitRunAsync(a.Key, runId);
         Assert.Equal(RunStatus.Succeeded, before.Status);
         var jobId = Providers.Edge.EdgeProvider.JobIdOf(runId);
 
@@ -133,19 +140,21 @@ public sealed class EdgeProtocolTests(AzuriteFixture azurite) : IClassFixture<Az
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.False((await response.Content.ReadFromJsonAsync<EdgeJobResultAck>(SandstormJson.Options))!.Applied);
-        var job = (await host.JobAsync(ControlPlaneHost.TenantA, runId))!;
+        var job = (await host.JobAsync(a.Id, runId))!;
         Assert.Equal((1, 2), (job.EventsRaised, job.Deliveries));
-        var after = await host.GetRunAsync(host.KeyA, runId);
+        var after = await host.GetRunAsync(a.Key, runId);
         Assert.Equal((RunStatus.Succeeded, "original\n", before.CompletedAt), (after.Status, after.Stdout, after.CompletedAt));
     }
 
     [Fact]
     public async Task OtherTenantsAgent_CannotReachJobsOrAgentsOfTenant()
     {
-        await using var host = await ControlPlaneHost.StartAsync(azurite, TimeSpan.FromSeconds(10));
-        await using var agentA = await StartAgentAsync(host, host.KeyA, "a");
-        await using var agentB = await AgentHarness.EnrollAsync(host, host.KeyB, "b");
-        var runId = await host.SubmitAsync(host.KeyA, Sleeper);
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
+        await using var agentA = await StartAgentAsync(host, a.Key, "a");
+        var b = await host.CreateTenantAsync("b");
+        await using var agentB = await AgentHarness.EnrollAsync(host, b.Key, "b");
+        var runId = await host.SubmitAsync(a.Key, Sleeper);
         await WaitRunningOnAsync(host, runId, agentA);
         var jobId = Providers.Edge.EdgeProvider.JobIdOf(runId);
         using var asB = host.Client(agentB.Config.AgentToken);
@@ -172,30 +181,31 @@ public sealed class EdgeProtocolTests(AzuriteFixture azurite) : IClassFixture<Az
         Assert.Empty(batch!.Jobs);
 
         // Tenant B sees no edge capacity from A's agent; an unknown token is refused.
-        Assert.False(await host.EdgeLiveAsync(host.KeyB));
+        Assert.False(await host.EdgeLiveAsync(b.Key));
         using var stranger = host.Client("eat_not-a-real-token");
         using (var hb = await stranger.PostAsJsonAsync($"v1/edge/agents/{agentA.AgentId}/heartbeat", new EdgeHeartbeat { Runtimes = [] }, SandstormJson.Options))
         {
             await AssertProblemAsync(hb, HttpStatusCode.Unauthorized, ErrorCodes.Unauthorized);
         }
 
-        var run = await host.WaitRunAsync(host.KeyA, runId);
+        var run = await host.WaitRunAsync(a.Key, runId);
         Assert.Equal((RunStatus.Succeeded, "started\ndone\n"), (run.Status, run.Stdout));
     }
 
     [Fact]
     public async Task ExpiredEnrollmentToken_Returns401ProblemJson_AndEnrolsNothing()
     {
-        await using var host = await ControlPlaneHost.StartAsync(azurite, TimeSpan.FromSeconds(10));
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
         var tokens = host.Services.GetRequiredService<EdgeEnrollmentTokenStore>();
-        var (expired, _) = await tokens.CreateAsync(ControlPlaneHost.TenantA, null, DateTimeOffset.UtcNow.AddSeconds(-1), CancellationToken.None);
+        var (expired, _) = await tokens.CreateAsync(a.Id, null, DateTimeOffset.UtcNow.AddSeconds(-1), CancellationToken.None);
 
         using var http = host.Client(expired);
         using var response = await http.PostAsJsonAsync("v1/edge/agents", new EdgeEnrollRequest { Name = "late" }, SandstormJson.Options);
 
         await AssertProblemAsync(response, HttpStatusCode.Unauthorized, ErrorCodes.TokenExpired);
         var agents = host.Services.GetRequiredService<EdgeAgentStore>();
-        Assert.Empty(await agents.ListAsync(ControlPlaneHost.TenantA, CancellationToken.None));
+        Assert.Empty(await agents.ListAsync(a.Id, CancellationToken.None));
 
         // Neighbouring refusals keep their own stable types.
         using var unknown = host.Client("set_never-issued");
@@ -204,7 +214,7 @@ public sealed class EdgeProtocolTests(AzuriteFixture azurite) : IClassFixture<Az
             await AssertProblemAsync(r, HttpStatusCode.Unauthorized, ErrorCodes.Unauthorized);
         }
 
-        using var tenant = host.Client(host.KeyA);
+        using var tenant = host.Client(a.Key);
         using (var r = await tenant.PostAsJsonAsync("v1/edge/enrollment-tokens", new EdgeEnrollmentTokenRequest { TtlMinutes = 0 }, SandstormJson.Options))
         {
             await AssertProblemAsync(r, HttpStatusCode.BadRequest, ErrorCodes.ValidationFailed);
@@ -223,7 +233,7 @@ public sealed class EdgeProtocolTests(AzuriteFixture azurite) : IClassFixture<Az
     private static async Task WaitRunningOnAsync(ControlPlaneHost host, string runId, AgentHarness agent)
     {
         await Poll.UntilAsync(
-            () => host.JobAsync(ControlPlaneHost.TenantA, runId),
+            () => host.JobAsync(agent.Config.TenantId, runId),
             j => j is { State: EdgeJobState.Leased } && j.AgentId == agent.AgentId,
             Deadline,
             $"run {runId} to be leased by {agent.Config.Name}");

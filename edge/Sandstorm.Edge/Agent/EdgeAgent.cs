@@ -278,7 +278,18 @@ public sealed class EdgeAgent : IDisposable
         var backoff = _options.FlushInterval;
         while (!ct.IsCancellationRequested)
         {
-            var delivered = await FlushOnceAsync(ct);
+            bool delivered;
+            try
+            {
+                delivered = await FlushOnceAsync(ct);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or HttpRequestException)
+            {
+                // The loop must outlive a bad file or a surprise from the network: log and try again later.
+                Log($"outbox delivery failed: {e.GetType().Name}: {e.Message}");
+                delivered = false;
+            }
+
             backoff = delivered ? _options.FlushInterval : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
             try
             {
@@ -307,7 +318,8 @@ public sealed class EdgeAgent : IDisposable
                 await _outbox.AddAsync(Outbox.TelemetryKind, Guid.NewGuid().ToString("N"), JsonSerializer.Serialize(new EdgeTelemetryBatch(events), SandstormJson.Options), ct);
             }
 
-            foreach (var item in _outbox.Pending())
+            // Results first: a run is waiting on each, while telemetry is only history.
+            foreach (var item in _outbox.Pending().OrderBy(i => i.Kind == Outbox.ResultKind ? 0 : 1))
             {
                 var json = await Outbox.ReadAsync(item, ct);
                 try

@@ -82,13 +82,15 @@ public sealed class EdgeJobCompletion(EdgeJobStore jobs, PayloadStore payloads, 
             var deliveries = current.Deliveries + (countDelivery ? 1 : 0);
             if (current.State is EdgeJobState.Completed or EdgeJobState.Cancelled)
             {
-                // Already settled: only count the re-post (best effort; the count is diagnostic).
-                if (countDelivery)
+                // Already settled: only count the re-post (re-reading when the event mark lands in between).
+                if (!countDelivery || await jobs.TryUpdateAsync(current with { Deliveries = deliveries }, cancellationToken) is not null)
                 {
-                    await jobs.TryUpdateAsync(current with { Deliveries = deliveries }, cancellationToken);
+                    return false;
                 }
 
-                return false;
+                current = await jobs.GetAsync(job.TenantId, job.JobId, cancellationToken)
+                    ?? throw new InvalidOperationException($"job {job.JobId} disappeared");
+                continue;
             }
 
             stored ??= await payloads.PutAsync(
