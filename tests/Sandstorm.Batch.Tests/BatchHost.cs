@@ -62,7 +62,7 @@ public sealed class BatchHost : IAsyncDisposable
             new DurableTaskTestHostOptions
             {
                 // A free port, not the host's random pick in 30000-40000, which can collide with Azurite or another host.
-                Port = Sandstorm.Testing.AzuriteProcess.FreePort(),
+                Port = Sandstorm.Storage.AzuriteProcess.FreePort(),
                 ConfigureServices = services =>
                 {
                     services.AddSingleton<IConfiguration>(configuration);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Sandstorm.Storage;
 using Sandstorm.Testing;
 
 namespace Sandstorm.Security.Tests;

@@ -7,6 +7,7 @@ using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sandstorm.Core.Contracts;
+using Sandstorm.Storage;
 using Sandstorm.Security.Provenance;
 using Sandstorm.Security.Signing;
 using Sandstorm.Security.TransparencyLog;
@@ -182,6 +183,7 @@ public static class BenchLogCommand
     }
 
     // Starts Azurite from the repository's node_modules on free loopback ports, in memory; killed on dispose.
+    /// <summary>A throwaway in-memory Azurite for the benchmark.</summary>
     private sealed class BenchAzurite : IDisposable
     {
         private readonly Process _process;
@@ -196,85 +198,10 @@ public static class BenchLogCommand
 
         public static BenchAzurite Start()
         {
-            var azurite = FindAzurite();
-            var ports = new[] { FreePort(), FreePort(), FreePort() };
-            var psi = new ProcessStartInfo(azurite) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[] { "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--blobHost", "127.0.0.1", "--blobPort", ports[0].ToString(CultureInfo.InvariantCulture), "--queueHost", "127.0.0.1", "--queuePort", ports[1].ToString(CultureInfo.InvariantCulture), "--tableHost", "127.0.0.1", "--tablePort", ports[2].ToString(CultureInfo.InvariantCulture) })
-            {
-                psi.ArgumentList.Add(arg);
-            }
-
-            var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start azurite");
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var started = Stopwatch.StartNew();
-            foreach (var port in ports)
-            {
-                while (!Accepts(port))
-                {
-                    if (process.HasExited || started.Elapsed > TimeSpan.FromSeconds(60))
-                    {
-                        throw new InvalidOperationException($"azurite did not start (port {port})");
-                    }
-
-                    Thread.Sleep(50);
-                }
-            }
-
-            const string devKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-            return new BenchAzurite(process, $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={devKey};" +
-                $"BlobEndpoint=http://127.0.0.1:{ports[0]}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{ports[1]}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{ports[2]}/devstoreaccount1;");
+            var (process, connectionString) = AzuriteProcess.Start(location: "", inMemory: true);
+            return new BenchAzurite(process, connectionString);
         }
 
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(5000);
-            }
-
-            _process.Dispose();
-        }
-
-        private static string FindAzurite()
-        {
-            foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            {
-                for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                {
-                    var candidate = Path.Combine(dir.FullName, "node_modules", ".bin", "azurite");
-                    if (File.Exists(candidate))
-                    {
-                        return candidate;
-                    }
-                }
-            }
-
-            throw new FileNotFoundException("node_modules/.bin/azurite not found (run `npm ci` in the repository root) and no --storage given");
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-
-        private static bool Accepts(int port)
-        {
-            try
-            {
-                using var client = new TcpClient();
-                client.Connect(IPAddress.Loopback, port);
-                return true;
-            }
-            catch (SocketException)
-            {
-                return false;
-            }
-        }
+        public void Dispose() => AzuriteProcess.Stop(_process);
     }
 }
