@@ -28,7 +28,7 @@ public static class DurableEngine
         builder.WebHost.ConfigureKestrel(kestrel =>
             kestrel.Listen(IPAddress.Loopback, grpcPort, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc();
-        builder.Services.AddSingleton(WorkItemLimits.Raise((IOrchestrationService)service, MaxConcurrentWorkItems));
+        builder.Services.AddSingleton(SidecarOrchestrationService.Wrap((IOrchestrationService)service, MaxConcurrentWorkItems));
         builder.Services.AddSingleton((IOrchestrationServiceClient)service);
         builder.Services.AddSingleton<TaskHubGrpcServer>();
         builder.Services.AddHostedService(sp => new TaskHubBootstrap((IOrchestrationService)service));

@@ -17,7 +17,7 @@ namespace Sandstorm.Batch.Tests;
 [Collection(AzuriteCollection.Name)]
 public sealed class LocalHostRestartTests(AzuriteFixture azurite)
 {
-    [Fact(Skip = "Open defect: on the local host (its gRPC sidecar engine, azurite or in-memory) the batch's sub-orchestrations are scheduled but never start; see docs/batches.md")]
+    [Fact]
     public async Task Batch_Of200_ThroughLocalHost_SucceedsWithResultsInOrder()
     {
         var state = Directory.CreateTempSubdirectory("sandstorm-batch-host-").FullName;
@@ -49,7 +49,7 @@ public sealed class LocalHostRestartTests(AzuriteFixture azurite)
         }
     }
 
-    [Fact(Skip = "Open defect: on the local host (its gRPC sidecar engine, azurite or in-memory) the batch's sub-orchestrations are scheduled but never start; see docs/batches.md")]
+    [Fact]
     public async Task HostKilledMidBatch_ResumesAndFinishes_EachItemOnce()
     {
         var state = Directory.CreateTempSubdirectory("sandstorm-batch-host-").FullName;
