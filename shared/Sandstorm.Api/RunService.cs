@@ -109,7 +109,9 @@ public sealed class RunService(
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter(timeout);
-            var poll = TimeSpan.FromMilliseconds(25);
+            // The notifier wakes a waiter at once when the run settles in this process; the poll only covers a run
+            // settled by another instance (scaled out), so it can be slow and spare the run table.
+            var poll = TimeSpan.FromMilliseconds(200);
             while (true)
             {
                 var record = await runs.GetAsync(tenantId, runId, cancellationToken);
@@ -118,14 +120,13 @@ public sealed class RunService(
                     return record is null ? null : await ComposeAsync(record, cancellationToken);
                 }
 
-                // Settled in this process: wake at once. Settled elsewhere (scaled out): the poll finds it.
                 try
                 {
                     await settled.WaitAsync(poll, time, deadline.Token);
                 }
                 catch (TimeoutException)
                 {
-                    poll = TimeSpan.FromMilliseconds(Math.Min(poll.TotalMilliseconds * 2, 500));
+                    poll = TimeSpan.FromMilliseconds(Math.Min(poll.TotalMilliseconds * 2, 1000));
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {

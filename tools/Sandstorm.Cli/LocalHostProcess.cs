@@ -22,6 +22,8 @@ public sealed class LocalHostProcess : IAsyncDisposable
 
     public string ApiKey { get; }
 
+    public int ProcessId => _process.Id;
+
     /// <summary>Starts <paramref name="dll"/> with the given durable engine and extra environment (configuration) and waits until it serves.</summary>
     public static async Task<LocalHostProcess> StartAsync(string dll, string engine, IReadOnlyDictionary<string, string>? environment = null)
     {

@@ -46,29 +46,26 @@ public sealed class ProvenanceService : IProvenanceService
 
         // The blob is written once and is the source of truth for the leaf: a retried or concurrent settle reuses the
         // first envelope instead of signing a second one (ECDSA signatures differ each time, so two would not match).
-        var envelopeBytes = await TryDownloadAsync(blob, cancellationToken);
-        if (envelopeBytes is null)
+        // The first settle is the common case, so it signs and uploads create-only straight away; a conflict means an
+        // earlier attempt stored its envelope, which is read back and used instead.
+        var statement = StatementBuilder.Build(input);
+        var envelope = await DsseV1.SignAsync(_signer, DsseV1.InTotoPayloadType, StatementBuilder.Serialize(statement), cancellationToken);
+        var envelopeBytes = envelope.ToCanonicalJson();
+        try
         {
-            var statement = StatementBuilder.Build(input);
-            var envelope = await DsseV1.SignAsync(_signer, DsseV1.InTotoPayloadType, StatementBuilder.Serialize(statement), cancellationToken);
-            var bytes = envelope.ToCanonicalJson();
-            try
-            {
-                await blob.UploadAsync(
-                    BinaryData.FromBytes(bytes),
-                    new BlobUploadOptions
-                    {
-                        Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
-                        HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" },
-                    },
-                    cancellationToken);
-                envelopeBytes = bytes;
-            }
-            catch (RequestFailedException ex) when (ex.Status is (int)HttpStatusCode.Conflict or (int)HttpStatusCode.PreconditionFailed)
-            {
-                envelopeBytes = await TryDownloadAsync(blob, cancellationToken)
-                    ?? throw new InvalidOperationException($"envelope blob {blobName} vanished after a conflicting upload", ex);
-            }
+            await blob.UploadAsync(
+                BinaryData.FromBytes(envelopeBytes),
+                new BlobUploadOptions
+                {
+                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                    HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" },
+                },
+                cancellationToken);
+        }
+        catch (RequestFailedException ex) when (ex.Status is (int)HttpStatusCode.Conflict or (int)HttpStatusCode.PreconditionFailed)
+        {
+            envelopeBytes = await TryDownloadAsync(blob, cancellationToken)
+                ?? throw new InvalidOperationException($"envelope blob {blobName} vanished after a conflicting upload", ex);
         }
 
         var stored = DsseEnvelope.Parse(envelopeBytes);

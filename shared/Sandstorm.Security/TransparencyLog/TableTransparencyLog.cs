@@ -63,13 +63,10 @@ public sealed class TableTransparencyLog : ITransparencyLog
     public async Task<LogAppendResult> AppendAsync(LogAppend append, CancellationToken cancellationToken)
     {
         var table = await TableAsync(cancellationToken);
-        if (await FindByRunAsync(append.RunId, cancellationToken) is { } existing)
-        {
-            // A retried settle: the entry may be there while the head is not yet over it (its writer died in between).
-            await EnsureHeadCoversAsync(existing.Index, cancellationToken);
-            return new LogAppendResult(existing.Index, AlreadyPresent: true);
-        }
 
+        // No look-up first: a run already logged (a retried settle) makes its run row conflict in the transaction, which
+        // resolves to the existing index; either way the head is then brought over the entry (its writer may have died
+        // in between).
         // Group commit: appends queue up, and whoever holds the claim lock writes up to 50 of them (100 rows, the
         // entity-group transaction limit) in one transaction — a per-append transaction is the bottleneck otherwise.
         var pending = new PendingAppend(append, MerkleHash.Leaf(append.Leaf));

@@ -75,7 +75,8 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
     {
         var agents = await tables.GetAsync(Table);
         var list = new List<EdgeAgentRecord>();
-        await foreach (var e in agents.QueryAsync<TableEntity>(e => e.PartitionKey == tenantId, cancellationToken: cancellationToken))
+        // A string filter: an expression filter compiles its captured values into new code on every call.
+        await foreach (var e in agents.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {tenantId}"), cancellationToken: cancellationToken))
         {
             list.Add(FromEntity(e));
         }
