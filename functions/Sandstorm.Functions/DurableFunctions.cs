@@ -52,4 +52,12 @@ public static class DurableFunctions
     [Function(nameof(FinishBatchActivity))]
     public static Task<string> FinishBatch([ActivityTrigger] FinishBatchInput input, FunctionContext context) =>
         context.InstanceServices.GetRequiredService<FinishBatchActivity>().ExecuteAsync(input, context.CancellationToken);
+
+    [Function(nameof(JoinBatchLaneActivity))]
+    public static Task<bool> JoinBatchLane([ActivityTrigger] BatchLaneInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<JoinBatchLaneActivity>().ExecuteAsync(input, context.CancellationToken);
+
+    [Function(nameof(LeaveBatchLaneActivity))]
+    public static Task<string?> LeaveBatchLane([ActivityTrigger] BatchLaneInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<LeaveBatchLaneActivity>().ExecuteAsync(input, context.CancellationToken);
 }

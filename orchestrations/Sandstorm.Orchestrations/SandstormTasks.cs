@@ -17,7 +17,8 @@ public static class SandstormTasks
 
     public static IReadOnlyList<string> Activities { get; } =
         [nameof(RouteActivity), nameof(ProvisionActivity), nameof(ExecuteActivity), nameof(MonitorActivity), nameof(SettleActivity),
-         nameof(PrepareBatchChunkActivity), nameof(WriteBatchResultsActivity), nameof(FinishBatchActivity)];
+         nameof(JoinBatchLaneActivity), nameof(PrepareBatchChunkActivity), nameof(WriteBatchResultsActivity), nameof(FinishBatchActivity),
+         nameof(LeaveBatchLaneActivity)];
 
     public static void Register(DurableTaskRegistry registry)
     {
@@ -28,9 +29,11 @@ public static class SandstormTasks
         registry.AddActivity<MonitorActivity>();
         registry.AddActivity<SettleActivity>();
         BatchOrchestrator.Register(registry);
+        registry.AddActivity<JoinBatchLaneActivity>();
         registry.AddActivity<PrepareBatchChunkActivity>();
         registry.AddActivity<WriteBatchResultsActivity>();
         registry.AddActivity<FinishBatchActivity>();
+        registry.AddActivity<LeaveBatchLaneActivity>();
     }
 
     /// <summary>Services the activities need (stores, providers and router are registered by their own extensions).</summary>
@@ -54,6 +57,8 @@ public static class SandstormTasks
         services.TryAddTransient<PrepareBatchChunkActivity>();
         services.TryAddTransient<WriteBatchResultsActivity>();
         services.TryAddTransient<FinishBatchActivity>();
+        services.TryAddTransient<JoinBatchLaneActivity>();
+        services.TryAddTransient<LeaveBatchLaneActivity>();
         return services;
     }
 }

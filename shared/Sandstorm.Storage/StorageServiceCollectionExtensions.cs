@@ -49,6 +49,7 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<LedgerStore>();
         services.TryAddSingleton<ApiKeyStore>();
         services.TryAddSingleton<BatchStore>();
+        services.TryAddSingleton<BatchLaneStore>();
         return services;
     }
 

@@ -131,6 +131,68 @@ public sealed class BatchPipelineTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task BatchesOfOneTenant_TakeTurns_SoTheTenantLimitHolds_WhileOtherTenantsRun()
+    {
+        await using var host = await BatchHost.StartAsync(azurite, concurrency: 3, chunkSize: 10);
+        var log = Path.Combine(Path.GetTempPath(), "sandstorm-lane-" + Guid.NewGuid().ToString("N") + ".log");
+        try
+        {
+            var (first, _) = await host.SubmitAsync(Tenant, Timed(log, "a1", 6));
+            var (second, _) = await host.SubmitAsync(Tenant, Timed(log, "a2", 6));
+            var (third, _) = await host.SubmitAsync(Tenant, Timed(log, "a3", 3));
+            var (other, _) = await host.SubmitAsync("tenant-b", Timed(log, "b1", 6));
+            await host.DrainQueueAsync();
+
+            // The second waits behind the first; cancelled while it waits, it runs nothing and the third still gets its turn.
+            await Poll.UntilAsync(
+                () => host.Batches.GetAsync(host.Client, Tenant, first, CancellationToken.None),
+                v => v!.Counts.Running > 0,
+                TimeSpan.FromSeconds(30),
+                "the first batch to run");
+            Assert.Equal(BatchStatus.Queued, (await host.Batches.GetAsync(host.Client, Tenant, second, CancellationToken.None))!.Status);
+            Assert.True(await host.Batches.CancelAsync(host.Client, Tenant, second, CancellationToken.None));
+
+            foreach (var (tenant, batch) in new[] { (Tenant, first), (Tenant, second), (Tenant, third), ("tenant-b", other) })
+            {
+                await host.WaitForBatchAsync(tenant, batch, TimeSpan.FromSeconds(120));
+            }
+
+            Assert.Equal(BatchStatus.Cancelled, (await host.Batches.GetAsync(host.Client, Tenant, second, CancellationToken.None))!.Status);
+            Assert.All(await host.ResultsAsync(Tenant, second), r => Assert.Equal(RunStatus.Cancelled, r.Status));
+            Assert.Equal(3, (await host.ResultsAsync(Tenant, third)).Count(r => r.Status == RunStatus.Succeeded));
+
+            var events = (await File.ReadAllLinesAsync(log)).Select(l => l.Split(' ')).Select(p => (Batch: p[0], Time: double.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture), Start: p[2] == "start")).ToList();
+            Assert.DoesNotContain(events, e => e.Batch == "a2");
+            Assert.True(events.Where(e => e.Batch == "a3").Min(e => e.Time) >= events.Where(e => e.Batch == "a1").Max(e => e.Time), "the third batch started before the first ended");
+            Assert.True(events.Where(e => e.Batch == "b1").Min(e => e.Time) < events.Where(e => e.Batch == "a1").Max(e => e.Time), "another tenant's batch waited for this tenant's");
+            var running = 0;
+            var peak = 0;
+            foreach (var e in events.Where(e => e.Batch.StartsWith('a')).OrderBy(e => e.Time).ThenBy(e => e.Start))
+            {
+                running += e.Start ? 1 : -1;
+                peak = Math.Max(peak, running);
+            }
+
+            Assert.InRange(peak, 1, 3);
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
+
+    /// <summary>Runs that log when they start and end (epoch seconds), and sleep in between.</summary>
+    private static List<RunRequest> Timed(string log, string batch, int count) =>
+        [.. Enumerable.Range(0, count).Select(i => new RunRequest
+        {
+            Language = "python",
+            IsolationLevel = IsolationLevel.None,
+            Timeout = 30_000,
+            Code = $"import time\nlog = open({JsonSerializer.Serialize(log)}, 'a')\nlog.write('{batch} %.6f start\\n' % time.time()); log.flush()\n"
+                + $"time.sleep(0.4)\nlog.write('{batch} %.6f end\\n' % time.time())\nprint({i})",
+        })];
+
+    [Fact]
     public async Task Cancel_StopsRunningChildren_AndStartsNoMore()
     {
         await using var host = await BatchHost.StartAsync(azurite, concurrency: 4, chunkSize: 20);

@@ -9,7 +9,8 @@ namespace Sandstorm.Orchestrations.Batches;
 /// One batch: for each chunk of at most 500 items, prepares the child runs, keeps at most <see cref="BatchInput.MaxConcurrency"/>
 /// <see cref="SandboxRunOrchestrator"/> sub-orchestrations in flight (instance id = <c>{batchId}-{index:D5}</c>), writes the
 /// chunk's results in input order, then continues as new so the history stays one chunk long. A <see cref="BatchEvents.Cancel"/>
-/// event starts nothing more and forwards the cancel to the children in flight.
+/// event starts nothing more and forwards the cancel to the children in flight. A tenant's batches take turns (its lane,
+/// <see cref="Storage.BatchLaneStore"/>), so the tenant's limit holds across all of them.
 /// </summary>
 public static class BatchOrchestrator
 {
@@ -22,15 +23,43 @@ public static class BatchOrchestrator
 
     public static async Task<BatchOutcome?> RunAsync(TaskOrchestrationContext context, BatchInput input)
     {
+        try
+        {
+            return await RunChunkAsync(context, input);
+        }
+        catch (TaskFailedException)
+        {
+            // Whatever ends the batch hands the tenant's lane on, or the tenant's next batch would wait for ever.
+            await LeaveLaneAsync(context, input);
+            throw;
+        }
+    }
+
+    private static async Task<BatchOutcome?> RunChunkAsync(TaskOrchestrationContext context, BatchInput input)
+    {
         var log = context.CreateReplaySafeLogger(nameof(BatchOrchestrator));
         var count = Math.Min(input.ChunkSize, input.Total - input.Start);
         var chunkIndex = input.Start / input.ChunkSize;
         var counts = input.Counts;
+        var cancel = context.WaitForExternalEvent<string>(BatchEvents.Cancel);
+        var cancelled = false;
+
+        // The tenant's limit holds across its batches: they take turns, each with up to MaxConcurrency runs in flight.
+        if (!input.Admitted)
+        {
+            if (!await context.CallActivityAsync<bool>(nameof(JoinBatchLaneActivity), new BatchLaneInput(input.TenantId, input.BatchId), Retry))
+            {
+                log.LogInformation("Batch {BatchId} waits for the tenant's earlier batches", input.BatchId);
+                context.SetCustomStatus(new BatchProgress(input.Total, counts, false));
+                cancelled = await Task.WhenAny(context.WaitForExternalEvent<string>(BatchEvents.Turn), cancel) == cancel;
+            }
+
+            input = input with { Admitted = true };
+        }
 
         var chunk = await context.CallActivityAsync<BatchChunk>(
             nameof(PrepareBatchChunkActivity), new BatchChunkInput(input.TenantId, input.BatchId, input.Manifest, input.Start, count), Retry);
-        var cancelled = chunk.CancelRequested;
-        var cancel = context.WaitForExternalEvent<string>(BatchEvents.Cancel);
+        cancelled |= chunk.CancelRequested;
 
         var outcomes = new BatchItemOutcome[chunk.Runs.Count];
         var inFlight = new List<(Task<RunOutcome> Task, int Slot)>();
@@ -107,7 +136,17 @@ public static class BatchOrchestrator
         context.SetCustomStatus(new BatchProgress(input.Total, counts, cancelled));
         var results = await context.CallActivityAsync<string>(
             nameof(FinishBatchActivity), new FinishBatchInput(input.TenantId, input.BatchId, input.Total, chunkIndex + 1, end, cancelled), Retry);
+        await LeaveLaneAsync(context, input);
         log.LogInformation("Batch {BatchId} finished: {Succeeded} succeeded, {Failed} failed, {Cancelled} cancelled", input.BatchId, counts.Succeeded, counts.Failed, counts.Cancelled);
         return new BatchOutcome(input.BatchId, input.Total, counts, cancelled, results);
+    }
+
+    private static async Task LeaveLaneAsync(TaskOrchestrationContext context, BatchInput input)
+    {
+        var next = await context.CallActivityAsync<string?>(nameof(LeaveBatchLaneActivity), new BatchLaneInput(input.TenantId, input.BatchId), Retry);
+        if (next is not null)
+        {
+            context.SendEvent(next, BatchEvents.Turn, input.BatchId);
+        }
     }
 }

@@ -28,6 +28,9 @@ public sealed record BatchInput
 
     /// <summary>Counts of the chunks already finished.</summary>
     public BatchCounts Counts { get; init; } = BatchCounts.Zero;
+
+    /// <summary>Whether the batch has had its turn in the tenant's lane (set once, carried across continue-as-new).</summary>
+    public bool Admitted { get; init; }
 }
 
 /// <summary>Where a batch's items are. <c>Queued</c> is derived: total minus the rest.</summary>
@@ -71,6 +74,9 @@ public static class BatchEvents
 {
     /// <summary>Raised by <c>DELETE /v1/batches/{id}</c>.</summary>
     public const string Cancel = "cancel";
+
+    /// <summary>Raised by the tenant's previous batch when it ends: this one may run now.</summary>
+    public const string Turn = "turn";
 
     /// <summary>Run id (= child instance id) of item <paramref name="index"/>: deterministic, so a replay or redelivery starts nothing twice.</summary>
     public static string RunId(string batchId, int index) => $"{batchId}-{index:D5}";
