@@ -30,7 +30,7 @@ public sealed class LocalHostRestartTests(AzuriteFixture azurite)
             using var accepted = await http.PostAsync("v1/batches", new StringContent(jsonl, Encoding.UTF8, "application/jsonl"));
             Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
             var location = accepted.Headers.Location!.ToString();
-            var done = await Poll.UntilAsync(() => CountsAsync(http, location), c => c!.Status is "completed", TimeSpan.FromSeconds(150), "200 runs");
+            var done = await Poll.UntilAsync(() => CountsAsync(http, location), c => c!.Status is "completed", TimeSpan.FromSeconds(300), "200 runs");
             Assert.Equal(200, done!.Succeeded);
 
             var results = (await http.GetStringAsync(location + "/results")).Split('\n', StringSplitOptions.RemoveEmptyEntries)
