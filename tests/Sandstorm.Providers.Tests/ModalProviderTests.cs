@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Providers.Cloud;
 using Sandstorm.Providers.Modal;
-using Sandstorm.Providers.Tests.StandIns;
+using Sandstorm.Providers.StandIns;
 
 namespace Sandstorm.Providers.Tests;
 
@@ -41,7 +41,7 @@ public sealed class ModalProviderTests : IAsyncLifetime
         Assert.Equal("warn\n", result.Stderr);
         Assert.Equal(5, result.ExitCode);
         Assert.Equal("gvisor", result.Runtime);
-        Assert.Equal(0, _standIn.Service.Live);
+        Assert.Equal(0, _standIn.Live);
         // 1 vCPU = half a physical core.
         Assert.Equal(500u, _standIn.Service.LastDefinition!.Resources.MilliCpu);
         Assert.Equal(512u, _standIn.Service.LastDefinition.Resources.MemoryMb);
@@ -139,6 +139,6 @@ public sealed class ModalProviderTests : IAsyncLifetime
         await modal.ReleaseAsync(lease, default);
 
         Assert.Equal(2, _standIn.Faults.Calls("terminate"));
-        Assert.Equal(0, _standIn.Service.Live);
+        Assert.Equal(0, _standIn.Live);
     }
 }

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Providers.Modal.Protocol;
 
-namespace Sandstorm.Providers.Tests.StandIns;
+namespace Sandstorm.Providers.StandIns;
 
 /// <summary>
 /// gRPC stand-in for Modal (remote, unreachable from here) serving the slice of <c>modal.client.ModalClient</c> the adapter uses,
@@ -13,16 +13,19 @@ namespace Sandstorm.Providers.Tests.StandIns;
 /// (the sandbox's workdir). Fault operations (gRPC status codes): app, image, create, taskid, exec, output, terminate;
 /// FaultKind.Die on "exec" kills the sandbox mid-run.
 /// </summary>
-internal sealed class ModalStandIn : IAsyncDisposable
+public sealed class ModalStandIn : IAsyncDisposable
 {
     public const string TokenId = "ak-standin";
     public const string TokenSecret = "as-standin";
 
     private StandInHost? _host;
 
-    public ModalService Service { get; } = new();
+    internal ModalService Service { get; } = new();
 
     public FaultPlan Faults => Service.Faults;
+
+    /// <summary>Sandboxes created and not yet terminated.</summary>
+    public int Live => Service.Live;
 
     public Uri BaseUrl => _host!.BaseUrl;
 
@@ -228,6 +231,12 @@ internal sealed class ModalStandIn : IAsyncDisposable
             if (fault?.Kind == FaultKind.Status)
             {
                 throw new RpcException(new Status((StatusCode)fault.Status, fault.Body ?? "stand-in fault"));
+            }
+
+            if (fault?.Kind == FaultKind.Reset)
+            {
+                // What a client sees when the server is gone.
+                throw new RpcException(new Status(StatusCode.Unavailable, "connection reset by stand-in"));
             }
 
             return fault;
