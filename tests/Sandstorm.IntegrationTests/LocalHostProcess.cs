@@ -11,13 +11,16 @@ public sealed class LocalHostProcess : IAsyncDisposable
 {
     private readonly string _storage;
     private readonly string _hub;
+    private readonly IReadOnlyDictionary<string, string> _environment;
     private readonly ConcurrentQueue<string> _log = new();
     private Process? _process;
 
-    public LocalHostProcess(string storage, string? hub = null)
+    /// <param name="environment">Extra environment of the host process (configuration such as <c>Sandstorm__Providers__E2B__BaseUrl</c>).</param>
+    public LocalHostProcess(string storage, string? hub = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         _storage = storage;
         _hub = hub ?? "it" + Guid.NewGuid().ToString("N")[..10];
+        _environment = environment ?? new Dictionary<string, string>();
         State = Directory.CreateTempSubdirectory("sandstorm-it-").FullName;
         Url = $"http://127.0.0.1:{AzuriteProcess.FreePort()}/";
     }
@@ -39,6 +42,10 @@ public sealed class LocalHostProcess : IAsyncDisposable
         }
 
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (name, value) in _environment)
+        {
+            psi.Environment[name] = value;
+        }
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, e) => _log.Enqueue(e.Data ?? "");
         _process.ErrorDataReceived += (_, e) => _log.Enqueue(e.Data ?? "");

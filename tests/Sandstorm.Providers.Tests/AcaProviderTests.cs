@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Providers.Aca;
 using Sandstorm.Providers.Cloud;
-using Sandstorm.Providers.Tests.StandIns;
+using Sandstorm.Providers.StandIns;
 
 namespace Sandstorm.Providers.Tests;
 

@@ -2,7 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Providers.Cloud;
 using Sandstorm.Providers.Daytona;
-using Sandstorm.Providers.Tests.StandIns;
+using Sandstorm.Providers.StandIns;
 
 namespace Sandstorm.Providers.Tests;
 

@@ -4,7 +4,7 @@ using Sandstorm.Core.Contracts;
 using Sandstorm.Providers.Cloud;
 using Sandstorm.Providers.E2B;
 using Sandstorm.Providers.Health;
-using Sandstorm.Providers.Tests.StandIns;
+using Sandstorm.Providers.StandIns;
 
 namespace Sandstorm.Providers.Tests;
 

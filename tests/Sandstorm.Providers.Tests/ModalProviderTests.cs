@@ -3,7 +3,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Providers.Cloud;
 using Sandstorm.Providers.Modal;
-using Sandstorm.Providers.Tests.StandIns;
+using Sandstorm.Providers.Modal.Protocol;
+using Sandstorm.Providers.StandIns;
 
 namespace Sandstorm.Providers.Tests;
 
@@ -41,11 +42,45 @@ public sealed class ModalProviderTests : IAsyncLifetime
         Assert.Equal("warn\n", result.Stderr);
         Assert.Equal(5, result.ExitCode);
         Assert.Equal("gvisor", result.Runtime);
-        Assert.Equal(0, _standIn.Service.Live);
+        Assert.Equal(0, _standIn.Live);
         // 1 vCPU = half a physical core.
         Assert.Equal(500u, _standIn.Service.LastDefinition!.Resources.MilliCpu);
         Assert.Equal(512u, _standIn.Service.LastDefinition.Resources.MemoryMb);
         Assert.True(_standIn.Service.LastDefinition.BlockNetwork);
+        // What current Modal servers expect of a client: a long-poll timeout on the task lookup, raw output bytes,
+        // and a server-side limit on the command.
+        Assert.True(_standIn.Service.LastTaskIdRequest!.HasTimeout);
+        Assert.True(_standIn.Service.LastOutputRequest!.GetRawBytes);
+        Assert.Equal((uint)(spec.Timeout + TimeSpan.FromSeconds(5)).TotalSeconds, _standIn.Service.LastExecRequest!.TimeoutSecs);
+    }
+
+    [Fact]
+    public async Task Execute_MultiByteOutput_ArrivesIntactAsRawBytes()
+    {
+        await using var sp = Build();
+        var modal = sp.GetRequiredService<ModalProvider>();
+        var lease = await modal.ProvisionAsync(ProviderHarness.Request(), default);
+
+        // Written and flushed a byte at a time, so a character can be split between output chunks.
+        var result = await modal.ExecuteAsync(lease, ProviderHarness.Spec(
+            "import sys\nfor b in 'héllo wörld ✓'.encode(): sys.stdout.buffer.write(bytes([b])); sys.stdout.flush()"), default);
+        await modal.ReleaseAsync(lease, default);
+
+        Assert.Equal("héllo wörld ✓", result.Stdout);
+    }
+
+    [Fact]
+    public async Task Provision_SandboxEndsBeforeItRuns_FailsAtOnceAndTerminatesIt()
+    {
+        await using var sp = Build();
+        _standIn.Service.EndTasksWith = new GenericResult { Status = GenericResult.Types.GenericStatus.InitFailure, Exception = "image entrypoint failed" };
+
+        var ex = await Assert.ThrowsAsync<ProviderException>(() => sp.GetRequiredService<ModalProvider>().ProvisionAsync(ProviderHarness.Request(), default));
+
+        Assert.Equal(CloudErrorCodes.ProvisionFailed, ex.Code);
+        Assert.Contains("image entrypoint failed", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, _standIn.Faults.Calls("taskid"));
+        Assert.Equal(0, _standIn.Live);
     }
 
     [Fact]
@@ -139,6 +174,6 @@ public sealed class ModalProviderTests : IAsyncLifetime
         await modal.ReleaseAsync(lease, default);
 
         Assert.Equal(2, _standIn.Faults.Calls("terminate"));
-        Assert.Equal(0, _standIn.Service.Live);
+        Assert.Equal(0, _standIn.Live);
     }
 }

@@ -18,8 +18,8 @@ public sealed class AcaOptions : CloudProviderOptions
     public string? ManagedIdentityClientId { get; set; }
 
     /// <summary>
-    /// Published price of a code-interpreter session-hour (USD). Consumption billing is per allocated session;
-    /// see docs/providers.md for the source and date.
+    /// Price of a code-interpreter session-hour (USD). Consumption billing is per allocated session; the default is an
+    /// estimate, not a checked published figure (docs/providers.md): set the price of your region.
     /// </summary>
     public double SessionHourPrice { get; set; } = 0.03;
 

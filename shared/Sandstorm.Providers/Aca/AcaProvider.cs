@@ -1,6 +1,4 @@
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using Azure.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,10 +23,9 @@ public sealed class AcaProvider : ISandboxProvider
     public const string HttpClientName = "sandstorm-aca";
     public const string Runtime = "hyperv";
 
-    private readonly HttpClient _http;
     private readonly AcaOptions _options;
     private readonly TokenCredential _credential;
-    private readonly ProviderCaller _caller;
+    private readonly CloudRest _rest;
     private readonly TimeProvider _time;
     private readonly ILogger<AcaProvider> _logger;
     private readonly SemaphoreSlim _tokenGate = new(1, 1);
@@ -43,12 +40,13 @@ public sealed class AcaProvider : ISandboxProvider
         TimeProvider time,
         ILogger<AcaProvider> logger)
     {
-        _http = httpClients.CreateClient(HttpClientName);
         _options = options.Value;
         _credential = credential;
         _time = time;
         _logger = logger;
-        _caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
+        var caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
+        _rest = new CloudRest(Id, httpClients.CreateClient(HttpClientName), caller, time, async (message, ct) =>
+            message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await GetTokenAsync(ct)));
         var sessionSecond = _options.SessionHourPrice / 3600;
         Capabilities = new ProviderCapabilities
         {
@@ -104,16 +102,16 @@ public sealed class AcaProvider : ISandboxProvider
         }
 
         var body = new AcaExecuteRequest(new AcaExecuteProperties { Code = WithEnvironment(spec) });
-        return await _caller.RunAsync("execute", idempotent: false, spec.Timeout + _options.ExecutionGrace, async ct =>
+        var execute = new CloudCall("execute", Idempotent: false, spec.Timeout + _options.ExecutionGrace, CloudErrorCodes.ExecutionFailed,
+            CloudCall.Request(HttpMethod.Post, Session("code/execute", lease.SandboxId), () => CloudRest.Json(body)));
+        return await _rest.Caller.RunAsync(execute.Operation, execute.Idempotent, execute.Timeout, async ct =>
         {
             var started = _time.GetTimestamp();
             using var deadline = new CancellationTokenSource(spec.Timeout, _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
             try
             {
-                using var message = await AuthorizedAsync(HttpMethod.Post, "code/execute", lease.SandboxId, linked.Token);
-                message.Content = JsonContent.Create(body, options: CloudJson.Options);
-                using var response = await CloudHttp.SendAsync(_http, message, Id, "execute", CloudErrorCodes.ExecutionFailed, _time, linked.Token);
+                using var response = await _rest.SendOnceAsync(execute, linked.Token);
                 var executed = await CloudHttp.ReadJsonAsync<AcaExecuteResponse>(response, Id, "execute", linked.Token);
                 var properties = executed.Properties ?? throw ProviderErrors.BadResponse(Id, "execute", "no properties");
                 return Result(properties, spec, _time.GetElapsedTime(started));
@@ -132,28 +130,19 @@ public sealed class AcaProvider : ISandboxProvider
     public Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Downloads a file the code wrote to /mnt/data (the session's file area).</summary>
-    public async Task<byte[]> DownloadAsync(SandboxLease lease, string fileName, CancellationToken cancellationToken) =>
-        await _caller.RunAsync("download file", idempotent: true, _options.RequestTimeout, async ct =>
-        {
-            using var message = await AuthorizedAsync(HttpMethod.Get, $"files/content/{Uri.EscapeDataString(fileName)}", lease.SandboxId, ct);
-            using var response = await CloudHttp.SendAsync(_http, message, Id, "download file", CloudErrorCodes.ExecutionFailed, _time, ct);
-            return await response.Content.ReadAsByteArrayAsync(ct);
-        }, cancellationToken);
+    public Task<byte[]> DownloadAsync(SandboxLease lease, string fileName, CancellationToken cancellationToken) =>
+        _rest.BytesAsync(
+            new CloudCall("download file", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
+                CloudCall.Request(HttpMethod.Get, Session($"files/content/{Uri.EscapeDataString(fileName)}", lease.SandboxId))),
+            cancellationToken);
 
-    private async Task UploadAsync(string identifier, string path, string content, CancellationToken cancellationToken)
-    {
-        // Uploading the same file again overwrites it: idempotent, retried.
-        await _caller.RunAsync("upload file", idempotent: true, _options.RequestTimeout, async ct =>
-        {
-            using var form = new MultipartFormDataContent();
-            var part = new ByteArrayContent(Encoding.UTF8.GetBytes(content));
-            part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            form.Add(part, "file", path);
-            using var message = await AuthorizedAsync(HttpMethod.Post, "files/upload", identifier, ct);
-            message.Content = form;
-            using var response = await CloudHttp.SendAsync(_http, message, Id, "upload file", CloudErrorCodes.ExecutionFailed, _time, ct);
-        }, cancellationToken);
-    }
+    // Uploading the same file again overwrites it: idempotent, retried.
+    private Task UploadAsync(string identifier, string path, string content, CancellationToken cancellationToken) =>
+        _rest.SendAsync(
+            new CloudCall("upload file", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
+                CloudCall.Request(HttpMethod.Post, Session("files/upload", identifier), () =>
+                    new MultipartFormDataContent { { SandboxScript.FilePart(content), "file", path } })),
+            cancellationToken);
 
     private ExecutionResult Result(AcaExecuteResult properties, ExecutionSpec spec, TimeSpan elapsed)
     {
@@ -189,14 +178,11 @@ public sealed class AcaProvider : ISandboxProvider
         return $"import os as __sandstorm_os, json as __sandstorm_json\n__sandstorm_os.environ.update(__sandstorm_json.loads({JsonSerializer.Serialize(json)}))\n{spec.Code}";
     }
 
-    private async Task<HttpRequestMessage> AuthorizedAsync(HttpMethod method, string path, string identifier, CancellationToken cancellationToken)
+    /// <summary>A data-plane address of one session: the pool endpoint, the path, the api-version and the session identifier.</summary>
+    private Uri Session(string path, string identifier)
     {
         var root = _options.PoolManagementEndpoint!.ToString().TrimEnd('/');
-        var uri = new Uri($"{root}/{path}?api-version={Uri.EscapeDataString(_options.ApiVersion)}&identifier={Uri.EscapeDataString(identifier)}");
-        var message = new HttpRequestMessage(method, uri);
-        var token = await GetTokenAsync(cancellationToken);
-        message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return message;
+        return new Uri($"{root}/{path}?api-version={Uri.EscapeDataString(_options.ApiVersion)}&identifier={Uri.EscapeDataString(identifier)}");
     }
 
     private async Task<string> GetTokenAsync(CancellationToken cancellationToken)

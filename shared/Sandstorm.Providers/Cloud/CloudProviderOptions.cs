@@ -46,6 +46,9 @@ public class CloudProviderOptions
     /// <summary>True when there is enough configuration to talk to the provider.</summary>
     public virtual bool IsConfigured => Enabled && BaseUrl is not null && !string.IsNullOrWhiteSpace(ApiKey);
 
+    /// <summary>An address under <see cref="BaseUrl"/>, which may have a path of its own (Daytona's <c>/api</c>).</summary>
+    public Uri Endpoint(string relative) => new(new Uri(BaseUrl!.ToString().TrimEnd('/') + "/"), relative);
+
     /// <summary>The region a lease reports when the request names none this provider knows.</summary>
     public string RegionFor(string? requested, IReadOnlyList<string> defaults)
     {

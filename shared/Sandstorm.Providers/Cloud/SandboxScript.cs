@@ -57,6 +57,14 @@ internal static class SandboxScript
         return script.ToString();
     }
 
+    /// <summary>A file's content as a multipart part (the upload APIs take raw bytes).</summary>
+    public static HttpContent FilePart(string content)
+    {
+        var part = new ByteArrayContent(Encoding.UTF8.GetBytes(content));
+        part.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+        return part;
+    }
+
     /// <summary>Single-quotes a value for POSIX shells.</summary>
     public static string Quote(string value) => "'" + value.Replace("'", "'\"'\"'", StringComparison.Ordinal) + "'";
 

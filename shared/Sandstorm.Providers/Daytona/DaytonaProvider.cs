@@ -1,6 +1,4 @@
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
@@ -23,9 +21,8 @@ public sealed class DaytonaProvider : ISandboxProvider
 
     private static readonly string[] DefaultRegions = ["us", "eu"];
 
-    private readonly HttpClient _http;
     private readonly DaytonaOptions _options;
-    private readonly ProviderCaller _caller;
+    private readonly CloudRest _rest;
     private readonly TimeProvider _time;
     private readonly ILogger<DaytonaProvider> _logger;
 
@@ -37,11 +34,15 @@ public sealed class DaytonaProvider : ISandboxProvider
         TimeProvider time,
         ILogger<DaytonaProvider> logger)
     {
-        _http = httpClients.CreateClient(HttpClientName);
         _options = options.Value;
         _time = time;
         _logger = logger;
-        _caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
+        var caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
+        _rest = new CloudRest(Id, httpClients.CreateClient(HttpClientName), caller, time, (message, _) =>
+        {
+            message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.ApiKey);
+            return ValueTask.CompletedTask;
+        });
         Capabilities = new ProviderCapabilities
         {
             Provider = Id,
@@ -77,15 +78,11 @@ public sealed class DaytonaProvider : ISandboxProvider
             NetworkBlockAll = true,
         };
 
-        // Not idempotent: never retried.
-        var sandbox = await _caller.RunAsync("create sandbox", idempotent: false, _options.ProvisionTimeout, async ct =>
-        {
-            using var message = Authorized(HttpMethod.Post, Api("sandbox"));
-            message.Content = JsonContent.Create(body, options: CloudJson.Options);
-            // Daytona answers 200 (not 201) with the sandbox, possibly still starting.
-            using var response = await CloudHttp.SendAsync(_http, message, Id, "create sandbox", CloudErrorCodes.ProvisionFailed, _time, ct);
-            return await CloudHttp.ReadJsonAsync<DaytonaSandbox>(response, Id, "create sandbox", ct);
-        }, cancellationToken);
+        // Not idempotent: never retried. Daytona answers 200 (not 201) with the sandbox, possibly still starting.
+        var sandbox = await _rest.JsonAsync<DaytonaSandbox>(
+            new CloudCall("create sandbox", Idempotent: false, _options.ProvisionTimeout, CloudErrorCodes.ProvisionFailed,
+                CloudCall.Request(HttpMethod.Post, _options.Endpoint("sandbox"), () => CloudRest.Json(body))),
+            cancellationToken);
 
         if (string.IsNullOrEmpty(sandbox.Id))
         {
@@ -129,15 +126,15 @@ public sealed class DaytonaProvider : ISandboxProvider
             Envs = spec.Environment is { Count: > 0 } env ? new Dictionary<string, string>(env) : null,
         };
 
-        return await _caller.RunAsync("execute", idempotent: false, spec.Timeout + _options.ExecutionGrace, async ct =>
+        var execute = new CloudCall("execute", Idempotent: false, spec.Timeout + _options.ExecutionGrace, CloudErrorCodes.ExecutionFailed,
+            CloudCall.Request(HttpMethod.Post, new Uri(toolbox, "process/execute"), () => CloudRest.Json(request)));
+        return await _rest.Caller.RunAsync(execute.Operation, execute.Idempotent, execute.Timeout, async ct =>
         {
             var started = _time.GetTimestamp();
-            using var message = Authorized(HttpMethod.Post, new Uri(toolbox, "process/execute"));
-            message.Content = JsonContent.Create(request, options: CloudJson.Options);
             DaytonaExecuteResponse executed;
             try
             {
-                using var response = await CloudHttp.SendAsync(_http, message, Id, "execute", CloudErrorCodes.ExecutionFailed, _time, ct);
+                using var response = await _rest.SendOnceAsync(execute, ct);
                 executed = await CloudHttp.ReadJsonAsync<DaytonaExecuteResponse>(response, Id, "execute", ct);
             }
             catch (ProviderException ex) when (ex.Code == CloudErrorCodes.Timeout && ex.InnerException is HttpStatusFailure)
@@ -164,18 +161,10 @@ public sealed class DaytonaProvider : ISandboxProvider
 
     public async Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken)
     {
-        await _caller.RunAsync("delete sandbox", idempotent: true, _options.RequestTimeout, async ct =>
-        {
-            using var message = Authorized(HttpMethod.Delete, Api($"sandbox/{Uri.EscapeDataString(lease.SandboxId)}"));
-            try
-            {
-                using var response = await CloudHttp.SendAsync(_http, message, Id, "delete sandbox", CloudErrorCodes.ExecutionFailed, _time, ct);
-            }
-            catch (ProviderException ex) when (ex.Code == CloudErrorCodes.NotFound)
-            {
-                // Already deleted: release is idempotent.
-            }
-        }, cancellationToken);
+        await _rest.DeleteAsync(
+            new CloudCall("delete sandbox", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
+                CloudCall.Request(HttpMethod.Delete, _options.Endpoint($"sandbox/{Uri.EscapeDataString(lease.SandboxId)}"))),
+            cancellationToken);
     }
 
     private async Task<DaytonaSandbox> WaitUntilStartedAsync(DaytonaSandbox sandbox, CancellationToken cancellationToken)
@@ -196,13 +185,10 @@ public sealed class DaytonaProvider : ISandboxProvider
             }
 
             await Task.Delay(_options.StartPollInterval, _time, cancellationToken);
-            var id = sandbox.Id!;
-            sandbox = await _caller.RunAsync("get sandbox", idempotent: true, _options.RequestTimeout, async ct =>
-            {
-                using var message = Authorized(HttpMethod.Get, Api($"sandbox/{Uri.EscapeDataString(id)}"));
-                using var response = await CloudHttp.SendAsync(_http, message, Id, "get sandbox", CloudErrorCodes.ProvisionFailed, _time, ct);
-                return await CloudHttp.ReadJsonAsync<DaytonaSandbox>(response, Id, "get sandbox", ct);
-            }, cancellationToken);
+            sandbox = await _rest.JsonAsync<DaytonaSandbox>(
+                new CloudCall("get sandbox", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ProvisionFailed,
+                    CloudCall.Request(HttpMethod.Get, _options.Endpoint($"sandbox/{Uri.EscapeDataString(sandbox.Id!)}"))),
+                cancellationToken);
         }
 
         return sandbox;
@@ -210,12 +196,10 @@ public sealed class DaytonaProvider : ISandboxProvider
 
     private async Task<string> GetToolboxProxyUrlAsync(string sandboxId, CancellationToken cancellationToken)
     {
-        var proxy = await _caller.RunAsync("get toolbox url", idempotent: true, _options.RequestTimeout, async ct =>
-        {
-            using var message = Authorized(HttpMethod.Get, Api($"sandbox/{Uri.EscapeDataString(sandboxId)}/toolbox-proxy-url"));
-            using var response = await CloudHttp.SendAsync(_http, message, Id, "get toolbox url", CloudErrorCodes.ProvisionFailed, _time, ct);
-            return await CloudHttp.ReadJsonAsync<DaytonaProxyUrl>(response, Id, "get toolbox url", ct);
-        }, cancellationToken);
+        var proxy = await _rest.JsonAsync<DaytonaProxyUrl>(
+            new CloudCall("get toolbox url", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ProvisionFailed,
+                CloudCall.Request(HttpMethod.Get, _options.Endpoint($"sandbox/{Uri.EscapeDataString(sandboxId)}/toolbox-proxy-url"))),
+            cancellationToken);
         return proxy.Url ?? throw ProviderErrors.BadResponse(Id, "get toolbox url", "no url");
     }
 
@@ -231,22 +215,21 @@ public sealed class DaytonaProvider : ISandboxProvider
         var files = SandboxScript.Files(spec);
 
         // Overwriting the same files is idempotent: retried on transient failures.
-        await _caller.RunAsync("upload files", idempotent: true, _options.RequestTimeout, async ct =>
-        {
-            using var form = new MultipartFormDataContent();
-            for (var i = 0; i < files.Count; i++)
-            {
-                var path = $"{_options.WorkDir.TrimEnd('/')}/{files[i].Key}";
-                form.Add(new StringContent(path), $"files[{i}].path");
-                var part = new ByteArrayContent(Encoding.UTF8.GetBytes(files[i].Value));
-                part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-                form.Add(part, $"files[{i}].file", path);
-            }
+        await _rest.SendAsync(
+            new CloudCall("upload files", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
+                CloudCall.Request(HttpMethod.Post, new Uri(toolbox, "files/bulk-upload"), () =>
+                {
+                    var form = new MultipartFormDataContent();
+                    for (var i = 0; i < files.Count; i++)
+                    {
+                        var path = $"{_options.WorkDir.TrimEnd('/')}/{files[i].Key}";
+                        form.Add(new StringContent(path), $"files[{i}].path");
+                        form.Add(SandboxScript.FilePart(files[i].Value), $"files[{i}].file", path);
+                    }
 
-            using var message = Authorized(HttpMethod.Post, new Uri(toolbox, "files/bulk-upload"));
-            message.Content = form;
-            using var response = await CloudHttp.SendAsync(_http, message, Id, "upload files", CloudErrorCodes.ExecutionFailed, _time, ct);
-        }, cancellationToken);
+                    return form;
+                })),
+            cancellationToken);
     }
 
     private async Task TryDeleteAsync(string sandboxId)
@@ -260,15 +243,6 @@ public sealed class DaytonaProvider : ISandboxProvider
             _logger.LogWarning(ex, "Daytona sandbox {SandboxId} could not be deleted after a failed start", sandboxId);
         }
     }
-
-    private HttpRequestMessage Authorized(HttpMethod method, Uri uri)
-    {
-        var message = new HttpRequestMessage(method, uri);
-        message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.ApiKey);
-        return message;
-    }
-
-    private Uri Api(string relative) => new(new Uri(_options.BaseUrl!.ToString().TrimEnd('/') + "/"), relative);
 
     private long Elapsed(long started) => (long)_time.GetElapsedTime(started).TotalMilliseconds;
 

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -28,7 +27,7 @@ public sealed class E2BProvider : ISandboxProvider
 
     private readonly HttpClient _http;
     private readonly E2BOptions _options;
-    private readonly ProviderCaller _caller;
+    private readonly CloudRest _rest;
     private readonly TimeProvider _time;
     private readonly ILogger<E2BProvider> _logger;
 
@@ -48,7 +47,12 @@ public sealed class E2BProvider : ISandboxProvider
         _options = options.Value;
         _time = time;
         _logger = logger;
-        _caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
+        var caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
+        _rest = new CloudRest(Id, _http, caller, time, (message, _) =>
+        {
+            message.Headers.Add("X-API-Key", _options.ApiKey);
+            return ValueTask.CompletedTask;
+        });
         Capabilities = new ProviderCapabilities
         {
             Provider = Id,
@@ -80,13 +84,10 @@ public sealed class E2BProvider : ISandboxProvider
         };
 
         // Creating is not idempotent (a retry could leak a second sandbox), so it is never retried here.
-        var created = await _caller.RunAsync("create sandbox", idempotent: false, _options.ProvisionTimeout, async ct =>
-        {
-            using var message = new HttpRequestMessage(HttpMethod.Post, Api("v2/sandboxes")) { Content = JsonContent.Create(body, options: CloudJson.Options) };
-            message.Headers.Add("X-API-Key", _options.ApiKey);
-            using var response = await CloudHttp.SendAsync(_http, message, Id, "create sandbox", CloudErrorCodes.ProvisionFailed, _time, ct);
-            return await CloudHttp.ReadJsonAsync<E2BSandbox>(response, Id, "create sandbox", ct);
-        }, cancellationToken);
+        var created = await _rest.JsonAsync<E2BSandbox>(
+            new CloudCall("create sandbox", Idempotent: false, _options.ProvisionTimeout, CloudErrorCodes.ProvisionFailed,
+                CloudCall.Request(HttpMethod.Post, _options.Endpoint("v2/sandboxes"), () => CloudRest.Json(body))),
+            cancellationToken);
 
         if (string.IsNullOrEmpty(created.SandboxId))
         {
@@ -120,7 +121,7 @@ public sealed class E2BProvider : ISandboxProvider
         await UploadFilesAsync(lease, access, spec, cancellationToken);
 
         // Starting a process is not idempotent: no retry. The pipeline timeout is only a backstop behind our own deadline.
-        return await _caller.RunAsync(
+        return await _rest.Caller.RunAsync(
             "run process",
             idempotent: false,
             spec.Timeout + _options.ExecutionGrace,
@@ -131,19 +132,10 @@ public sealed class E2BProvider : ISandboxProvider
 
     public async Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken)
     {
-        await _caller.RunAsync("kill sandbox", idempotent: true, _options.RequestTimeout, async ct =>
-        {
-            using var message = new HttpRequestMessage(HttpMethod.Delete, Api($"sandboxes/{Uri.EscapeDataString(lease.SandboxId)}"));
-            message.Headers.Add("X-API-Key", _options.ApiKey);
-            try
-            {
-                using var response = await CloudHttp.SendAsync(_http, message, Id, "kill sandbox", CloudErrorCodes.ExecutionFailed, _time, ct);
-            }
-            catch (ProviderException ex) when (ex.Code == CloudErrorCodes.NotFound)
-            {
-                // Already gone (killed before, or timed out): release is idempotent.
-            }
-        }, cancellationToken);
+        await _rest.DeleteAsync(
+            new CloudCall("kill sandbox", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
+                CloudCall.Request(HttpMethod.Delete, _options.Endpoint($"sandboxes/{Uri.EscapeDataString(lease.SandboxId)}"))),
+            cancellationToken);
         _access.TryRemove(lease.SandboxId, out _);
     }
 
@@ -159,15 +151,11 @@ public sealed class E2BProvider : ISandboxProvider
         }
 
         // Setting the timeout is idempotent (it sets, not adds), so it may be retried.
-        await _caller.RunAsync("refresh timeout", idempotent: true, _options.RequestTimeout, async ct =>
-        {
-            using var message = new HttpRequestMessage(HttpMethod.Post, Api($"sandboxes/{Uri.EscapeDataString(lease.SandboxId)}/timeout"))
-            {
-                Content = JsonContent.Create(new E2BTimeoutRequest(needed), options: CloudJson.Options),
-            };
-            message.Headers.Add("X-API-Key", _options.ApiKey);
-            using var response = await CloudHttp.SendAsync(_http, message, Id, "refresh timeout", CloudErrorCodes.ExecutionFailed, _time, ct);
-        }, cancellationToken);
+        await _rest.SendAsync(
+            new CloudCall("refresh timeout", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
+                CloudCall.Request(HttpMethod.Post, _options.Endpoint($"sandboxes/{Uri.EscapeDataString(lease.SandboxId)}/timeout"),
+                    () => CloudRest.Json(new E2BTimeoutRequest(needed)))),
+            cancellationToken);
     }
 
     private async Task<EnvdAccess> GetAccessAsync(SandboxLease lease, CancellationToken cancellationToken)
@@ -177,13 +165,10 @@ public sealed class E2BProvider : ISandboxProvider
             return cached;
         }
 
-        var detail = await _caller.RunAsync("get sandbox", idempotent: true, _options.RequestTimeout, async ct =>
-        {
-            using var message = new HttpRequestMessage(HttpMethod.Get, Api($"sandboxes/{Uri.EscapeDataString(lease.SandboxId)}"));
-            message.Headers.Add("X-API-Key", _options.ApiKey);
-            using var response = await CloudHttp.SendAsync(_http, message, Id, "get sandbox", CloudErrorCodes.ExecutionFailed, _time, ct);
-            return await CloudHttp.ReadJsonAsync<E2BSandbox>(response, Id, "get sandbox", ct);
-        }, cancellationToken);
+        var detail = await _rest.JsonAsync<E2BSandbox>(
+            new CloudCall("get sandbox", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
+                CloudCall.Request(HttpMethod.Get, _options.Endpoint($"sandboxes/{Uri.EscapeDataString(lease.SandboxId)}"))),
+            cancellationToken);
 
         var domain = !string.IsNullOrEmpty(detail.Domain) ? detail.Domain
             : lease.Data?.GetValueOrDefault("domain") is { Length: > 0 } d ? d : _options.Domain;
@@ -194,22 +179,23 @@ public sealed class E2BProvider : ISandboxProvider
     {
         var files = SandboxScript.Files(spec);
 
-        // Writing the same files again gives the same result, so the upload may be retried.
-        await _caller.RunAsync("upload files", idempotent: true, _options.RequestTimeout, async ct =>
-        {
-            // One multipart request for all files; each part's file name is its absolute path (envd's multi-file form).
-            using var form = new MultipartFormDataContent();
-            foreach (var (path, content) in files)
+        // Writing the same files again gives the same result, so the upload may be retried. envd is inside the sandbox:
+        // it gets its own access token, never the team's API key.
+        await _rest.SendAsync(
+            new CloudCall("upload files", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed, () =>
             {
-                var part = new ByteArrayContent(Encoding.UTF8.GetBytes(content));
-                part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-                form.Add(part, "file", $"{_options.WorkDir.TrimEnd('/')}/{path}");
-            }
+                // One multipart request for all files; each part's file name is its absolute path (envd's multi-file form).
+                var form = new MultipartFormDataContent();
+                foreach (var (path, content) in files)
+                {
+                    form.Add(SandboxScript.FilePart(content), "file", $"{_options.WorkDir.TrimEnd('/')}/{path}");
+                }
 
-            using var message = new HttpRequestMessage(HttpMethod.Post, Envd(lease, access, $"files?username={Uri.EscapeDataString(_options.User)}")) { Content = form };
-            AddEnvdHeaders(message, lease, access);
-            using var response = await CloudHttp.SendAsync(_http, message, Id, "upload files", CloudErrorCodes.ExecutionFailed, _time, ct);
-        }, cancellationToken);
+                var message = new HttpRequestMessage(HttpMethod.Post, Envd(lease, access, $"files?username={Uri.EscapeDataString(_options.User)}")) { Content = form };
+                AddEnvdHeaders(message, lease, access);
+                return message;
+            }, Authorize: false),
+            cancellationToken);
     }
 
     private async Task<ExecutionResult> RunProcessAsync(SandboxLease lease, EnvdAccess access, ExecutionSpec spec, CancellationToken cancellationToken)
@@ -323,17 +309,7 @@ public sealed class E2BProvider : ISandboxProvider
     /// <summary>Applies one StartResponse; true when it was the process's end event.</summary>
     private static bool ApplyEvent(byte[] payload, CappedOutput stdout, CappedOutput stderr, ref int? exitCode, ref string? status)
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(payload);
-        }
-        catch (JsonException ex)
-        {
-            throw ProviderErrors.BadResponse(Id, "run process", "envelope is not JSON", ex);
-        }
-
-        using (doc)
+        using (var doc = ParseEnvelope(payload, "envelope"))
         {
             if (!doc.RootElement.TryGetProperty("event", out var ev) || ev.ValueKind != JsonValueKind.Object)
             {
@@ -383,17 +359,7 @@ public sealed class E2BProvider : ISandboxProvider
             return;
         }
 
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(payload);
-        }
-        catch (JsonException ex)
-        {
-            throw ProviderErrors.BadResponse(Id, "run process", "end-of-stream is not JSON", ex);
-        }
-
-        using (doc)
+        using (var doc = ParseEnvelope(payload, "end-of-stream"))
         {
             if (!doc.RootElement.TryGetProperty("error", out var error))
             {
@@ -416,7 +382,17 @@ public sealed class E2BProvider : ISandboxProvider
         }
     }
 
-    private Uri Api(string relative) => new(new Uri(_options.BaseUrl!.ToString().TrimEnd('/') + "/"), relative);
+    private static JsonDocument ParseEnvelope(byte[] payload, string what)
+    {
+        try
+        {
+            return JsonDocument.Parse(payload);
+        }
+        catch (JsonException ex)
+        {
+            throw ProviderErrors.BadResponse(Id, "run process", what + " is not JSON", ex);
+        }
+    }
 
     private Uri Envd(SandboxLease lease, EnvdAccess access, string relative)
     {

@@ -127,7 +127,13 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
 
         // Starting a command is not idempotent: no retry.
         var exec = await _caller.RunAsync("exec", idempotent: false, _options.RequestTimeout, ct =>
-            Call(async () => await _client.ContainerExecAsync(new ContainerExecRequest { TaskId = taskId, Command = { "bash", "-c", SandboxScript.WriteAndRun(spec) } }, Options(ct)),
+            Call(async () => await _client.ContainerExecAsync(new ContainerExecRequest
+            {
+                TaskId = taskId,
+                Command = { "bash", "-c", SandboxScript.WriteAndRun(spec) },
+                // A backstop should our own deadline and release both be missed: Modal kills the command itself.
+                TimeoutSecs = (uint)Math.Ceiling((spec.Timeout + _options.ExecutionGrace).TotalSeconds),
+            }, Options(ct)),
                 "exec", CloudErrorCodes.ExecutionFailed), cancellationToken);
 
         return await _caller.RunAsync("read output", idempotent: false, spec.Timeout + _options.ExecutionGrace,
@@ -208,13 +214,21 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
             try
             {
                 using var call = _client.ContainerExecGetOutput(
-                    new ContainerExecGetOutputRequest { ExecId = execId, Timeout = 55, LastBatchIndex = lastBatch, FileDescriptor = fd },
+                    new ContainerExecGetOutputRequest { ExecId = execId, Timeout = 55, LastBatchIndex = lastBatch, FileDescriptor = fd, GetRawBytes = true },
                     Options(cancellationToken));
                 await foreach (var batch in call.ResponseStream.ReadAllAsync(cancellationToken))
                 {
                     foreach (var item in batch.Items)
                     {
-                        output.Append(item.Message);
+                        // Raw bytes when the server honours get_raw_bytes; older servers send strings.
+                        if (!item.MessageBytes.IsEmpty)
+                        {
+                            output.Append(item.MessageBytes.Span);
+                        }
+                        else
+                        {
+                            output.Append(item.Message);
+                        }
                     }
 
                     lastBatch = batch.BatchIndex;
@@ -291,7 +305,16 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
                     Image = new Image { DockerfileCommands = { $"FROM {_options.Image}" } },
                 }, Options(ct)), "image get-or-create", CloudErrorCodes.ProvisionFailed), cancellationToken);
 
-            await WaitForImageAsync(image.ImageId, cancellationToken);
+            // A result means the build already ended (a cached image); otherwise join the build until it does.
+            if (image.Result is { Status: not GenericResult.Types.GenericStatus.Unspecified } built)
+            {
+                ThrowIfImageFailed(image.ImageId, built);
+            }
+            else
+            {
+                await WaitForImageAsync(image.ImageId, cancellationToken);
+            }
+
             _appAndImage = (app.AppId, image.ImageId);
             return _appAndImage.Value;
         }
@@ -331,16 +354,20 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
 
             if (result is not null)
             {
-                if (result.Status != GenericResult.Types.GenericStatus.Success)
-                {
-                    throw new ProviderException(Id, CloudErrorCodes.ProvisionFailed, $"modal image {imageId} failed to build: {result.Exception}");
-                }
-
+                ThrowIfImageFailed(imageId, result);
                 return;
             }
         }
 
         throw new ProviderException(Id, CloudErrorCodes.Timeout, $"modal image {imageId} not ready after {_options.StartTimeout}", transient: true);
+    }
+
+    private static void ThrowIfImageFailed(string imageId, GenericResult result)
+    {
+        if (result.Status != GenericResult.Types.GenericStatus.Success)
+        {
+            throw new ProviderException(Id, CloudErrorCodes.ProvisionFailed, $"modal image {imageId} failed to build: {result.Exception}");
+        }
     }
 
     private async Task<string> WaitForTaskAsync(string sandboxId, CancellationToken cancellationToken)
@@ -350,8 +377,18 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
         while (true)
         {
             var response = await _caller.RunAsync("get task id", idempotent: true, _options.RequestTimeout, ct =>
-                Call(async () => await _client.SandboxGetTaskIdAsync(new SandboxGetTaskIdRequest { SandboxId = sandboxId }, Options(ct)),
+                Call(async () => await _client.SandboxGetTaskIdAsync(
+                    // The server holds the call up to this long; it must end well within our own per-call timeout.
+                    new SandboxGetTaskIdRequest { SandboxId = sandboxId, Timeout = (float)Math.Min(10, _options.RequestTimeout.TotalSeconds / 2) },
+                    Options(ct)),
                     "get task id", CloudErrorCodes.ProvisionFailed), cancellationToken);
+            if (response.TaskResult is { } ended)
+            {
+                // The sandbox is already over (it failed to start, or was terminated): waiting longer will not help.
+                throw new ProviderException(Id, CloudErrorCodes.ProvisionFailed,
+                    $"modal sandbox {sandboxId} ended before it could run anything: {ended.Status} {ended.Exception}".TrimEnd());
+            }
+
             if (!string.IsNullOrEmpty(response.TaskId))
             {
                 return response.TaskId;

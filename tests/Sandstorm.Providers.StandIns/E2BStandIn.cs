@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace Sandstorm.Providers.Tests.StandIns;
+namespace Sandstorm.Providers.StandIns;
 
 /// <summary>
 /// Stand-in for E2B (a remote service we cannot reach): the control plane (<c>/v2/sandboxes</c>, <c>/sandboxes/{id}</c>)
@@ -14,7 +14,7 @@ namespace Sandstorm.Providers.Tests.StandIns;
 /// Commands really run as local child processes. Checked against the official <c>e2b</c> SDK by a test.
 /// Fault operations: create, get, delete, timeout, files, start.
 /// </summary>
-internal sealed class E2BStandIn : IAsyncDisposable
+public sealed class E2BStandIn : IAsyncDisposable
 {
     public const string ApiKey = "e2b_0123456789abcdef0123456789abcdef01234567";
     private const string SandboxHome = "/home/user";

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace Sandstorm.Providers.Tests.StandIns;
+namespace Sandstorm.Providers.StandIns;
 
 /// <summary>
 /// Stand-in for Daytona (remote, unreachable from here): the API (<c>/sandbox</c>, answering 200 on create) and the toolbox
@@ -12,7 +12,7 @@ namespace Sandstorm.Providers.Tests.StandIns;
 /// <c>sh -c</c> with stdout and stderr combined, as the daemon does. Checked against the official SDK by a test.
 /// Fault operations: create, get, delete, upload, execute.
 /// </summary>
-internal sealed class DaytonaStandIn : IAsyncDisposable
+public sealed class DaytonaStandIn : IAsyncDisposable
 {
     public const string ApiKey = "dtn_standin_key";
     private const string Home = "/home/daytona";

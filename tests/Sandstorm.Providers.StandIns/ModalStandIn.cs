@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Providers.Modal.Protocol;
 
-namespace Sandstorm.Providers.Tests.StandIns;
+namespace Sandstorm.Providers.StandIns;
 
 /// <summary>
 /// gRPC stand-in for Modal (remote, unreachable from here) serving the slice of <c>modal.client.ModalClient</c> the adapter uses,
@@ -13,16 +14,19 @@ namespace Sandstorm.Providers.Tests.StandIns;
 /// (the sandbox's workdir). Fault operations (gRPC status codes): app, image, create, taskid, exec, output, terminate;
 /// FaultKind.Die on "exec" kills the sandbox mid-run.
 /// </summary>
-internal sealed class ModalStandIn : IAsyncDisposable
+public sealed class ModalStandIn : IAsyncDisposable
 {
     public const string TokenId = "ak-standin";
     public const string TokenSecret = "as-standin";
 
     private StandInHost? _host;
 
-    public ModalService Service { get; } = new();
+    internal ModalService Service { get; } = new();
 
     public FaultPlan Faults => Service.Faults;
+
+    /// <summary>Sandboxes created and not yet terminated.</summary>
+    public int Live => Service.Live;
 
     public Uri BaseUrl => _host!.BaseUrl;
 
@@ -62,6 +66,15 @@ internal sealed class ModalStandIn : IAsyncDisposable
 
         public Sandstorm.Providers.Modal.Protocol.Sandbox? LastDefinition { get; private set; }
 
+        public SandboxGetTaskIdRequest? LastTaskIdRequest { get; private set; }
+
+        public ContainerExecRequest? LastExecRequest { get; private set; }
+
+        public ContainerExecGetOutputRequest? LastOutputRequest { get; private set; }
+
+        /// <summary>When set, a new sandbox's task ends at once with this result (an image that cannot start, say).</summary>
+        public GenericResult? EndTasksWith { get; set; }
+
         public override Task<AppGetOrCreateResponse> AppGetOrCreate(AppGetOrCreateRequest request, ServerCallContext context)
         {
             Check("app", context);
@@ -97,9 +110,15 @@ internal sealed class ModalStandIn : IAsyncDisposable
         public override Task<SandboxGetTaskIdResponse> SandboxGetTaskId(SandboxGetTaskIdRequest request, ServerCallContext context)
         {
             Check("taskid", context);
-            return _sandboxes.TryGetValue(request.SandboxId, out var s)
-                ? Task.FromResult(new SandboxGetTaskIdResponse { TaskId = s.TaskId })
-                : throw new RpcException(new Status(StatusCode.NotFound, "sandbox not found"));
+            LastTaskIdRequest = request;
+            if (!_sandboxes.TryGetValue(request.SandboxId, out var s))
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, "sandbox not found"));
+            }
+
+            return Task.FromResult(EndTasksWith is { } ended
+                ? new SandboxGetTaskIdResponse { TaskResult = ended }
+                : new SandboxGetTaskIdResponse { TaskId = s.TaskId });
         }
 
         public override Task<SandboxTerminateResponse> SandboxTerminate(SandboxTerminateRequest request, ServerCallContext context)
@@ -118,6 +137,7 @@ internal sealed class ModalStandIn : IAsyncDisposable
         public override Task<ContainerExecResponse> ContainerExec(ContainerExecRequest request, ServerCallContext context)
         {
             var fault = Check("exec", context);
+            LastExecRequest = request;
             var sandbox = _sandboxes.Values.FirstOrDefault(s => s.TaskId == request.TaskId)
                 ?? throw new RpcException(new Status(StatusCode.NotFound, "task not found"));
             var execId = $"ex-{Interlocked.Increment(ref _next):x4}";
@@ -129,7 +149,7 @@ internal sealed class ModalStandIn : IAsyncDisposable
             {
                 var exit = await process.PumpAsync((isErr, chunk) =>
                 {
-                    exec.Add(isErr ? FileDescriptor.Stderr : FileDescriptor.Stdout, Encoding.UTF8.GetString(chunk));
+                    exec.Add(isErr ? FileDescriptor.Stderr : FileDescriptor.Stdout, chunk);
                     if (fault?.Kind == FaultKind.Die)
                     {
                         // The sandbox dies mid-run: its task and everything in it are gone.
@@ -148,6 +168,7 @@ internal sealed class ModalStandIn : IAsyncDisposable
         public override async Task ContainerExecGetOutput(ContainerExecGetOutputRequest request, IServerStreamWriter<RuntimeOutputBatch> responseStream, ServerCallContext context)
         {
             Check("output", context);
+            LastOutputRequest = request;
             if (!_execs.TryGetValue(request.ExecId, out var exec))
             {
                 throw new RpcException(new Status(StatusCode.NotFound, "exec not found"));
@@ -163,7 +184,10 @@ internal sealed class ModalStandIn : IAsyncDisposable
                 {
                     next += (ulong)items.Count;
                     var batch = new RuntimeOutputBatch { BatchIndex = next };
-                    batch.Items.AddRange(items.Select(m => new RuntimeOutputMessage { FileDescriptor = request.FileDescriptor, Message = m }));
+                    // Raw bytes for clients that ask for them; strings (as older servers send) for the others.
+                    batch.Items.AddRange(items.Select(m => request.GetRawBytes
+                        ? new RuntimeOutputMessage { FileDescriptor = request.FileDescriptor, MessageBytes = ByteString.CopyFrom(m) }
+                        : new RuntimeOutputMessage { FileDescriptor = request.FileDescriptor, Message = Encoding.UTF8.GetString(m) }));
                     await responseStream.WriteAsync(batch);
                     continue;
                 }
@@ -230,6 +254,12 @@ internal sealed class ModalStandIn : IAsyncDisposable
                 throw new RpcException(new Status((StatusCode)fault.Status, fault.Body ?? "stand-in fault"));
             }
 
+            if (fault?.Kind == FaultKind.Reset)
+            {
+                // What a client sees when the server is gone.
+                throw new RpcException(new Status(StatusCode.Unavailable, "connection reset by stand-in"));
+            }
+
             return fault;
         }
 
@@ -249,8 +279,8 @@ internal sealed class ModalStandIn : IAsyncDisposable
         private sealed class ExecState
         {
             private readonly Lock _gate = new();
-            private readonly List<string> _stdout = [];
-            private readonly List<string> _stderr = [];
+            private readonly List<byte[]> _stdout = [];
+            private readonly List<byte[]> _stderr = [];
             private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
             private int _version;
             private bool _done;
@@ -258,11 +288,11 @@ internal sealed class ModalStandIn : IAsyncDisposable
 
             public bool Died { get; set; }
 
-            public void Add(FileDescriptor fd, string text)
+            public void Add(FileDescriptor fd, byte[] chunk)
             {
                 lock (_gate)
                 {
-                    (fd == FileDescriptor.Stderr ? _stderr : _stdout).Add(text);
+                    (fd == FileDescriptor.Stderr ? _stderr : _stdout).Add(chunk);
                     Signal();
                 }
             }
@@ -277,7 +307,7 @@ internal sealed class ModalStandIn : IAsyncDisposable
                 }
             }
 
-            public (List<string> Items, bool Done, int? Exit, int Version) Since(FileDescriptor fd, int index)
+            public (List<byte[]> Items, bool Done, int? Exit, int Version) Since(FileDescriptor fd, int index)
             {
                 lock (_gate)
                 {

@@ -5,18 +5,26 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace Sandstorm.Providers.Tests.StandIns;
+namespace Sandstorm.Providers.StandIns;
 
 /// <summary>
 /// Stand-in for an Azure Container Apps code-interpreter session pool's data plane (2024-02-02-preview): code/execute,
 /// files/upload and files/content. Sessions are created on first use of an identifier, like the service. The Python really
 /// runs locally (<c>python3 -c</c>) in the session's directory. Fault operations: execute, upload.
+/// It also serves a managed-identity token endpoint of the App Service kind (<c>IDENTITY_ENDPOINT</c> +
+/// <c>IDENTITY_HEADER</c>, api-version 2019-08-01), so a host process can get its token through Azure.Identity's own
+/// managed-identity path instead of a fake credential.
 /// </summary>
-internal sealed class AcaStandIn : IAsyncDisposable
+public sealed class AcaStandIn : IAsyncDisposable
 {
     public const string Token = "fake-aca-token";
 
+    /// <summary>The secret a caller of the identity endpoint must send as <c>X-IDENTITY-HEADER</c>.</summary>
+    public const string IdentityHeader = "standin-identity-header";
+
     private readonly ConcurrentDictionary<string, SandboxFs> _sessions = new();
+    private readonly ConcurrentDictionary<string, long> _reportedMs = new();
+    private readonly ConcurrentQueue<string> _tokenResources = new();
     private StandInHost? _host;
 
     public FaultPlan Faults { get; } = new();
@@ -24,6 +32,15 @@ internal sealed class AcaStandIn : IAsyncDisposable
     public Uri PoolEndpoint => new(_host!.BaseUrl, "subscriptions/sub/resourceGroups/rg/sessionPools/pool");
 
     public IReadOnlyCollection<string> Sessions => _sessions.Keys.ToArray();
+
+    /// <summary>The App Service managed-identity endpoint (the value of <c>IDENTITY_ENDPOINT</c>).</summary>
+    public Uri IdentityEndpoint => new(_host!.BaseUrl, "msi/token");
+
+    /// <summary>The resources tokens were asked for at the identity endpoint.</summary>
+    public IReadOnlyCollection<string> TokenResources => _tokenResources.ToArray();
+
+    /// <summary>The <c>executionTimeInMilliseconds</c> the last execution in a session reported: the usage it bills.</summary>
+    public long? ReportedExecutionMs(string identifier) => _reportedMs.TryGetValue(identifier, out var ms) ? ms : null;
 
     public static async Task<AcaStandIn> StartAsync()
     {
@@ -34,6 +51,24 @@ internal sealed class AcaStandIn : IAsyncDisposable
 
     private void Map(WebApplication app)
     {
+        app.MapGet("/msi/token", (HttpContext http) =>
+        {
+            if (http.Request.Headers["X-IDENTITY-HEADER"] != IdentityHeader || http.Request.Query["api-version"] != "2019-08-01")
+            {
+                return Results.Json(new { error = "invalid_request", error_description = "identity header or api-version missing" }, statusCode: 400);
+            }
+
+            var resource = http.Request.Query["resource"].ToString();
+            _tokenResources.Enqueue(resource);
+            return Results.Json(new
+            {
+                access_token = Token,
+                expires_on = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                resource,
+                token_type = "Bearer",
+            });
+        });
+
         var pool = app.MapGroup("/subscriptions/{sub}/resourceGroups/{rg}/sessionPools/{pool}");
         pool.AddEndpointFilter(async (context, next) =>
         {
@@ -76,6 +111,8 @@ internal sealed class AcaStandIn : IAsyncDisposable
                 return Task.CompletedTask;
             }, TimeSpan.FromSeconds(220), http.RequestAborted);
 
+            var executionMs = watch.ElapsedMilliseconds;
+            _reportedMs[http.Request.Query["identifier"].ToString()] = executionMs;
             await http.Response.WriteAsJsonAsync(new
             {
                 properties = new
@@ -84,7 +121,7 @@ internal sealed class AcaStandIn : IAsyncDisposable
                     stdout = Encoding.UTF8.GetString(stdout.ToArray()),
                     stderr = Encoding.UTF8.GetString(stderr.ToArray()),
                     result = "",
-                    executionTimeInMilliseconds = watch.ElapsedMilliseconds,
+                    executionTimeInMilliseconds = executionMs,
                 },
             });
         });

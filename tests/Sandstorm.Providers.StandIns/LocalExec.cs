@@ -1,12 +1,12 @@
 using System.Diagnostics;
 
-namespace Sandstorm.Providers.Tests.StandIns;
+namespace Sandstorm.Providers.StandIns;
 
 /// <summary>
 /// Runs a stand-in's "remote" command as a local child process. The stand-ins pretend to be remote sandboxes, so the
 /// code really executes (here, on this machine, without isolation: tests only run their own snippets) and outputs are real.
 /// </summary>
-internal sealed class LocalExec : IDisposable
+public sealed class LocalExec : IDisposable
 {
     private readonly Process _process;
 

@@ -7,10 +7,10 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Sandstorm.Providers.Tests.StandIns;
+namespace Sandstorm.Providers.StandIns;
 
 /// <summary>What a stand-in does instead of answering normally, once, for one operation.</summary>
-internal enum FaultKind
+public enum FaultKind
 {
     Status,
     Slow,
@@ -18,18 +18,26 @@ internal enum FaultKind
     CutStream,
     Silent,
     Die,
+
+    /// <summary>The connection is dropped without an answer, as when the server is down.</summary>
+    Reset,
 }
 
-internal sealed record Fault(FaultKind Kind, int Status = 500, string? Body = null, int? RetryAfterSeconds = null, TimeSpan Delay = default)
+public sealed record Fault(FaultKind Kind, int Status = 500, string? Body = null, int? RetryAfterSeconds = null, TimeSpan Delay = default)
 {
     public static Fault Http(int status, string? body = null, int? retryAfter = null) => new(FaultKind.Status, status, body, retryAfter);
 }
 
 /// <summary>Faults queued per operation plus a count of calls per operation, shared by a stand-in's handlers.</summary>
-internal sealed class FaultPlan
+public sealed class FaultPlan
 {
     private readonly ConcurrentDictionary<string, ConcurrentQueue<Fault>> _faults = new();
     private readonly ConcurrentDictionary<string, int> _calls = new();
+
+    /// <summary>
+    /// While set, every operation fails this way (after being counted): the provider is down. Queued faults wait behind it.
+    /// </summary>
+    public Fault? Outage { get; set; }
 
     public void Add(string operation, Fault fault, int times = 1)
     {
@@ -44,6 +52,11 @@ internal sealed class FaultPlan
     public Fault? Next(string operation)
     {
         _calls.AddOrUpdate(operation, 1, (_, n) => n + 1);
+        if (Outage is { } outage)
+        {
+            return outage;
+        }
+
         return _faults.TryGetValue(operation, out var q) && q.TryDequeue(out var f) ? f : null;
     }
 
@@ -67,6 +80,9 @@ internal sealed class FaultPlan
             case FaultKind.Slow:
                 await Task.Delay(fault.Delay, http.RequestAborted);
                 return false;
+            case FaultKind.Reset:
+                http.Abort();
+                return true;
             case FaultKind.MalformedJson:
                 http.Response.StatusCode = 200;
                 http.Response.ContentType = "application/json";
@@ -79,7 +95,7 @@ internal sealed class FaultPlan
 }
 
 /// <summary>A Kestrel server on a free loopback port, hosting one stand-in.</summary>
-internal sealed class StandInHost : IAsyncDisposable
+public sealed class StandInHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
@@ -116,7 +132,7 @@ internal sealed class StandInHost : IAsyncDisposable
 }
 
 /// <summary>A sandbox's file system root: absolute sandbox paths land under a temp directory.</summary>
-internal sealed class SandboxFs : IDisposable
+public sealed class SandboxFs : IDisposable
 {
     public SandboxFs(string home)
     {
