@@ -91,8 +91,12 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
 
         var minCost = within.Min(c => c.Cost);
         var minLatency = within.Min(c => c.Latency);
+        // When maxLatency only fits below the safety margin, the strategy's metric matters less than making it at all: take the
+        // candidate most likely to, the one whose highest quantile still under maxLatency is highest (a tight, slightly slower
+        // host beats a faster one that scatters).
+        var chance = marginNote.Length > 0 && maxLatency is not null;
         var ordered = within
-            .Select(c => (c.S, Objective: w.Strategy switch
+            .Select(c => (c.S, Objective: chance ? -Chance(c.S, maxLatency!.Value) : w.Strategy switch
             {
                 RoutingStrategy.OptimizeCost => c.Cost,
                 RoutingStrategy.OptimizeLatency => c.Latency,
@@ -155,7 +159,7 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             var seen = model?.Metadata.CandidateCounts.GetValueOrDefault(c.Route.Key) ?? 0;
             var billed = model is null ? prior.LogBilledSeconds : RoutingModel.Blend(logBilled[i], prior.LogBilledSeconds, seen, options.Trainer.PriorWeight);
             var latency = model is null ? prior.LogLatencyMs : RoutingModel.Blend(logLatency[i], prior.LogLatencyMs, seen, options.Trainer.PriorWeight);
-            var (costCorrection, latencyCorrection) = calibration.Correction(c.Route.Key, context.Now);
+            var (costCorrection, latencyCorrection) = calibration.Correction(c.Route.Key, ResidualSpreads.Band(Math.Exp(latency)), context.Now);
             var perSecond = RoutingFeatures.PricePerSecond(c.Provider.Price, w);
             var logCost = billed + costCorrection;
             var logMs = latency + latencyCorrection;
@@ -192,10 +196,23 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             return;
         }
 
-        // The prediction already carried the correction: add it back so the residual is against the uncalibrated heads.
-        var (cost, latency) = models.Calibration.Correction(chosen.Key, time);
+        // The prediction already carried the correction: take it back out so the residual is against the uncalibrated heads,
+        // in the band the uncalibrated prediction fell in (the one whose correction maps it back into that band).
+        var band = ResidualSpreads.Band(chosen.PredictedLatencyMs.Value);
+        var (cost, latency) = models.Calibration.Correction(chosen.Key, band, time);
+        for (var b = 0; b <= ResidualSpreads.MaxBand; b++)
+        {
+            var correction = models.Calibration.Correction(chosen.Key, b, time);
+            if (ResidualSpreads.Band(chosen.PredictedLatencyMs.Value / Math.Exp(correction.Latency)) == b)
+            {
+                (band, cost, latency) = (b, correction.Cost, correction.Latency);
+                break;
+            }
+        }
+
         models.Calibration.Observe(
             chosen.Key,
+            band,
             time,
             Math.Log(costUsd / chosen.PredictedCostUsd.Value) + cost,
             Math.Log(latencyMs / chosen.PredictedLatencyMs.Value) + latency);
@@ -209,6 +226,13 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
     {
         var failure = Math.Clamp(s.Candidate.Health.FailureRate, 0, 0.5);
         return (s, s.ExpectedCostUsd / (1 - failure), s.ExpectedLatencyMs / (1 - failure));
+    }
+
+    /// <summary>How many of its upper-margin widths a candidate's median sits below <paramref name="maxLatency"/> (larger = likelier to make it).</summary>
+    private static double Chance(ScoredCandidate s, double maxLatency)
+    {
+        var width = Math.Log(Math.Max(s.HighLatencyMs, s.LatencyMs * 1.0001) / s.LatencyMs);
+        return Math.Log(maxLatency / s.LatencyMs) / width;
     }
 
     private static string? Violation(double cost, double latency, ScoredCandidate s, double? maxCost, double? maxLatency, int timeoutMs)

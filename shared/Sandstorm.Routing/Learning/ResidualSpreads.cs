@@ -21,6 +21,9 @@ public static class ResidualSpreads
     /// <summary>Spread assumed when neither the candidate nor its band has any settled run.</summary>
     public static ResidualSpread Default { get; } = new(0.3, 0.3, 0);
 
+    /// <summary>Highest band number.</summary>
+    public const int MaxBand = 2;
+
     /// <summary>Latency band of a prediction: under 10 s, under 100 s, longer.</summary>
     public static int Band(double predictedLatencyMs) => predictedLatencyMs switch
     {

@@ -135,6 +135,7 @@ public sealed class ReoptimizationJob(
             var predictedLatency = latency?[i] ?? prior.LogLatencyMs;
             models.Calibration.Observe(
                 o.Route.Key,
+                ResidualSpreads.Band(Math.Exp(predictedLatency)),
                 o.Time,
                 RoutingModelTrainer.CostLabel(o) - predictedCost,
                 RoutingModelTrainer.LatencyLabel(o) - predictedLatency);
