@@ -5,8 +5,12 @@ using Sandstorm.Routing.Learning;
 
 namespace Sandstorm.Routing;
 
-/// <summary>A feasible candidate with what the models (or the prior) expect of it.</summary>
-public sealed record ScoredCandidate(Candidate Candidate, double CostUsd, double LatencyMs, int Observations)
+/// <summary>
+/// A feasible candidate with what the models (or the prior) expect of it: the point predictions (medians, shown in the route),
+/// the expected values the objective sums, and the upper quantiles the constraints are checked against.
+/// </summary>
+public sealed record ScoredCandidate(
+    Candidate Candidate, double CostUsd, double LatencyMs, int Observations, double ExpectedCostUsd, double ExpectedLatencyMs, double HighCostUsd, double HighLatencyMs)
 {
     public RouteCandidate Route => Candidate.Route with { PredictedCostUsd = Math.Round(CostUsd, 8), PredictedLatencyMs = Math.Round(LatencyMs, 1) };
 }
@@ -30,8 +34,6 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
         var (feasible, rejected) = CandidateEnumerator.Enumerate(context);
         var w = context.Workload;
         var scored = Score(context, feasible, model);
-        var costMargin = model?.Metadata.Metrics.CostMargin ?? options.PriorMargin;
-        var latencyMargin = model?.Metadata.Metrics.LatencyMargin ?? options.PriorMargin;
         var maxCost = (double?)w.Constraints?.MaxCost;
         var maxLatency = (double?)w.Constraints?.MaxLatency;
 
@@ -39,12 +41,10 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
         var outside = new List<RouteCandidate>();
         foreach (var s in scored)
         {
-            var why = Violation(s, costMargin, latencyMargin, maxCost, maxLatency, w.TimeoutMs);
+            var why = Violation(s.HighCostUsd, s.HighLatencyMs, s, maxCost, maxLatency, w.TimeoutMs);
             if (why is null)
             {
-                // Expected cost/latency until success: a run that fails is paid and retried.
-                var failure = Math.Clamp(s.Candidate.Health.FailureRate, 0, 0.5);
-                within.Add((s, s.CostUsd / (1 - failure), s.LatencyMs / (1 - failure)));
+                within.Add(Expected(s));
             }
             else
             {
@@ -56,10 +56,9 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
         if (within.Count == 0)
         {
             // Nothing fits with the safety margins: accept what fits on the point predictions, and say so, before refusing.
-            foreach (var s in scored.Where(s => Violation(s, 1, 1, maxCost, maxLatency, w.TimeoutMs) is null))
+            foreach (var s in scored.Where(s => Violation(s.CostUsd, s.LatencyMs, s, maxCost, maxLatency, w.TimeoutMs) is null))
             {
-                var failure = Math.Clamp(s.Candidate.Health.FailureRate, 0, 0.5);
-                within.Add((s, s.CostUsd / (1 - failure), s.LatencyMs / (1 - failure)));
+                within.Add(Expected(s));
                 outside.RemoveAll(o => o.Key == s.Candidate.Route.Key);
             }
 
@@ -69,15 +68,16 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             }
             else if (maxLatency is { } ml)
             {
-                // Only maxLatency binds and the fastest could still make it on a good run: a late result beats a refusal
-                // (which fails the caller for certain), so run the fastest that fits the budget and the timeout, and say so.
+                // Only maxLatency binds and the fastest could still make it on a good run (the margin's mirror image below
+                // the median): a late result beats a refusal (which fails the caller for certain), so run the fastest that
+                // fits the budget and the timeout, and say so.
                 var hopeful = scored
-                    .Where(s => s.LatencyMs / latencyMargin <= ml && Violation(s, 1, 1, maxCost, null, w.TimeoutMs) is null)
+                    .Where(s => s.LatencyMs * s.LatencyMs / s.HighLatencyMs <= ml && Violation(s.CostUsd, s.LatencyMs, s, maxCost, null, w.TimeoutMs) is null)
                     .OrderBy(s => s.LatencyMs)
                     .FirstOrDefault();
                 if (hopeful is not null)
                 {
-                    within.Add((hopeful, hopeful.CostUsd, hopeful.LatencyMs));
+                    within.Add((hopeful, hopeful.ExpectedCostUsd, hopeful.ExpectedLatencyMs));
                     outside.RemoveAll(o => o.Key == hopeful.Candidate.Route.Key);
                     marginNote = $" (predicted {Ms(hopeful.LatencyMs)} ms may miss maxLatency {Ms(ml)}; fastest that can still make it)";
                 }
@@ -85,14 +85,18 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
 
             if (within.Count == 0)
             {
-                throw Binding(scored, costMargin, latencyMargin, maxCost, maxLatency, w.TimeoutMs);
+                throw Binding(scored, maxCost, maxLatency, w.TimeoutMs);
             }
         }
 
         var minCost = within.Min(c => c.Cost);
         var minLatency = within.Min(c => c.Latency);
+        // When maxLatency only fits below the safety margin, the strategy's metric matters less than making it at all: take the
+        // candidate most likely to, the one whose highest quantile still under maxLatency is highest (a tight, slightly slower
+        // host beats a faster one that scatters).
+        var chance = marginNote.Length > 0 && maxLatency is not null;
         var ordered = within
-            .Select(c => (c.S, Objective: w.Strategy switch
+            .Select(c => (c.S, Objective: chance ? -Chance(c.S, maxLatency!.Value) : w.Strategy switch
             {
                 RoutingStrategy.OptimizeCost => c.Cost,
                 RoutingStrategy.OptimizeLatency => c.Latency,
@@ -144,6 +148,9 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
         }
 
         var calibration = models.Calibration;
+        var metrics = model?.Metadata.Metrics;
+        var spreads = metrics?.Spreads is { Count: > 0 } known ? known : null;
+        var z = options.SafetyQuantileZ;
         var result = new ScoredCandidate[n];
         for (var i = 0; i < n; i++)
         {
@@ -152,9 +159,27 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             var seen = model?.Metadata.CandidateCounts.GetValueOrDefault(c.Route.Key) ?? 0;
             var billed = model is null ? prior.LogBilledSeconds : RoutingModel.Blend(logBilled[i], prior.LogBilledSeconds, seen, options.Trainer.PriorWeight);
             var latency = model is null ? prior.LogLatencyMs : RoutingModel.Blend(logLatency[i], prior.LogLatencyMs, seen, options.Trainer.PriorWeight);
-            var (costCorrection, latencyCorrection) = calibration.Correction(c.Route.Key, context.Now);
-            result[i] = new ScoredCandidate(
-                c, Math.Exp(billed + costCorrection) * RoutingFeatures.PricePerSecond(c.Provider.Price, w), Math.Exp(latency + latencyCorrection), seen);
+            var (costCorrection, latencyCorrection) = calibration.Correction(c.Route.Key, ResidualSpreads.Band(Math.Exp(latency)), context.Now);
+            var perSecond = RoutingFeatures.PricePerSecond(c.Provider.Price, w);
+            var logCost = billed + costCorrection;
+            var logMs = latency + latencyCorrection;
+            var cost = Math.Exp(logCost) * perSecond;
+            var ms = Math.Exp(logMs);
+            if (spreads is not null)
+            {
+                var sd = ResidualSpreads.Lookup(spreads, c.Route.Key, ResidualSpreads.Band(ms));
+                result[i] = new ScoredCandidate(
+                    c, cost, ms, seen,
+                    Math.Exp(logCost + (sd.CostSd * sd.CostSd / 2)) * perSecond, Math.Exp(logMs + (sd.LatencySd * sd.LatencySd / 2)),
+                    Math.Exp(logCost + (z * sd.CostSd)) * perSecond, Math.Exp(logMs + (z * sd.LatencySd)));
+            }
+            else
+            {
+                // The prior (or a model stored without spreads): one margin for every candidate.
+                var costMargin = metrics?.CostMargin ?? options.PriorMargin;
+                var latencyMargin = metrics?.LatencyMargin ?? options.PriorMargin;
+                result[i] = new ScoredCandidate(c, cost, ms, seen, cost, ms, cost * costMargin, ms * latencyMargin);
+            }
         }
 
         return result;
@@ -171,39 +196,68 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             return;
         }
 
-        // The prediction already carried the correction: add it back so the residual is against the uncalibrated heads.
-        var (cost, latency) = models.Calibration.Correction(chosen.Key, time);
+        // The prediction already carried the correction: take it back out so the residual is against the uncalibrated heads,
+        // in the band the uncalibrated prediction fell in (the one whose correction maps it back into that band).
+        var band = ResidualSpreads.Band(chosen.PredictedLatencyMs.Value);
+        var (cost, latency) = models.Calibration.Correction(chosen.Key, band, time);
+        for (var b = 0; b <= ResidualSpreads.MaxBand; b++)
+        {
+            var correction = models.Calibration.Correction(chosen.Key, b, time);
+            if (ResidualSpreads.Band(chosen.PredictedLatencyMs.Value / Math.Exp(correction.Latency)) == b)
+            {
+                (band, cost, latency) = (b, correction.Cost, correction.Latency);
+                break;
+            }
+        }
+
         models.Calibration.Observe(
             chosen.Key,
+            band,
             time,
             Math.Log(costUsd / chosen.PredictedCostUsd.Value) + cost,
             Math.Log(latencyMs / chosen.PredictedLatencyMs.Value) + latency);
     }
 
-    private static string? Violation(ScoredCandidate s, double costMargin, double latencyMargin, double? maxCost, double? maxLatency, int timeoutMs)
+    /// <summary>
+    /// The objective's view of a candidate: expected cost and latency until success. A run that fails is paid and retried,
+    /// so at failure rate f it takes 1 / (1 − f) attempts on average.
+    /// </summary>
+    private static (ScoredCandidate S, double Cost, double Latency) Expected(ScoredCandidate s)
     {
-        if (maxCost is { } mc && s.CostUsd * costMargin > mc)
+        var failure = Math.Clamp(s.Candidate.Health.FailureRate, 0, 0.5);
+        return (s, s.ExpectedCostUsd / (1 - failure), s.ExpectedLatencyMs / (1 - failure));
+    }
+
+    /// <summary>How many of its upper-margin widths a candidate's median sits below <paramref name="maxLatency"/> (larger = likelier to make it).</summary>
+    private static double Chance(ScoredCandidate s, double maxLatency)
+    {
+        var width = Math.Log(Math.Max(s.HighLatencyMs, s.LatencyMs * 1.0001) / s.LatencyMs);
+        return Math.Log(maxLatency / s.LatencyMs) / width;
+    }
+
+    private static string? Violation(double cost, double latency, ScoredCandidate s, double? maxCost, double? maxLatency, int timeoutMs)
+    {
+        if (maxCost is { } mc && cost > mc)
         {
-            return $"predicted cost {Usd(s.CostUsd * costMargin)} USD > maxCost {Usd(mc)}";
+            return $"predicted cost {Usd(cost)} USD > maxCost {Usd(mc)}";
         }
 
-        if (maxLatency is { } ml && s.LatencyMs * latencyMargin > ml)
+        if (maxLatency is { } ml && latency > ml)
         {
-            return $"predicted latency {Ms(s.LatencyMs * latencyMargin)} ms > maxLatency {Ms(ml)}";
+            return $"predicted latency {Ms(latency)} ms > maxLatency {Ms(ml)}";
         }
 
         // A run predicted to outlive its own timeout would fail; no margin here, the timeout is not the caller's budget.
         return s.LatencyMs > timeoutMs ? $"predicted latency {Ms(s.LatencyMs)} ms > timeout {timeoutMs}" : null;
     }
 
-    private static NoCandidateException Binding(
-        IReadOnlyList<ScoredCandidate> scored, double costMargin, double latencyMargin, double? maxCost, double? maxLatency, int timeoutMs)
+    private static NoCandidateException Binding(IReadOnlyList<ScoredCandidate> scored, double? maxCost, double? maxLatency, int timeoutMs)
     {
-        var note = costMargin > 1 || latencyMargin > 1 ? $" (safety margins ×{costMargin:0.00} cost, ×{latencyMargin:0.00} latency)" : "";
-        var cheapest = scored.Min(s => s.CostUsd * costMargin);
-        var fastest = scored.Min(s => s.LatencyMs * latencyMargin);
-        var costFails = maxCost is { } c && scored.All(s => s.CostUsd * costMargin > c);
-        var latencyFails = maxLatency is { } l && scored.All(s => s.LatencyMs * latencyMargin > l);
+        var note = scored.Any(s => s.HighCostUsd > s.CostUsd || s.HighLatencyMs > s.LatencyMs) ? " (with safety margins)" : "";
+        var cheapest = scored.Min(s => s.HighCostUsd);
+        var fastest = scored.Min(s => s.HighLatencyMs);
+        var costFails = maxCost is { } c && scored.All(s => s.HighCostUsd > c);
+        var latencyFails = maxLatency is { } l && scored.All(s => s.HighLatencyMs > l);
         string message;
         if (costFails)
         {
@@ -219,8 +273,8 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
         }
         else
         {
-            var withinLatency = scored.Where(s => maxLatency is null || s.LatencyMs * latencyMargin <= maxLatency).Select(s => s.CostUsd * costMargin).DefaultIfEmpty(double.NaN).Min();
-            var withinCost = scored.Where(s => maxCost is null || s.CostUsd * costMargin <= maxCost).Select(s => s.LatencyMs * latencyMargin).DefaultIfEmpty(double.NaN).Min();
+            var withinLatency = scored.Where(s => maxLatency is null || s.HighLatencyMs <= maxLatency).Select(s => s.HighCostUsd).DefaultIfEmpty(double.NaN).Min();
+            var withinCost = scored.Where(s => maxCost is null || s.HighCostUsd <= maxCost).Select(s => s.HighLatencyMs).DefaultIfEmpty(double.NaN).Min();
             message = $"maxCost {Usd(maxCost ?? double.NaN)} USD and maxLatency {Ms(maxLatency ?? timeoutMs)} ms together: " +
                 $"cheapest candidate within maxLatency costs {Usd(withinLatency)}, fastest within maxCost takes {Ms(withinCost)} ms{note}";
         }

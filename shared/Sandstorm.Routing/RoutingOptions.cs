@@ -25,6 +25,12 @@ public sealed class RoutingOptions
     /// <summary>Safety margin on both predictions while only the prior is available (it has no residuals to calibrate from).</summary>
     public double PriorMargin { get; set; } = 1.25;
 
+    /// <summary>
+    /// Constraints are checked against each candidate's upper quantile exp(μ + z·σ), σ its own residual spread
+    /// (<see cref="Learning.ResidualSpreads"/>); 1.28 ≈ the 90th percentile.
+    /// </summary>
+    public double SafetyQuantileZ { get; set; } = 1.2816;
+
     /// <summary>Half-life of the online residual calibration: how fast a slow spell or a brownout is forgotten once it stops showing.</summary>
     public TimeSpan CalibrationHalfLife { get; set; } = TimeSpan.FromHours(1);
 

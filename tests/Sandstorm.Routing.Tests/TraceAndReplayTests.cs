@@ -77,5 +77,32 @@ public sealed class TraceAndReplayTests
         Assert.True(cost.Router.TotalCost < cost.CheapestListPrice.TotalCost, $"router {cost.Router.TotalCost} vs cheapest list price {cost.CheapestListPrice.TotalCost}");
         Assert.True(cost.Oracle.TotalCost <= cost.Router.TotalCost);
         Assert.Contains("\"optimize_cost\":{\"router\":{", RoutingBenchmark.ToJson(result), StringComparison.Ordinal);
+
+        // Manual routing: every fixed provider × runtime × region of the market, best in hindsight among those that serve all.
+        var fixedCandidates = trace.Providers.Sum(p => p.Regions.Count);
+        Assert.Equal(fixedCandidates, cost.Manual.Count);
+        Assert.Contains(cost.Manual, m => m.Name == "manual edge/runsc/ap-south");
+        Assert.Contains(cost.Manual, m => m.Name == "manual daytona/container/eu-west" && !m.ServesAll);
+        Assert.Equal(cost.Manual.Where(m => m.ServesAll).Min(m => m.TotalCost), cost.BestManual.TotalCost);
+        var latency = result.Strategies.Single(s => s.Strategy == RoutingStrategy.OptimizeLatency);
+        Assert.Equal(latency.Manual.Where(m => m.ServesAll).Min(m => m.MeanLatencyMs), latency.BestManual.MeanLatencyMs);
+        Assert.Equal(result.Regret.Count(r => r.Strategy == RoutingStrategy.OptimizeCost), cost.Router.Requests);
+    }
+
+    [Fact]
+    public void ToJson_Result_HasExactlyTheDocumentedShape()
+    {
+        var p = new PolicyResult("x", 1, 0.5, 10, 9, 12, 1, 2, true);
+        var s = new StrategyResult(RoutingStrategy.OptimizeCost, p, p, p, p, p, [p]);
+        var result = new BenchmarkResult(1, 0, 0, null, [s, s with { Strategy = RoutingStrategy.OptimizeLatency }], 42.04, 50, TimeSpan.Zero);
+
+        var json = System.Text.Json.Nodes.JsonNode.Parse(RoutingBenchmark.ToJson(result))!.AsObject();
+
+        Assert.Equal(["optimize_cost", "optimize_latency", "decisionLatencyUsP50"], json.Select(kv => kv.Key));
+        Assert.Equal(["router", "bestManual", "cheapestListPrice", "roundRobin", "oracle"], json["optimize_cost"]!.AsObject().Select(kv => kv.Key));
+        var router = json["optimize_latency"]!["router"]!.AsObject();
+        Assert.Superset(new HashSet<string> { "totalCost", "meanLatencyMs", "p50LatencyMs", "p95LatencyMs", "failures", "violations" }, router.Select(kv => kv.Key).Where(k => k != "name").ToHashSet());
+        Assert.Equal(6, router.Count(kv => kv.Key != "name"));
+        Assert.Equal(42.0, json["decisionLatencyUsP50"]!.GetValue<double>());
     }
 }

@@ -43,6 +43,12 @@ public sealed record ModelMetrics
     /// <summary>Multiplier applied to predicted latency before comparing with maxLatency and the timeout (≥ 1).</summary>
     public double LatencyMargin { get; init; } = 1;
 
+    /// <summary>
+    /// Spread of the holdout residuals per candidate and latency band (<see cref="ResidualSpreads"/>): turns the heads'
+    /// log-scale point predictions into expected values and per-candidate upper quantiles.
+    /// </summary>
+    public IReadOnlyDictionary<string, ResidualSpread> Spreads { get; init; } = new Dictionary<string, ResidualSpread>();
+
     /// <summary>The figure promotion compares: the sum of both heads' errors.</summary>
     public double Score => CostLogMae + LatencyLogMae;
 }

@@ -21,27 +21,27 @@ public sealed class RoutingCalibration(TimeSpan halfLife, double shrinkage)
     {
     }
 
-    /// <summary>Number of candidates with a correction.</summary>
+    /// <summary>Number of corrections held (one per candidate and one per candidate and band).</summary>
     public int Count => _entries.Count;
 
-    /// <summary>Learns from one successful run: its actual cost and latency against what was predicted for it (uncalibrated).</summary>
-    public void Observe(string candidateKey, DateTimeOffset time, double logCostResidual, double logLatencyResidual)
+    /// <summary>
+    /// Learns from one successful run: its actual cost and latency against what was predicted for it (uncalibrated), in the
+    /// latency band of that prediction (<see cref="ResidualSpreads.Band"/>).
+    /// </summary>
+    public void Observe(string candidateKey, int band, DateTimeOffset time, double logCostResidual, double logLatencyResidual)
     {
         var cost = Math.Clamp(logCostResidual, -Clip, Clip);
         var latency = Math.Clamp(logLatencyResidual, -Clip, Clip);
-        _entries.AddOrUpdate(
-            candidateKey,
-            static (_, a) => new Entry(a.cost, a.latency, 1, a.time),
-            static (_, e, a) =>
-            {
-                var f = a.self.Decay(e.Time, a.time);
-                return new Entry((e.Cost * f) + a.cost, (e.Latency * f) + a.latency, (e.Weight * f) + 1, a.time > e.Time ? a.time : e.Time);
-            },
-            (cost, latency, time, self: this));
+        Add(candidateKey, time, cost, latency);
+        Add(ResidualSpreads.Key(candidateKey, band), time, cost, latency);
     }
 
-    /// <summary>Log corrections (cost, latency) to add to a candidate's predictions at <paramref name="now"/>; zero when unknown.</summary>
-    public (double Cost, double Latency) Correction(string candidateKey, DateTimeOffset now)
+    /// <summary>
+    /// Log corrections (cost, latency) to add to a candidate's predictions in a latency band at <paramref name="now"/>; zero when
+    /// unknown. The candidate's own residuals shrink towards zero, its band's towards the candidate's: a host that is slow on
+    /// everything shows it on every band at once, while a billing minimum that only matters to short runs stays in their band.
+    /// </summary>
+    public (double Cost, double Latency) Correction(string candidateKey, int band, DateTimeOffset now)
     {
         if (!_entries.TryGetValue(candidateKey, out var e))
         {
@@ -51,8 +51,27 @@ public sealed class RoutingCalibration(TimeSpan halfLife, double shrinkage)
         // Shrink towards zero by the (decayed) evidence: two runs say little, twenty recent ones say a lot.
         var f = Decay(e.Time, now);
         var denominator = (e.Weight * f) + shrinkage;
-        return (e.Cost * f / denominator, e.Latency * f / denominator);
+        var (cost, latency) = (e.Cost * f / denominator, e.Latency * f / denominator);
+        if (!_entries.TryGetValue(ResidualSpreads.Key(candidateKey, band), out var b))
+        {
+            return (cost, latency);
+        }
+
+        var g = Decay(b.Time, now);
+        var weight = (b.Weight * g) + shrinkage;
+        return (((b.Cost * g) + (shrinkage * cost)) / weight, ((b.Latency * g) + (shrinkage * latency)) / weight);
     }
+
+    private void Add(string key, DateTimeOffset time, double cost, double latency) =>
+        _entries.AddOrUpdate(
+            key,
+            static (_, a) => new Entry(a.cost, a.latency, 1, a.time),
+            static (_, e, a) =>
+            {
+                var f = a.self.Decay(e.Time, a.time);
+                return new Entry((e.Cost * f) + a.cost, (e.Latency * f) + a.latency, (e.Weight * f) + 1, a.time > e.Time ? a.time : e.Time);
+            },
+            (cost, latency, time, self: this));
 
     /// <summary>Forgets everything (a new model has absorbed what the residuals said about the old one).</summary>
     public void Reset() => _entries.Clear();

@@ -94,6 +94,7 @@ public sealed class RoutingModelTrainer(TrainerSettings settings)
 
         var costResiduals = new double[holdout.Count];
         var latencyResiduals = new double[holdout.Count];
+        var spreads = new List<(string, int, double, double)>(holdout.Count);
         for (var i = 0; i < holdout.Count; i++)
         {
             var o = holdout[i];
@@ -103,6 +104,11 @@ public sealed class RoutingModelTrainer(TrainerSettings settings)
             var predictedLatency = latency is null ? prior.LogLatencyMs : RoutingModel.Blend(latency[i], prior.LogLatencyMs, n, Settings.PriorWeight);
             costResiduals[i] = CostLabel(o) - predictedCost;
             latencyResiduals[i] = LatencyLabel(o) - predictedLatency;
+            if (o.Ok)
+            {
+                // Failed runs are partial (cut short, killed): their scatter is the failure rate's business, not the spread's.
+                spreads.Add((o.Route.Key, ResidualSpreads.Band(Math.Exp(predictedLatency)), costResiduals[i], latencyResiduals[i]));
+            }
         }
 
         return new ModelMetrics
@@ -111,6 +117,7 @@ public sealed class RoutingModelTrainer(TrainerSettings settings)
             LatencyLogMae = latencyResiduals.Average(Math.Abs),
             CostMargin = Margin(costResiduals),
             LatencyMargin = Margin(latencyResiduals),
+            Spreads = ResidualSpreads.Compute(spreads),
         };
     }
 

@@ -135,6 +135,7 @@ public sealed class ReoptimizationJob(
             var predictedLatency = latency?[i] ?? prior.LogLatencyMs;
             models.Calibration.Observe(
                 o.Route.Key,
+                ResidualSpreads.Band(Math.Exp(predictedLatency)),
                 o.Time,
                 RoutingModelTrainer.CostLabel(o) - predictedCost,
                 RoutingModelTrainer.LatencyLabel(o) - predictedLatency);
@@ -191,9 +192,9 @@ public sealed class ReoptimizationJob(
 
             var before = router.Score(context, feasible, current);
             var after = router.Score(context, feasible, next);
-            var oldChoice = before.MinBy(s => s.CostUsd)!.Candidate.Route.Key;
-            var newBest = after.Min(s => s.CostUsd);
-            saved += after.First(s => s.Candidate.Route.Key == oldChoice).CostUsd - newBest;
+            var oldChoice = before.MinBy(s => s.ExpectedCostUsd)!.Candidate.Route.Key;
+            var newBest = after.Min(s => s.ExpectedCostUsd);
+            saved += after.First(s => s.Candidate.Route.Key == oldChoice).ExpectedCostUsd - newBest;
             counted++;
         }
 

@@ -46,7 +46,17 @@ public sealed record StrategyResult(
 
 /// <summary>What a replay measured.</summary>
 public sealed record BenchmarkResult(
-    int Requests, int Retrains, int Promotions, string? FinalModel, IReadOnlyList<StrategyResult> Strategies, double DecisionLatencyUsP50, double ReplayDecisionUsP50, TimeSpan Elapsed);
+    int Requests, int Retrains, int Promotions, string? FinalModel, IReadOnlyList<StrategyResult> Strategies, double DecisionLatencyUsP50, double ReplayDecisionUsP50, TimeSpan Elapsed)
+{
+    /// <summary>Router against oracle, request by request (the regret breakdown of the text report).</summary>
+    public IReadOnlyList<RegretRow> Regret { get; init; } = [];
+}
+
+/// <summary>
+/// One request as the router and the oracle ran it: the size bucket (by timeout), whether any candidate the request could use
+/// was in an outage, where each ran and what it cost / took (null = refused or nothing available).
+/// </summary>
+public sealed record RegretRow(RoutingStrategy Strategy, string Bucket, bool Outage, string? RouterKey, TraceOutcome? Router, string? OracleKey, TraceOutcome? Oracle);
 
 /// <summary>
 /// Replays a market trace in order against the ML router and the baselines. The router sees only the outcome of the candidate
@@ -72,9 +82,14 @@ public static class RoutingBenchmark
         var rule = new RuleBasedRouter();
         var health = new HealthTracker();
 
-        var manualKeys = trace.Providers.Select(p => (p.Id, p.Runtime)).Distinct().ToList();
+        // Every fixed candidate a team could hard-code: provider × runtime × home region.
+        var manualKeys = trace.Providers
+            .SelectMany(p => p.Regions.Select(region => (p.Id, p.Runtime, Region: region)))
+            .Distinct()
+            .ToList();
         var tallies = new Dictionary<RoutingStrategy, Dictionary<string, Tally>>();
         var decisionTimes = new List<double>(requests.Count);
+        var regret = new List<RegretRow>(requests.Count);
         var roundRobin = 0;
         var retrains = 0;
         var promotions = 0;
@@ -122,6 +137,7 @@ public static class RoutingBenchmark
             decisionTimes.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
             var ran = decision?.Candidates.FirstOrDefault(c => c.Rejected is null && r.Outcomes.ContainsKey(c.Key));
             var tally = Get(t, RouterName);
+            TraceOutcome? routerOutcome = ran is null ? null : r.Outcomes[ran.Key];
             if (ran is null)
             {
                 tally.Refuse();
@@ -150,21 +166,26 @@ public static class RoutingBenchmark
 
             // Feasible set for the baselines (same enumerator, same availability).
             List<Candidate> feasible;
+            var outage = false;
             try
             {
-                feasible = CandidateEnumerator.Enumerate(context).Feasible;
+                var (f, rejected) = CandidateEnumerator.Enumerate(context);
+                feasible = f;
+                outage = rejected.Any(c => c.Rejected!.StartsWith("provider unavailable", StringComparison.Ordinal));
             }
             catch (NoCandidateException)
             {
                 feasible = [];
+                outage = true;
             }
 
-            // (b) manual: one hard-coded provider/runtime, the request's region or the provider's first; no failover.
-            foreach (var (id, runtime) in manualKeys)
+            // (b) manual: one hard-coded candidate; a run pinned to another region goes to the same provider there (the
+            // endpoint a team would configure per region). No failover: when that endpoint is down, the run fails.
+            foreach (var (id, runtime, home) in manualKeys)
             {
-                var name = $"manual {id}/{runtime}";
+                var name = $"manual {id}/{runtime}/{home}";
                 var offer = providers.First(p => p.Provider == id);
-                var region = w.Constraints?.PreferredRegion ?? offer.Regions[0];
+                var region = w.Constraints?.PreferredRegion ?? home;
                 var serves = offer.Runtimes.Any(o => o.Name == runtime && o.Isolation == w.IsolationLevel) && offer.Regions.Contains(region) && offer.Languages.Contains(w.Language);
                 var m = Get(t, name);
                 if (!serves)
@@ -184,15 +205,28 @@ public static class RoutingBenchmark
             // (c) cheapest list price (the rule-based router), (d) round robin, (e) the per-request oracle.
             Run(Get(t, "cheapest list price"), feasible.Count == 0 ? null : (await rule.RouteAsync(context, cancellationToken)).Candidates, r, w);
             Run(Get(t, "round robin"), feasible.Count == 0 ? null : [feasible[roundRobin++ % feasible.Count].Route], r, w);
-            Oracle(Get(t, "oracle"), feasible, r, w);
+            var (oracleKey, oracleOutcome) = Oracle(Get(t, "oracle"), feasible, r, w);
+
+            regret.Add(new RegretRow(w.Strategy, Bucket(w), outage, ran?.Key, routerOutcome, oracleKey, oracleOutcome));
         }
 
         var strategies = tallies.OrderBy(kv => kv.Key).Select(kv => Summarise(kv.Key, kv.Value)).ToList();
         var decisionUs = MeasureDecisions(router, holder.Current, providers, settings.DecisionSamples);
         return new BenchmarkResult(
             requests.Count, retrains, promotions, holder.Current?.Metadata.Version, strategies, decisionUs,
-            Percentile(decisionTimes, 0.5), clock.Elapsed);
+            Percentile(decisionTimes, 0.5), clock.Elapsed)
+        {
+            Regret = regret,
+        };
     }
+
+    /// <summary>Size bucket of a run by its timeout: the simulator's snippets, analyses and batch jobs, or any trace's short/medium/long runs.</summary>
+    public static string Bucket(Workload w) => w.TimeoutMs switch
+    {
+        <= 60_000 => "short (≤ 60 s timeout)",
+        <= 300_000 => "medium (≤ 5 min)",
+        _ => "long (> 5 min)",
+    };
 
     /// <summary>p50 of deciding among exactly 8 candidates (strong isolation, no region: e2b×2, modal×3, edge×3 in the default market).</summary>
     private static double MeasureDecisions(LightGbmRouter router, RoutingModel? model, IReadOnlyList<ProviderCapabilities> providers, int samples)
@@ -227,28 +261,30 @@ public static class RoutingBenchmark
     }
 
     /// <summary>Knows every outcome: the best successful run within the constraints for the strategy, else the best successful, else any.</summary>
-    private static void Oracle(Tally tally, List<Candidate> feasible, TraceRequestEvent r, Workload w)
+    private static (string? Key, TraceOutcome? Outcome) Oracle(Tally tally, List<Candidate> feasible, TraceRequestEvent r, Workload w)
     {
-        var options = feasible.Where(c => r.Outcomes.ContainsKey(c.Route.Key)).Select(c => r.Outcomes[c.Route.Key]).ToList();
+        var options = feasible.Where(c => r.Outcomes.ContainsKey(c.Route.Key)).Select(c => (c.Route.Key, Outcome: r.Outcomes[c.Route.Key])).ToList();
         if (options.Count == 0)
         {
             tally.Unavailable();
-            return;
+            return (null, null);
         }
 
         Func<TraceOutcome, double> metric = w.Strategy switch
         {
             RoutingStrategy.OptimizeCost => o => o.CostUsd,
             RoutingStrategy.OptimizeLatency => o => o.LatencyMs,
-            _ => o => (o.CostUsd / options.Min(x => Math.Max(x.CostUsd, 1e-12))) + (o.LatencyMs / options.Min(x => Math.Max(x.LatencyMs, 1e-9))),
+            _ => o => (o.CostUsd / options.Min(x => Math.Max(x.Outcome.CostUsd, 1e-12))) + (o.LatencyMs / options.Min(x => Math.Max(x.Outcome.LatencyMs, 1e-9))),
         };
-        var pool = options.Where(o => o.Ok && !Violates(o, w)).ToList();
+        var pool = options.Where(o => o.Outcome.Ok && !Violates(o.Outcome, w)).ToList();
         if (pool.Count == 0)
         {
-            pool = options.Where(o => o.Ok).ToList();
+            pool = options.Where(o => o.Outcome.Ok).ToList();
         }
 
-        tally.Add((pool.Count > 0 ? pool : options).MinBy(metric)!, w);
+        var best = (pool.Count > 0 ? pool : options).MinBy(o => metric(o.Outcome));
+        tally.Add(best.Outcome, w);
+        return best;
     }
 
     internal static bool Violates(TraceOutcome o, Workload w) =>
@@ -264,13 +300,10 @@ public static class RoutingBenchmark
             eligible = manual;
         }
 
+        // Best in hindsight on the strategy's own metric, among the candidates that can serve every request of the strategy.
         var best = strategy == RoutingStrategy.OptimizeLatency
-            ? eligible.MinBy(m => (m.Failures + m.Violations, m.MeanLatencyMs))!
+            ? eligible.MinBy(m => m.MeanLatencyMs)!
             : eligible.MinBy(m => m.TotalCost)!;
-        if (strategy == RoutingStrategy.OptimizeLatency)
-        {
-            best = eligible.MinBy(m => m.MeanLatencyMs)!;
-        }
 
         return new StrategyResult(strategy, results[RouterName], best, results["cheapest list price"], results["round robin"], results["oracle"], manual);
     }
@@ -305,9 +338,9 @@ public static class RoutingBenchmark
         {
             sb.AppendLine();
             sb.AppendLine(inv, $"== {Wire(s.Strategy)} ({s.Router.Requests} requests) ==");
-            sb.AppendLine(inv, $"{"policy",-34} {"total cost $",12} {"mean ms",9} {"p50 ms",9} {"p95 ms",9} {"fail",5} {"viol",5} {"cost/manual",11} {"cost/oracle",11} {"lat/manual",10} {"lat/oracle",10}");
+            sb.AppendLine(inv, $"{"policy",-50} {"total cost $",12} {"mean ms",9} {"p50 ms",9} {"p95 ms",9} {"fail",5} {"viol",5} {"cost/manual",11} {"cost/oracle",11} {"lat/manual",10} {"lat/oracle",10}");
             void Row(PolicyResult p, string label) => sb.AppendLine(inv,
-                $"{label,-34} {p.TotalCost,12:0.000000} {p.MeanLatencyMs,9:0} {p.P50LatencyMs,9:0} {p.P95LatencyMs,9:0} {p.Failures,5} {p.Violations,5} {Ratio(p.TotalCost, s.BestManual.TotalCost),11} {Ratio(p.TotalCost, s.Oracle.TotalCost),11} {Ratio(p.MeanLatencyMs, s.BestManual.MeanLatencyMs),10} {Ratio(p.MeanLatencyMs, s.Oracle.MeanLatencyMs),10}");
+                $"{label,-50} {p.TotalCost,12:0.000000} {p.MeanLatencyMs,9:0} {p.P50LatencyMs,9:0} {p.P95LatencyMs,9:0} {p.Failures,5} {p.Violations,5} {Ratio(p.TotalCost, s.BestManual.TotalCost),11} {Ratio(p.TotalCost, s.Oracle.TotalCost),11} {Ratio(p.MeanLatencyMs, s.BestManual.MeanLatencyMs),10} {Ratio(p.MeanLatencyMs, s.Oracle.MeanLatencyMs),10}");
             Row(s.Router, s.Router.Name);
             Row(s.BestManual, $"best manual = {s.BestManual.Name[7..]}");
             Row(s.CheapestListPrice, s.CheapestListPrice.Name);
@@ -335,9 +368,52 @@ public static class RoutingBenchmark
             }
         }
 
+        AppendRegret(sb, result.Regret);
         sb.AppendLine();
         sb.AppendLine(inv, $"decision latency: p50 {result.DecisionLatencyUsP50:0.0} µs to score 8 candidates (target ≤ 200 µs) {Mark(result.DecisionLatencyUsP50 <= 200)}; p50 over the replay {result.ReplayDecisionUsP50:0.0} µs");
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Where the router loses to the oracle, on the strategy's own metric (cost for optimize_cost, latency for optimize_latency):
+    /// by size bucket, by outage, and by the (router's, oracle's) provider pair with the largest regret.
+    /// </summary>
+    private static void AppendRegret(StringBuilder sb, IReadOnlyList<RegretRow> rows)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        foreach (var strategy in rows.Select(r => r.Strategy).Distinct().Order())
+        {
+            Func<TraceOutcome, double> metric = strategy == RoutingStrategy.OptimizeLatency ? o => o.LatencyMs : o => o.CostUsd;
+            var both = rows.Where(r => r.Strategy == strategy && r.Router is not null && r.Oracle is not null).ToList();
+            var total = both.Sum(r => metric(r.Router!) - metric(r.Oracle!));
+            sb.AppendLine();
+            sb.AppendLine(inv, $"-- regret vs oracle, {Wire(strategy)} ({(strategy == RoutingStrategy.OptimizeLatency ? "latency ms" : "cost $")}; requests both ran) --");
+            void Group(string label, IEnumerable<RegretRow> group)
+            {
+                var g = group.ToList();
+                var router = g.Sum(r => metric(r.Router!));
+                var oracle = g.Sum(r => metric(r.Oracle!));
+                var failed = g.Count(r => !r.Router!.Ok);
+                sb.AppendLine(inv, $"{label,-44} {g.Count,6} {router,14:0.######} {oracle,14:0.######} {Ratio(router, oracle),7} {(total > 0 ? (router - oracle) / total : 0),8:P1} {failed,6}");
+            }
+
+            sb.AppendLine(inv, $"{"group",-44} {"n",6} {"router",14} {"oracle",14} {"ratio",7} {"regret",8} {"fail",6}");
+            foreach (var bucket in both.GroupBy(r => r.Bucket).OrderBy(g => g.Key, StringComparer.Ordinal))
+            {
+                Group(bucket.Key, bucket);
+            }
+
+            Group("during an outage of some candidate", both.Where(r => r.Outage));
+            foreach (var pair in both
+                .GroupBy(r => $"{Provider(r.RouterKey)} → {Provider(r.OracleKey)} [{r.Bucket[..r.Bucket.IndexOf(' ', StringComparison.Ordinal)]}]")
+                .OrderByDescending(g => g.Sum(r => metric(r.Router!) - metric(r.Oracle!)))
+                .Take(6))
+            {
+                Group($"router {pair.Key}", pair);
+            }
+        }
+
+        static string Provider(string? key) => key is null ? "-" : key[..key.IndexOf('/', StringComparison.Ordinal)] + key[key.LastIndexOf('/')..];
     }
 
     private static string Mark(bool ok) => ok ? "OK" : "MISSED";
