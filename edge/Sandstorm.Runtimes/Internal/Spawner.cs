@@ -37,6 +37,9 @@ internal static class Spawner
         {
             try
             {
+                // Only stdin, stdout and stderr go to a sandbox: a descriptor this process inherited without
+                // close-on-exec (from a shell, a service manager) would otherwise pass through bwrap into the code.
+                Libc.CloseOnExecFrom(3);
                 process.Start();
                 afterStart?.Invoke(process);
                 started.SetResult();
