@@ -86,6 +86,11 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
             // Nested user namespaces are the usual first step of a kernel exploit; forbid them outright.
             "--disable-userns",
             "--die-with-parent", "--new-session", "--hostname", "sandbox",
+
+            // The interpreter is the namespace's pid 1 instead of a child of a bwrap reaper: one fork less per start
+            // (the largest single cost of bwrap's own, ~10 ms of CPU on these machines). Whatever the code leaves
+            // running is still killed when it exits, by the kernel, as the namespace's init is gone.
+            "--as-pid-1",
             "--uid", uid, "--gid", gid,
         ]);
         foreach (var dir in HostLayout.SystemDirectories)

@@ -121,14 +121,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     /// <summary>Environment of the sandboxed code: a fixed minimal base, the caller's variables, the marker.</summary>
     private protected Dictionary<string, string> SandboxEnvironment(SandboxContext context, string home)
     {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
-            ["HOME"] = home,
-            ["TMPDIR"] = "/tmp",
-            ["LANG"] = "C.UTF-8",
-            ["PYTHONDONTWRITEBYTECODE"] = "1",
-        };
+        var env = BaseEnvironment(home);
         if (context.Spec.Environment is not null)
         {
             foreach (var (key, value) in context.Spec.Environment)
@@ -140,6 +133,16 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         env[MarkerVariable] = context.Id;
         return env;
     }
+
+    /// <summary>The fixed environment every sandboxed program starts with (before the caller's variables).</summary>
+    public static Dictionary<string, string> BaseEnvironment(string home) => new(StringComparer.Ordinal)
+    {
+        ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
+        ["HOME"] = home,
+        ["TMPDIR"] = "/tmp",
+        ["LANG"] = "C.UTF-8",
+        ["PYTHONDONTWRITEBYTECODE"] = "1",
+    };
 
     /// <summary>Interpreter command line for the main file at the given directory.</summary>
     private protected static List<string> CodeCommand(ExecutionSpec spec, string directory)

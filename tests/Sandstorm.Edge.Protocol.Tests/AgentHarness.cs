@@ -104,6 +104,9 @@ public sealed class NetworkSwitch : DelegatingHandler
 
     public State Mode { get; set; } = State.Up;
 
+    /// <summary>When set, the next poll answer that carries a job reaches the control plane's side only: the agent never sees it.</summary>
+    public bool LoseNextJobOffer { get; set; }
+
     /// <summary>Every request and what the switch did with it ("Up POST /v1/...").</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string> Log { get; } = new();
 
@@ -118,6 +121,22 @@ public sealed class NetworkSwitch : DelegatingHandler
         }
 
         var response = await base.SendAsync(request, cancellationToken);
+        if (LoseNextJobOffer && request.Method == HttpMethod.Get && request.RequestUri?.AbsolutePath.EndsWith("/jobs", StringComparison.Ordinal) == true)
+        {
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            if (body.Contains("\"jobId\"", StringComparison.Ordinal))
+            {
+                LoseNextJobOffer = false;
+                Log.Enqueue($"lost job offer {request.RequestUri.AbsolutePath}");
+                response.Dispose();
+                throw new HttpRequestException("connection reset (network switch lost the job offer)");
+            }
+
+            // Not an offer: hand the buffered answer on untouched.
+            var replay = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+            response.Content = replay;
+        }
+
         if (mode == State.LoseResponses)
         {
             response.Dispose();

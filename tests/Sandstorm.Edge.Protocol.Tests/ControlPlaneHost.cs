@@ -34,6 +34,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     /// <summary>Agents silent this long are dead: short so disconnect tests finish quickly, long enough for a sandbox start on a busy machine.</summary>
     public static readonly TimeSpan AgentTimeout = TimeSpan.FromSeconds(8);
 
+    /// <summary>A leased job missing from heartbeats this long is offered again: well above the harness's 400 ms heartbeat.</summary>
+    public static readonly TimeSpan LeaseTimeout = TimeSpan.FromSeconds(5);
+
     private readonly WebApplication _app;
     private readonly DirectoryInfo _state;
 
@@ -63,6 +66,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             ["Sandstorm:Signing:KeyPath"] = Path.Combine(state.FullName, "signing-key.pem"),
             ["Sandstorm:Runs:Overhead"] = "00:00:40",
             ["Sandstorm:Edge:AgentTimeout"] = agentTimeout.ToString("c"),
+            ["Sandstorm:Edge:LeaseTimeout"] = LeaseTimeout.ToString("c"),
             ["Sandstorm:Edge:SweepInterval"] = "00:00:00.250",
             ["Sandstorm:Edge:PollInterval"] = "00:00:00.250",
         });
@@ -114,6 +118,14 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     }
 
     /// <summary>Submits a run and returns its id (not waiting).</summary>
+    /// <summary>Cancels a run (<c>DELETE /v1/runs/{id}</c>).</summary>
+    public async Task CancelAsync(string apiKey, string runId)
+    {
+        using var http = Client(apiKey);
+        using var response = await http.DeleteAsync($"v1/runs/{runId}");
+        Assert.True(response.IsSuccessStatusCode, $"cancel answered {(int)response.StatusCode}");
+    }
+
     public async Task<string> SubmitAsync(string apiKey, string code, int timeoutMs = 20_000)
     {
         using var http = Client(apiKey);

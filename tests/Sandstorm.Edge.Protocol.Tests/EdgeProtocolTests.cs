@@ -221,6 +221,98 @@ public sealed class EdgeProtocolTests(ControlPlaneFixture fixture) : IClassFixtu
         }
     }
 
+    [Fact]
+    public async Task CancelledRun_AgentKillsSandbox_AndReportsCancelled()
+    {
+        // The code would sleep far past every deadline below: only a cancel that reaches the agent ends it in time.
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
+        await using var agent = await StartAgentAsync(host, a.Key, "cancel");
+        var runId = await host.SubmitAsync(a.Key, "import time\nprint('started', flush=True)\ntime.sleep(600)", timeoutMs: 900_000);
+        await WaitRunningOnAsync(host, runId, agent);
+
+        await host.CancelAsync(a.Key, runId);
+        var run = await host.WaitRunAsync(a.Key, runId);
+        Assert.Equal(RunStatus.Cancelled, run.Status);
+
+        // The next heartbeat's answer names the job; the agent kills the sandbox and posts a `cancelled` result.
+        await Poll.UntilAsync(() => Task.FromResult(agent.Agent.Running), n => n == 0, Deadline, "the agent to kill the cancelled job");
+        var job = await Poll.UntilAsync(() => host.JobAsync(a.Id, runId), j => j!.Deliveries == 1, Deadline, "the cancelled result to be posted");
+        Assert.Equal((EdgeJobState.Cancelled, "released", 0), (job!.State, job.CompletedBy, job.EventsRaised));
+        await Poll.UntilAsync(
+            () => Task.FromResult(agent.Agent.Outbox.Pending().Any(i => i.Kind == Outbox.ResultKind)),
+            pending => !pending,
+            Deadline,
+            "the cancelled result to be acknowledged");
+
+        var telemetry = host.Services.GetRequiredService<EdgeTelemetryStore>();
+        var events = await Poll.UntilAsync(
+            () => telemetry.ListForJobAsync(a.Id, job.JobId, CancellationToken.None),
+            e => e.Any(x => x.Kind == "job-cancelled"),
+            Deadline,
+            "the job-cancelled event");
+        Assert.DoesNotContain(events, e => e.Kind == "job-finished");
+        Assert.Equal(RunStatus.Cancelled, (await host.GetRunAsync(a.Key, runId)).Status);
+    }
+
+    [Fact]
+    public async Task LostPollAnswer_LeaseExpires_JobOfferedAgainAndRunOnce()
+    {
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
+        await using var agent = await StartAgentAsync(host, a.Key, "lossy");
+        agent.Network.LoseNextJobOffer = true;
+
+        var runId = await host.SubmitAsync(a.Key, "print('second offer')");
+
+        // The first lease happened on the control plane, but its answer was lost: the agent never ran the job.
+        await Poll.UntilAsync(() => Task.FromResult(agent.Network.LoseNextJobOffer), lose => !lose, Deadline, "the job offer to be lost");
+        var run = await host.WaitRunAsync(a.Key, runId);
+
+        Assert.Equal(RunStatus.Succeeded, run.Status);
+        Assert.Equal("second offer\n", run.Stdout);
+        var job = (await host.JobAsync(a.Id, runId))!;
+        Assert.Equal((EdgeJobState.Completed, 2, 1, agent.AgentId), (job.State, job.Attempts, job.EventsRaised, job.CompletedBy));
+        Assert.Contains(agent.Network.Log, l => l.StartsWith("lost job offer", StringComparison.Ordinal));
+
+        var telemetry = host.Services.GetRequiredService<EdgeTelemetryStore>();
+        var events = await Poll.UntilAsync(
+            () => telemetry.ListForJobAsync(a.Id, job.JobId, CancellationToken.None),
+            e => e.Any(x => x.Kind == "job-finished"),
+            Deadline,
+            "the job-finished event");
+        Assert.Single(events, e => e.Kind == "job-started");
+    }
+
+    [Fact]
+    public async Task JobOfferedAgainWhileRunning_IsNotRunTwice()
+    {
+        // As if a heartbeat listing the job had been late: the control plane queues the running job for the agent again.
+        var host = Host;
+        var a = await host.CreateTenantAsync("a");
+        await using var agent = await StartAgentAsync(host, a.Key, "again");
+        var runId = await host.SubmitAsync(a.Key, "import time\nprint('started', flush=True)\ntime.sleep(10)\nprint('done')");
+        await WaitRunningOnAsync(host, runId, agent);
+
+        var jobs = host.Services.GetRequiredService<EdgeJobStore>();
+        var leased = (await host.JobAsync(a.Id, runId))!;
+        Assert.NotNull(await jobs.TryUpdateAsync(leased with { State = EdgeJobState.Queued, LeasedAt = null }, CancellationToken.None));
+        host.Services.GetRequiredService<Providers.Edge.EdgeJobSignal>().Notify(a.Id, agent.AgentId);
+        await Poll.UntilAsync(() => host.JobAsync(a.Id, runId), j => j!.Attempts == 2 || j.State == EdgeJobState.Completed, Deadline, "the job to be leased again");
+        var run = await host.WaitRunAsync(a.Key, runId);
+
+        Assert.Equal((RunStatus.Succeeded, "started\ndone\n"), (run.Status, run.Stdout));
+        var job = (await host.JobAsync(a.Id, runId))!;
+        Assert.Equal((2, 1, 1), (job.Attempts, job.Deliveries, job.EventsRaised));
+        var telemetry = host.Services.GetRequiredService<EdgeTelemetryStore>();
+        var events = await Poll.UntilAsync(
+            () => telemetry.ListForJobAsync(a.Id, job.JobId, CancellationToken.None),
+            e => e.Any(x => x.Kind == "job-finished") && e.Any(x => x.Kind == "job-offer-ignored"),
+            Deadline,
+            "the job-finished and job-offer-ignored events");
+        Assert.Single(events, e => e.Kind == "job-started");
+    }
+
     private static async Task<AgentHarness> StartAgentAsync(ControlPlaneHost host, string apiKey, string name)
     {
         var agent = await AgentHarness.EnrollAsync(host, apiKey, name);

@@ -246,6 +246,35 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
+    public async Task InheritedDescriptors_NeverReachTheCode(string runtime)
+    {
+        // A descriptor of the host process without close-on-exec (dup never sets it), as a shell or service manager leaves them.
+        var leaked = dup(2);
+        Assert.True(leaked > 2, "dup failed");
+        try
+        {
+            var result = await RunAsync(runtime, Languages.Python, """
+                import os
+                print(" ".join(sorted(set(os.listdir("/proc/self/fd")) - {"0", "1", "2"}, key=int)))
+                """);
+
+            // Only the descriptor listdir itself opened is left.
+            Assert.Equal((0, "3"), (result.ExitCode, result.Stdout.Trim()));
+        }
+        finally
+        {
+            _ = close(leaked);
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    private static extern int dup(int fd);
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    private static extern int close(int fd);
+
     private async Task<ExecutionResult> RunAsync(string runtime, string language, string code, int memoryMiB = 128, double timeoutSeconds = 15)
     {
         var spec = new ExecutionSpec

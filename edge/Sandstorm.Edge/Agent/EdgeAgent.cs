@@ -43,7 +43,7 @@ public sealed class EdgeAgent : IDisposable
     private readonly Outbox _outbox;
     private readonly TextWriter _log;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RunningJob> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<EdgeTelemetryEvent> _telemetry = new();
     private readonly SemaphoreSlim _flushNow = new(0);
     private readonly SemaphoreSlim _slots;
@@ -87,13 +87,13 @@ public sealed class EdgeAgent : IDisposable
         finally
         {
             Log($"stopping: waiting up to {_options.ShutdownGrace.TotalSeconds:0} s for {_running.Count} running job(s)");
-            var all = Task.WhenAll(_running.Values);
+            var all = Task.WhenAll(_running.Values.Select(r => r.Task));
             if (await Task.WhenAny(all, Task.Delay(_options.ShutdownGrace, _time, CancellationToken.None)) != all)
             {
                 await jobs.CancelAsync();
             }
 
-            await Task.WhenAll(_running.Values);
+            await Task.WhenAll(_running.Values.Select(r => r.Task));
 
             // One last delivery attempt; whatever is left stays on disk for the next start.
             using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
@@ -174,18 +174,33 @@ public sealed class EdgeAgent : IDisposable
                 slots.Release(free - batch.Jobs.Count);
             }
 
+            var held = HeldJobs();
             foreach (var job in batch.Jobs)
             {
-                _running[job.JobId] = Task.Run(
+                // Idempotent by job id: a job offered again (its lease expired before a heartbeat listed it) that this
+                // agent already runs or has a result for is not run a second time; the next heartbeat lists it.
+                if (held.Contains(job.JobId))
+                {
+                    Log($"job {job.JobId} offered again while already held here; not run twice");
+                    Event("job-offer-ignored", job.JobId, null);
+                    slots.Release();
+                    continue;
+                }
+
+                held.Add(job.JobId);
+                var running = new RunningJob(CancellationTokenSource.CreateLinkedTokenSource(jobs));
+                _running[job.JobId] = running;
+                running.Task = Task.Run(
                     async () =>
                     {
                         try
                         {
-                            await ExecuteAsync(job, jobs);
+                            await ExecuteAsync(job, running);
                         }
                         finally
                         {
                             _running.TryRemove(job.JobId, out _);
+                            running.Stop.Dispose();
                             slots.Release();
                         }
                     },
@@ -194,8 +209,9 @@ public sealed class EdgeAgent : IDisposable
         }
     }
 
-    private async Task ExecuteAsync(EdgeJob job, CancellationToken ct)
+    private async Task ExecuteAsync(EdgeJob job, RunningJob running)
     {
+        var ct = running.Stop.Token;
         Log($"job {job.JobId} (run {job.RunId}): {job.Spec.Language}, isolation {RuntimeSelector.Format(job.Spec.IsolationLevel)}");
         Event("job-started", job.JobId, new Dictionary<string, string> { ["runId"] = job.RunId });
         EdgeJobResult result;
@@ -223,6 +239,13 @@ public sealed class EdgeAgent : IDisposable
             Event("job-refused", job.JobId, new Dictionary<string, string> { ["code"] = e.Code, ["reason"] = e.Message });
             Log($"job {job.JobId} refused: {e.Message}");
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && running.CancelRequested)
+        {
+            // The control plane no longer wants it (run cancelled or ended, job moved): the runtime killed the sandbox.
+            result = new EdgeJobResult { JobId = job.JobId, Error = new RunError(ErrorCodes.Cancelled, "cancelled by the control plane; the sandbox was killed") };
+            Event("job-cancelled", job.JobId, new Dictionary<string, string> { ["runId"] = job.RunId });
+            Log($"job {job.JobId} cancelled by the control plane; sandbox killed");
+        }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             // Killed by shutdown: no result, so the control plane gives the job to another agent once our heartbeats stop.
@@ -244,7 +267,7 @@ public sealed class EdgeAgent : IDisposable
         {
             try
             {
-                await _client.HeartbeatAsync(
+                var ack = await _client.HeartbeatAsync(
                     new EdgeHeartbeat
                     {
                         Runtimes = _statuses,
@@ -253,9 +276,11 @@ public sealed class EdgeAgent : IDisposable
                         Load = MachineStats.Load(),
                         QueueDepth = _running.Count,
                         MaxConcurrency = _options.MaxConcurrency,
+                        Jobs = [.. HeldJobs().Order(StringComparer.Ordinal)],
                     },
                     ct);
                 Reachable(true, null);
+                Cancel(ack.Cancel ?? []);
             }
             catch (ControlPlaneException e)
             {
@@ -351,6 +376,41 @@ public sealed class EdgeAgent : IDisposable
         }
     }
 
+    /// <summary>Jobs this agent holds: running, or finished with a result still waiting in the outbox.</summary>
+    private HashSet<string> HeldJobs()
+    {
+        var held = new HashSet<string>(_running.Keys, StringComparer.Ordinal);
+        foreach (var item in _outbox.Pending())
+        {
+            if (item.Kind == Outbox.ResultKind)
+            {
+                held.Add(item.Id);
+            }
+        }
+
+        return held;
+    }
+
+    /// <summary>Kills the sandboxes of jobs the control plane no longer wants; their results say <c>cancelled</c>.</summary>
+    private void Cancel(IReadOnlyList<string> jobIds)
+    {
+        foreach (var jobId in jobIds)
+        {
+            if (_running.TryGetValue(jobId, out var running) && !running.CancelRequested)
+            {
+                running.CancelRequested = true;
+                try
+                {
+                    running.Stop.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // It finished meanwhile; its result is already on its way.
+                }
+            }
+        }
+    }
+
     private void Event(string kind, string? jobId, IReadOnlyDictionary<string, string>? data) =>
         _telemetry.Enqueue(new EdgeTelemetryEvent { EventId = Guid.NewGuid().ToString("N"), JobId = jobId, Kind = kind, At = _time.GetUtcNow(), Data = data });
 
@@ -365,6 +425,17 @@ public sealed class EdgeAgent : IDisposable
     }
 
     private void Log(string message) => _log.WriteLine($"{_time.GetUtcNow():HH:mm:ss} {message}");
+
+    /// <summary>A job running on this agent: its task and the switch that kills its sandbox.</summary>
+    private sealed class RunningJob(CancellationTokenSource stop)
+    {
+        public CancellationTokenSource Stop { get; } = stop;
+
+        public Task Task { get; set; } = Task.CompletedTask;
+
+        /// <summary>Set before <see cref="Stop"/> fires for a control-plane cancel (as opposed to shutdown).</summary>
+        public volatile bool CancelRequested;
+    }
 
     private async Task<bool> DelayAsync(TimeSpan delay, CancellationToken ct)
     {

@@ -32,7 +32,7 @@ public sealed class BenchCommand : IEdgeCommand
           --iterations  measured runs per runtime and language (default 30; one warm-up run is not counted)
           --runtimes    runtimes to include (default: every working one)
         Figures are end-to-end wall times of ExecuteAsync (cgroup, scratch, launch, run, cleanup); "bare" starts the
-        interpreter directly on the same script with nothing else.
+        interpreter directly on the same script, with the same flags and environment, and nothing else.
         """;
 
     public async Task<int> RunAsync(IReadOnlyList<string> args, EdgeContext context, CancellationToken ct)
@@ -148,7 +148,8 @@ public sealed class BenchCommand : IEdgeCommand
         return elapsed;
     }
 
-    // The baseline: the same interpreter on the same script, started directly with captured output.
+    // The baseline: the same interpreter with the same flags and environment on the same script, started directly
+    // with captured output.
     private static async Task<double> RunBareAsync(ExecutionSpec spec, string directory, CancellationToken ct)
     {
         var path = Path.Combine(directory, Languages.MainFile(spec.Language));
@@ -162,6 +163,14 @@ public sealed class BenchCommand : IEdgeCommand
         }
 
         psi.ArgumentList.Add(path);
+
+        // Like with like: the sandboxes' own environment rather than this process's (which may carry PYTHON* settings).
+        psi.Environment.Clear();
+        foreach (var (key, value) in SandboxRuntimeBase.BaseEnvironment(directory))
+        {
+            psi.Environment[key] = value;
+        }
+
         var started = Stopwatch.GetTimestamp();
         using var process = Process.Start(psi)!;
         process.StandardInput.Close();

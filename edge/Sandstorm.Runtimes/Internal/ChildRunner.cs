@@ -58,35 +58,9 @@ internal static class ChildRunner
 
         using var process = new Process { StartInfo = psi };
         var started = time.GetTimestamp();
-        await Spawner.StartAsync(process);
+        var cgroup = context.Cgroup;
+        await Spawner.StartAsync(process, launched => GoAhead(launched, cgroup));
         var pid = process.Id;
-        if (context.Cgroup is not null)
-        {
-            try
-            {
-                context.Cgroup.Join(pid);
-            }
-            catch
-            {
-                // The launcher never got the go-ahead, so nothing of the command ran; it must not run unlimited either.
-                process.Kill();
-                await process.WaitForExitAsync(CancellationToken.None);
-                throw;
-            }
-        }
-
-        try
-        {
-            if (context.Cgroup is not null)
-            {
-                process.StandardInput.Write(Go + "\n");
-            }
-
-            process.StandardInput.Close();
-        }
-        catch (IOException)
-        {
-        }
 
         using var abortReads = new CancellationTokenSource();
         var stdout = BoundedOutput.ReadAsync(process.StandardOutput.BaseStream, spec.OutputLimitBytes, abortReads.Token);
@@ -142,6 +116,38 @@ internal static class ChildRunner
         var (errBytes, errTruncated) = await stderr;
         int? exitCode = stopped || !process.HasExited ? null : process.ExitCode;
         return new ChildOutcome(outBytes, outTruncated, errBytes, errTruncated, exitCode, wall, timedOut);
+    }
+
+    // Runs on the spawner thread right after the launcher started: into the cgroups, then the go-ahead on stdin.
+    private static void GoAhead(Process launcher, SandboxCgroup? cgroup)
+    {
+        if (cgroup is not null)
+        {
+            try
+            {
+                cgroup.Join(launcher.Id);
+            }
+            catch
+            {
+                // The launcher never got the go-ahead, so nothing of the command ran; it must not run unlimited either.
+                launcher.Kill();
+                launcher.WaitForExit();
+                throw;
+            }
+        }
+
+        try
+        {
+            if (cgroup is not null)
+            {
+                launcher.StandardInput.Write(Go + "\n");
+            }
+
+            launcher.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+        }
     }
 
     private static string Script(Launch launch, SandboxCgroup? cgroup, bool newSession)

@@ -38,7 +38,36 @@ internal static class Libc
     [DllImport("libc", SetLastError = true)]
     private static extern long syscall(long number, long a1, long a2, long a3, long a4);
 
+    [DllImport("libc", SetLastError = true)]
+    private static extern int fcntl(int fd, int cmd, int arg);
+
+    private const long SysCloseRange = 436;
+    private const long CloseRangeCloexec = 4;
+    private const int FSetFd = 2;
+    private const int FdCloexec = 1;
+
     public static bool IsRoot => geteuid() == 0;
+
+    /// <summary>
+    /// Marks every descriptor from <paramref name="first"/> up close-on-exec, so no child inherits one by accident
+    /// (descriptors this process inherited from whoever started it, or opened by native code without O_CLOEXEC).
+    /// </summary>
+    public static void CloseOnExecFrom(int first)
+    {
+        if (syscall(SysCloseRange, first, uint.MaxValue, CloseRangeCloexec, 0) == 0)
+        {
+            return;
+        }
+
+        // Kernels before 5.11 have no close_range: mark each open descriptor.
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var fd) && fd >= first)
+            {
+                _ = fcntl(fd, FSetFd, FdCloexec);
+            }
+        }
+    }
 
     /// <summary>A file descriptor that becomes readable when the process exits (-1 when it is already gone).</summary>
     public static int PidfdOpen(int pid) => (int)syscall(SysPidfdOpen, pid, 0, 0, 0);

@@ -103,7 +103,10 @@ public static partial class EdgeEndpoints
         return RunEndpoints.Json(new EdgeEnrollResponse(agent.AgentId, agentToken, agent.TenantId), StatusCodes.Status201Created);
     });
 
-    /// <summary><c>POST /v1/edge/agents/{agentId}/heartbeat</c> (agent token): capabilities and load → 200 <see cref="EdgeHeartbeatAck"/>.</summary>
+    /// <summary>
+    /// <c>POST /v1/edge/agents/{agentId}/heartbeat</c> (agent token): capabilities, load and the jobs the agent holds →
+    /// 200 <see cref="EdgeHeartbeatAck"/> naming the held jobs it must stop (cancelled runs, jobs moved or failed meanwhile).
+    /// </summary>
     public static Task<IResult> HeartbeatAsync(HttpContext http, string agentId) => RunEndpoints.Guard(async () =>
     {
         var tenant = await EdgeAgentAuth.RequireAgentAsync(http, agentId);
@@ -112,6 +115,11 @@ public static partial class EdgeEndpoints
             || heartbeat.MaxConcurrency is < 1 or > 1024 || heartbeat.QueueDepth < 0 || heartbeat.Cpu < 0 || heartbeat.MemoryMiB < 0)
         {
             throw Invalid("runtimes", "runtimes (at most 32, each named) are required; maxConcurrency is 1-1024; cpu, memoryMiB and queueDepth are not negative");
+        }
+
+        if (heartbeat.Jobs is { } held && (held.Count > EdgeJobLeases.MaxReported || held.Any(id => string.IsNullOrWhiteSpace(id) || id.Length > 256)))
+        {
+            throw Invalid("jobs", $"jobs lists at most {EdgeJobLeases.MaxReported} job ids, each 1-256 characters");
         }
 
         var agents = http.RequestServices.GetRequiredService<EdgeAgentStore>();
@@ -126,7 +134,11 @@ public static partial class EdgeEndpoints
 
         var options = http.RequestServices.GetRequiredService<IOptions<EdgeOptions>>().Value;
         var time = http.RequestServices.GetRequiredService<TimeProvider>();
-        return RunEndpoints.Json(new EdgeHeartbeatAck(agentId, (int)options.AgentTimeout.TotalSeconds, time.GetUtcNow()), StatusCodes.Status200OK);
+        var leases = http.RequestServices.GetRequiredService<EdgeJobLeases>();
+        var cancel = await leases.JobsToCancelAsync(tenant, agentId, heartbeat.Jobs, http.RequestAborted);
+        return RunEndpoints.Json(
+            new EdgeHeartbeatAck(agentId, (int)options.AgentTimeout.TotalSeconds, time.GetUtcNow()) { Cancel = cancel },
+            StatusCodes.Status200OK);
     });
 
     /// <summary>

@@ -15,7 +15,7 @@ public static class EdgeServiceCollectionExtensions
     {
         services.AddOptions<EdgeOptions>()
             .Bind(configuration.GetSection(EdgeOptions.Section))
-            .Validate(o => o.AgentTimeout > TimeSpan.Zero && o.SweepInterval > TimeSpan.Zero && o.PollInterval > TimeSpan.Zero, "edge intervals must be positive")
+            .Validate(o => o.AgentTimeout > TimeSpan.Zero && o.LeaseTimeout > TimeSpan.Zero && o.SweepInterval > TimeSpan.Zero && o.PollInterval > TimeSpan.Zero, "edge intervals must be positive")
             .Validate(o => o.MaxAttempts >= 1, "Sandstorm:Edge:MaxAttempts must be at least 1")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
@@ -29,6 +29,7 @@ public static class EdgeServiceCollectionExtensions
         services.TryAddSingleton<IProviderCatalog, ProviderCatalog>();
         services.TryAddSingleton<EdgeJobCompletion>();
         services.TryAddSingleton<EdgeSweeper>();
+        services.TryAddSingleton<EdgeJobLeases>();
         return services;
     }
 

@@ -2,7 +2,7 @@ namespace Sandstorm.Core.Contracts;
 
 // Wire contracts between edge agents and the control plane. Agents only ever call out (HTTPS):
 //   POST /v1/edge/agents                          enrol (Bearer enrollment token) -> EdgeEnrollResponse
-//   POST /v1/edge/agents/{agentId}/heartbeat      EdgeHeartbeat                  -> 200
+//   POST /v1/edge/agents/{agentId}/heartbeat      EdgeHeartbeat (+ jobs held)    -> 200 EdgeHeartbeatAck (+ jobs to cancel)
 //   GET  /v1/edge/agents/{agentId}/jobs?wait=25   long poll                      -> 200 EdgeJobBatch (possibly empty)
 //   POST /v1/edge/agents/{agentId}/jobs/{jobId}/result  EdgeJobResult (idempotent by job id) -> 200
 //   POST /v1/edge/agents/{agentId}/telemetry      EdgeTelemetryBatch (idempotent by event id) -> 202
@@ -42,6 +42,13 @@ public sealed record EdgeHeartbeat
     public int QueueDepth { get; init; }
 
     public int MaxConcurrency { get; init; } = 2;
+
+    /// <summary>
+    /// Jobs the agent holds: running, or finished with the result not yet acknowledged. A leased job missing from
+    /// heartbeats for longer than the lease timeout was never received (a lost poll answer) and is offered again.
+    /// Null from agents that do not report it; their leases never expire this way.
+    /// </summary>
+    public IReadOnlyList<string>? Jobs { get; init; }
 }
 
 /// <summary>One unit of work for an agent.</summary>
@@ -111,7 +118,14 @@ public sealed record EdgeEnrollmentTokenRequest
 public sealed record EdgeEnrollmentTokenResponse(string Token, DateTimeOffset ExpiresAt, string? Region, bool MultiUse);
 
 /// <summary>Answer to a heartbeat: how long the control plane waits for the next one before it gives the agent's jobs away.</summary>
-public sealed record EdgeHeartbeatAck(string AgentId, int DeadAfterSeconds, DateTimeOffset ServerTime);
+public sealed record EdgeHeartbeatAck(string AgentId, int DeadAfterSeconds, DateTimeOffset ServerTime)
+{
+    /// <summary>
+    /// Held jobs the agent must stop: their run was cancelled or ended, or the job went to another agent or was
+    /// failed meanwhile. The agent kills the sandbox and posts an error result with code <c>cancelled</c>.
+    /// </summary>
+    public IReadOnlyList<string> Cancel { get; init; } = [];
+}
 
 /// <summary>Answer to a result post: <c>Applied</c> is false when the result had already been applied (a re-post).</summary>
 public sealed record EdgeJobResultAck(string JobId, bool Applied);

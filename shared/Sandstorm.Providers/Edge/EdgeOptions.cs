@@ -11,6 +11,12 @@ public sealed class EdgeOptions
     /// <summary>How often the sweeper looks for jobs of dead agents.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a leased job may be missing from its agent's heartbeats before it is offered again: the poll answer
+    /// that carried it never arrived. Longer than a heartbeat interval plus a slow poll answer.
+    /// </summary>
+    public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Most leases of one job (its first run plus re-dispatches) before it is failed.</summary>
     public int MaxAttempts { get; set; } = 3;
 
