@@ -78,22 +78,18 @@ public static class BenchBatchCommand
     private static async Task<(TimeSpan Wall, int Failed)> RunOneByOneAsync(HttpClient http, int runs, int concurrency)
     {
         var clock = Stopwatch.StartNew();
-        var next = -1;
         var failed = 0;
-        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        await Concurrently.ForEachAsync(runs, concurrency, async i =>
         {
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < runs)
+            try
             {
-                var body = $$"""{"code":"print({{i}})","language":"python","isolationLevel":"none","timeout":30000}""";
-                using var response = await http.PostAsync("v1/runs?wait=60", new StringContent(body, Encoding.UTF8, "application/json"));
-                var text = await response.Content.ReadAsStringAsync();
-                if (response.StatusCode != HttpStatusCode.OK || !text.Contains("\"succeeded\"", StringComparison.Ordinal))
-                {
-                    Interlocked.Increment(ref failed);
-                }
+                await BenchPipelineCommand.SubmitAsync(http, $"print({i})");
             }
-        }));
+            catch (InvalidOperationException)
+            {
+                Interlocked.Increment(ref failed);
+            }
+        });
         return (clock.Elapsed, failed);
     }
 }

@@ -49,14 +49,14 @@ public static class BenchLogCommand
             // 1. Log appends alone (leaf = 1 KiB stand-in envelope), C at a time.
             var leaf = RandomNumberGenerator.GetBytes(1024);
             var clock = Stopwatch.StartNew();
-            await ForEachAsync(appends, concurrency, i => log.AppendAsync(new LogAppend($"bench-{i}", "bench", leaf, $"bench/{i}", "k"), CancellationToken.None));
+            await Concurrently.ForEachAsync(appends, concurrency, i => log.AppendAsync(new LogAppend($"bench-{i}", "bench", leaf, $"bench/{i}", "k"), CancellationToken.None));
             var appendSeconds = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"log appends:        {appends} in {appendSeconds:0.00} s = {appends / appendSeconds:0} appends/s");
 
             // 2. Whole RecordAsync: statement, ES256 signature, create-only blob, append.
             var service = new ProvenanceService(new BlobServiceClient(connection), signer, log, NullLogger<ProvenanceService>.Instance);
             clock.Restart();
-            await ForEachAsync(records, concurrency, i => service.RecordAsync(Input($"rec-{i}"), CancellationToken.None));
+            await Concurrently.ForEachAsync(records, concurrency, i => service.RecordAsync(Input($"rec-{i}"), CancellationToken.None));
             var recordSeconds = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"provenance records: {records} in {recordSeconds:0.00} s = {records / recordSeconds:0} records/s (sign + blob + append)");
 
@@ -124,19 +124,6 @@ public static class BenchLogCommand
         clock.Restart();
         var ok = MerkleProofs.VerifyConsistency(from, leaves, tree.Root(from), root, consistency);
         Console.WriteLine($"consistency proof:  {from}->{leaves}: {consistency.Count} hashes = {consistency.Count * 32} bytes; prove {consistencyUs:0.0} µs, verify {clock.Elapsed.TotalMicroseconds:0.0} µs, ok={ok}");
-    }
-
-    private static async Task ForEachAsync(int count, int concurrency, Func<int, Task> action)
-    {
-        var next = -1;
-        var workers = Enumerable.Range(0, Math.Max(1, concurrency)).Select(async _ =>
-        {
-            for (var i = Interlocked.Increment(ref next); i < count; i = Interlocked.Increment(ref next))
-            {
-                await action(i);
-            }
-        });
-        await Task.WhenAll(workers);
     }
 
     private static ProvenanceInput Input(string runId) => new()

@@ -12,8 +12,6 @@ namespace Sandstorm.Cli.Commands;
 /// </summary>
 public static class BenchPipelineCommand
 {
-    private const string Body = """{"code":"print(1)","language":"python","isolationLevel":"none","timeout":30000}""";
-
     public static async Task<int> RunAsync(string[] args)
     {
         var (flags, _) = ControlPlane.Parse(args);
@@ -71,10 +69,12 @@ public static class BenchPipelineCommand
         return 0;
     }
 
-    private static async Task<double> SubmitAsync(HttpClient http)
+    /// <summary>Runs <paramref name="code"/> (python, isolation none) through the host and waits for it; throws unless it succeeded.</summary>
+    internal static async Task<double> SubmitAsync(HttpClient http, string code = "print(1)")
     {
+        var body = $$"""{"code":"{{code}}","language":"python","isolationLevel":"none","timeout":30000}""";
         var clock = Stopwatch.StartNew();
-        using var response = await http.PostAsync("v1/runs?wait=60", new StringContent(Body, Encoding.UTF8, "application/json"));
+        using var response = await http.PostAsync("v1/runs?wait=60", new StringContent(body, Encoding.UTF8, "application/json"));
         var text = await response.Content.ReadAsStringAsync();
         if (response.StatusCode != HttpStatusCode.OK || !text.Contains("\"succeeded\"", StringComparison.Ordinal))
         {
@@ -99,22 +99,18 @@ public static class BenchPipelineCommand
     private static async Task<(TimeSpan Wall, int Failures)> AtConcurrencyAsync(int concurrency, int total, Func<Task<double>> one)
     {
         var clock = Stopwatch.StartNew();
-        var next = 0;
         var failures = 0;
-        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        await Concurrently.ForEachAsync(total, concurrency, async _ =>
         {
-            while (Interlocked.Increment(ref next) <= total)
+            try
             {
-                try
-                {
-                    await one();
-                }
-                catch (InvalidOperationException)
-                {
-                    Interlocked.Increment(ref failures);
-                }
+                await one();
             }
-        }));
+            catch (InvalidOperationException)
+            {
+                Interlocked.Increment(ref failures);
+            }
+        });
         return (clock.Elapsed, failures);
     }
 
