@@ -21,14 +21,14 @@ namespace Sandstorm.Local;
 public class SidecarOrchestrationService : DispatchProxy
 {
     private IOrchestrationService _inner = null!;
-    private int _max;
+    private int _minWorkItems;
 
     public static IOrchestrationService Wrap(IOrchestrationService inner, int maxWorkItems)
     {
         var proxy = Create<IOrchestrationService, SidecarOrchestrationService>();
         var self = (SidecarOrchestrationService)(object)proxy;
         self._inner = inner;
-        self._max = Math.Max(maxWorkItems, Math.Max(inner.MaxConcurrentTaskOrchestrationWorkItems, inner.MaxConcurrentTaskActivityWorkItems));
+        self._minWorkItems = maxWorkItems;
         return proxy;
     }
 
@@ -36,9 +36,11 @@ public class SidecarOrchestrationService : DispatchProxy
     {
         switch (targetMethod?.Name)
         {
+            // Raised to at least the host's figure, never lowered.
             case "get_" + nameof(IOrchestrationService.MaxConcurrentTaskOrchestrationWorkItems):
+                return Math.Max(_minWorkItems, _inner.MaxConcurrentTaskOrchestrationWorkItems);
             case "get_" + nameof(IOrchestrationService.MaxConcurrentTaskActivityWorkItems):
-                return _max;
+                return Math.Max(_minWorkItems, _inner.MaxConcurrentTaskActivityWorkItems);
             case nameof(IOrchestrationService.CompleteTaskOrchestrationWorkItemAsync):
                 MakeStorable(args!);
                 break;
@@ -48,12 +50,11 @@ public class SidecarOrchestrationService : DispatchProxy
     }
 
     /// <summary>Arguments: work item, new runtime state, activity, orchestrator and timer messages, continued-as-new message, state.</summary>
-    internal static void MakeStorable(object?[] args)
+    private static void MakeStorable(object?[] args)
     {
         if (args[1] is OrchestrationRuntimeState state)
         {
-            ReplaceSubOrchestrationEvents(state.NewEvents);
-            ReplaceSubOrchestrationEvents(state.Events);
+            ReplaceSubOrchestrationEvents(state);
             PlainTags(state.ExecutionStartedEvent);
         }
 
@@ -72,13 +73,15 @@ public class SidecarOrchestrationService : DispatchProxy
         }
     }
 
-    private static void ReplaceSubOrchestrationEvents(IList<HistoryEvent> events)
+    // Only this episode's new events can be the sidecar's subclass (history read back from storage is plain), and each
+    // is also in the full list the service keeps for the session: replace it in both.
+    private static void ReplaceSubOrchestrationEvents(OrchestrationRuntimeState state)
     {
-        for (var i = 0; i < events.Count; i++)
+        for (var i = 0; i < state.NewEvents.Count; i++)
         {
-            if (events[i] is SubOrchestrationInstanceCreatedEvent created && created.GetType() != typeof(SubOrchestrationInstanceCreatedEvent))
+            if (state.NewEvents[i] is SubOrchestrationInstanceCreatedEvent created && created.GetType() != typeof(SubOrchestrationInstanceCreatedEvent))
             {
-                events[i] = new SubOrchestrationInstanceCreatedEvent(created.EventId)
+                var plain = new SubOrchestrationInstanceCreatedEvent(created.EventId)
                 {
                     Name = created.Name,
                     Version = created.Version,
@@ -87,6 +90,15 @@ public class SidecarOrchestrationService : DispatchProxy
                     Timestamp = created.Timestamp,
                     IsPlayed = created.IsPlayed,
                 };
+                state.NewEvents[i] = plain;
+                for (var j = state.Events.Count - 1; j >= 0; j--)
+                {
+                    if (ReferenceEquals(state.Events[j], created))
+                    {
+                        state.Events[j] = plain;
+                        break;
+                    }
+                }
             }
         }
     }
