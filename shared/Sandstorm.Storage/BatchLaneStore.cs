@@ -65,10 +65,6 @@ public sealed class BatchLaneStore(TableProvider tables, BatchStore batches)
         }
     }
 
-    /// <summary>The tenant's lane, first (running) batch first.</summary>
-    public async Task<IReadOnlyList<string>> GetAsync(string tenantId, CancellationToken cancellationToken) =>
-        (await ReadAsync(tenantId, cancellationToken)).Lane;
-
     private async Task<bool> HasEndedAsync(string tenantId, string batchId, CancellationToken cancellationToken) =>
         await batches.GetAsync(tenantId, batchId, cancellationToken) is not { Status: not (BatchStatus.Completed or BatchStatus.Cancelled) };
 
