@@ -122,7 +122,7 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
             "--bind", context.Scratch!.HostPath, SandboxScratchPath,
             "--remount-ro", "/",
             "--chdir", SandboxScratchPath,
-            "--seccomp", "3",
+            "--seccomp", Launch.InheritedFd,
             "--",
         ]);
         args.AddRange(CodeCommand(context.Spec, SandboxScratchPath));
@@ -132,7 +132,7 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
             Arguments = args,
             Environment = SandboxEnvironment(context, SandboxScratchPath),
             WorkingDirectory = context.Scratch.HostPath,
-            Fd3File = seccomp,
+            InheritedFile = seccomp,
             UserName = userName,
         };
     }

@@ -78,6 +78,16 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(AllRuntimes))]
+    public async Task CoreDumps_AreOffAndCannotBeTurnedOn(string runtime)
+    {
+        // A core dump would write the sandbox's memory to disk or hand it to the host's crash collector.
+        var result = await RunAsync(runtime, Languages.Bash, "ulimit -Hc; ulimit -c unlimited 2>/dev/null && echo raised || echo refused");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("0\nrefused\n", result.Stdout);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
     public async Task EndlessLoop_TimesOutAndIsKilled(string runtime)
     {
         var started = Stopwatch.GetTimestamp();

@@ -14,10 +14,10 @@ internal sealed record ChildOutcome(
     bool TimedOut);
 
 /// <summary>
-/// Starts a sandbox's host command through a tiny /bin/sh launcher that waits until this process has moved it
-/// into the execution's cgroups (so not one instruction of the command runs unlimited), applies rlimits, then
-/// execs the command. The launcher may already run as the sandbox user (<see cref="Launch.UserName"/>): moving
-/// it is done here, as root, so the cgroup files stay root's and no privilege-dropping exec is needed.
+/// Starts a sandbox's host command, born inside the execution's cgroups (see <see cref="Spawner"/>), so not one
+/// instruction of it runs unlimited. Most runtimes' commands start directly; one that needs rlimits, a parent-death
+/// signal or its own session goes through a tiny /bin/sh launcher that arranges them and then execs the command.
+/// The command may run as the sandbox user from its first instruction (<see cref="Launch.UserName"/>).
 /// </summary>
 internal static class ChildRunner
 {
@@ -32,7 +32,8 @@ internal static class ChildRunner
         var spec = context.Spec;
         var newSession = context.Cgroup is null;
 
-        var psi = new ProcessStartInfo("/bin/sh")
+        var direct = launch.Direct && !newSession;
+        var psi = new ProcessStartInfo(direct ? launch.Command : "/bin/sh")
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -41,13 +42,18 @@ internal static class ChildRunner
             WorkingDirectory = launch.WorkingDirectory,
             UserName = launch.UserName,
         };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(Script(launch, context.Cgroup, newSession));
-        psi.ArgumentList.Add("sandstorm-launch");
-        psi.ArgumentList.Add(launch.Command);
+        if (!direct)
+        {
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add(Script(launch, newSession));
+            psi.ArgumentList.Add("sandstorm-launch");
+            psi.ArgumentList.Add(launch.Command);
+        }
+
         foreach (var argument in launch.Arguments)
         {
-            psi.ArgumentList.Add(argument);
+            // The launcher opens the inherited file as fd 3; a direct start gets whatever number the spawner opens.
+            psi.ArgumentList.Add(argument == Launch.InheritedFd && !direct ? "3" : argument);
         }
 
         psi.Environment.Clear();
@@ -58,8 +64,9 @@ internal static class ChildRunner
 
         using var process = new Process { StartInfo = psi };
         var started = time.GetTimestamp();
-        var cgroup = context.Cgroup;
-        await Spawner.StartAsync(process, launched => GoAhead(launched, cgroup));
+        // The sandboxed code's stdin is empty: it ends right after the start.
+        await Spawner.StartAsync(process, context.Cgroup, direct ? launch.InheritedFile : null, CloseInput);
+
         var pid = process.Id;
 
         using var abortReads = new CancellationTokenSource();
@@ -118,57 +125,30 @@ internal static class ChildRunner
         return new ChildOutcome(outBytes, outTruncated, errBytes, errTruncated, exitCode, wall, timedOut);
     }
 
-    // Runs on the spawner thread right after the launcher started: into the cgroups, then the go-ahead on stdin.
-    private static void GoAhead(Process launcher, SandboxCgroup? cgroup)
+    private static void CloseInput(Process process)
     {
-        if (cgroup is not null)
-        {
-            try
-            {
-                cgroup.Join(launcher.Id);
-            }
-            catch
-            {
-                // The launcher never got the go-ahead, so nothing of the command ran; it must not run unlimited either.
-                launcher.Kill();
-                launcher.WaitForExit();
-                throw;
-            }
-        }
-
         try
         {
-            if (cgroup is not null)
-            {
-                launcher.StandardInput.Write(Go + "\n");
-            }
-
-            launcher.StandardInput.Close();
+            process.StandardInput.Close();
         }
         catch (IOException)
         {
         }
     }
 
-    private static string Script(Launch launch, SandboxCgroup? cgroup, bool newSession)
+    private static string Script(Launch launch, bool newSession)
     {
+        // Exit code 125 marks a launcher failure rather than the sandboxed code's own exit.
         var script = new StringBuilder();
-        if (cgroup is not null)
-        {
-            // Exit code 125 marks a launcher failure rather than the sandboxed code's own exit. The go-ahead comes
-            // once this process has put the launcher into the cgroups; without it (a failed join) nothing runs.
-            script.Append("IFS= read -r go && [ \"$go\" = ").Append(Go).Append(" ] || exit 125\n");
-        }
-
         script.Append("ulimit -c 0\n");
         foreach (var limit in launch.Ulimits)
         {
             script.Append("ulimit ").Append(limit).Append(" || exit 125\n");
         }
 
-        if (launch.Fd3File is not null)
+        if (launch.InheritedFile is not null)
         {
-            script.Append("exec 3< ").Append(Quote(launch.Fd3File)).Append(" || exit 125\n");
+            script.Append("exec 3< ").Append(Quote(launch.InheritedFile)).Append(" || exit 125\n");
         }
 
         script.Append("exec ");
@@ -186,8 +166,6 @@ internal static class ChildRunner
         script.Append("\"$@\"\n");
         return script.ToString();
     }
-
-    private const string Go = "go";
 
     private static string Quote(string value) => "'" + value.Replace("'", "'\\''") + "'";
 }

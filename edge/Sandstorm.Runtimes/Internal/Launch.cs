@@ -11,14 +11,20 @@ internal sealed record Launch
 
     public required string WorkingDirectory { get; init; }
 
-    /// <summary>File opened read-only as fd 3 of the command (bwrap's <c>--seccomp 3</c>).</summary>
-    public string? Fd3File { get; init; }
+    /// <summary>Stands for the descriptor number of <see cref="InheritedFile"/> among the arguments.</summary>
+    public const string InheritedFd = "{inherited-fd}";
+
+    /// <summary>File the command inherits open read-only (bwrap's <c>--seccomp FD</c>); see <see cref="InheritedFd"/>.</summary>
+    public string? InheritedFile { get; init; }
 
     /// <summary>
     /// Host account the launcher switches to in the forked child before its first exec (instead of a
     /// <c>setpriv</c> exec of its own); null keeps this process's user.
     /// </summary>
     public string? UserName { get; init; }
+
+    /// <summary>True when the command can start straight away: no limits or signals to arrange in a launcher first.</summary>
+    public bool Direct => Ulimits.Count == 0 && !DieWithHost;
 
     /// <summary>SIGKILL the command when this process dies (PR_SET_PDEATHSIG), for runtimes with no such guard of their own.</summary>
     public bool DieWithHost { get; init; }

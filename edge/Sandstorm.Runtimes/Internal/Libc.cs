@@ -46,7 +46,40 @@ internal static class Libc
     private const int FSetFd = 2;
     private const int FdCloexec = 1;
 
+    [DllImport("libc", SetLastError = true)]
+    public static extern int gettid();
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int OpenNative(string path, int flags);
+
+    private const int ORdonly = 0;
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int setrlimit(int resource, ref RLimit limit);
+
+    private const int RlimitCore = 4;
+
     public static bool IsRoot => geteuid() == 0;
+
+    /// <summary>Sets this process's core-dump limit (soft and hard) to zero; every child inherits it.</summary>
+    public static void DisableCoreDumps()
+    {
+        var none = new RLimit();
+        if (setrlimit(RlimitCore, ref none) != 0)
+        {
+            throw new InvalidOperationException($"setrlimit(RLIMIT_CORE) failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    /// <summary>Opens a file read-only <em>without</em> close-on-exec, so the next child inherits it; -1 on failure.</summary>
+    public static int OpenInheritable(string path) => OpenNative(path, ORdonly);
 
     /// <summary>
     /// Marks every descriptor from <paramref name="first"/> up close-on-exec, so no child inherits one by accident

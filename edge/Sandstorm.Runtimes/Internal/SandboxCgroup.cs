@@ -14,11 +14,14 @@ internal sealed class SandboxCgroup
 
     private SandboxCgroup(RuntimeOptions options, string id)
     {
+        Options = options;
         RelativePath = "/" + options.CgroupParent + "/" + id;
         directories = [.. Controllers.Select(c => Path.Combine(options.CgroupRoot, c, options.CgroupParent, id))];
     }
 
     /// <summary>Path relative to each hierarchy's root, e.g. <c>/sandstorm/ab12</c> (for OCI cgroupsPath of a child group).</summary>
+    public RuntimeOptions Options { get; }
+
     public string RelativePath { get; }
 
     /// <summary>cgroup.procs files a launcher writes its own pid into before exec-ing the sandbox.</summary>
@@ -209,14 +212,64 @@ internal sealed class SandboxCgroup
     }
 
     /// <summary>Moves a process into the group (every controller); the launcher waits for this before it execs.</summary>
-    public void Join(int pid)
+    /// <summary>
+    /// Moves one thread of this process into the execution's groups (v1 <c>tasks</c> files are per thread): a process
+    /// that thread forks is born inside them, so not one instruction of it runs unlimited. Undo with
+    /// <see cref="ReturnThread"/>.
+    /// </summary>
+    public void AddThread(int tid)
     {
-        var text = pid.ToString(CultureInfo.InvariantCulture);
-        foreach (var procs in ProcsFiles)
+        var text = tid.ToString(CultureInfo.InvariantCulture);
+        foreach (var dir in directories)
         {
-            File.WriteAllText(procs, text);
+            File.WriteAllText(Path.Combine(dir, "tasks"), text);
         }
     }
+
+    /// <summary>Moves a thread back to the groups this process was started in.</summary>
+    public static void ReturnThread(RuntimeOptions options, int tid)
+    {
+        var text = tid.ToString(CultureInfo.InvariantCulture);
+        foreach (var controller in Controllers)
+        {
+            File.WriteAllText(Path.Combine(options.CgroupRoot, controller, HomeOf(controller).TrimStart('/'), "tasks"), text);
+        }
+    }
+
+    /// <summary>Moves every thread of this process found in the execution's groups back home.</summary>
+    public void ReturnOwnThreads()
+    {
+        // Threads move through all controllers together, so one controller's list finds them.
+        foreach (var line in File.ReadLines(Path.Combine(Pids, "tasks")))
+        {
+            if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var tid) && Directory.Exists("/proc/self/task/" + line))
+            {
+                ReturnThread(Options, tid);
+            }
+        }
+    }
+
+    // This process's own group per controller, read once: "hierarchy-id:controller,controller:/path" lines.
+    private static readonly Lazy<Dictionary<string, string>> Home = new(() =>
+    {
+        var home = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in File.ReadLines("/proc/self/cgroup"))
+        {
+            var parts = line.Split(':', 3);
+            if (parts.Length == 3)
+            {
+                foreach (var controller in parts[1].Split(','))
+                {
+                    home[controller] = parts[2];
+                }
+            }
+        }
+
+        return home;
+    });
+
+    private static string HomeOf(string controller) =>
+        Home.Value.TryGetValue(controller, out var path) ? path : throw new InvalidOperationException($"this process has no cgroup v1 '{controller}' group");
 
     // SIGKILLed processes exit within microseconds unless the machine is very busy; the bound is the grace period.
     private static void WaitForExit(List<Libc.PollFd> fds, TimeSpan limit)
