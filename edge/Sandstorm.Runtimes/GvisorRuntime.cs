@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Runtimes.Internal;
 
@@ -11,13 +13,44 @@ namespace Sandstorm.Runtimes;
 /// threads, so it is at least 512 and forks inside are bounded by RLIMIT_NPROC; the memory limit adds headroom
 /// for the sentry itself.
 /// </summary>
-public sealed class GvisorRuntime : SandboxRuntimeBase
+/// <remarks>
+/// <para>
+/// Booting a sandbox (the sentry and the gofer, five starts of the runsc binary) is about two thirds of gVisor's
+/// start-up. With <see cref="RuntimeOptions.WarmGvisorSandboxes"/> set, that many sandboxes are kept booted ahead of
+/// demand, each with its own cgroup and empty /scratch, its first process a shell waiting on stdin. An execution
+/// claims one, sets its limits, writes its files and a script, and sends the go-ahead: the shell runs the code under
+/// the seccomp filter gVisor gave it (which <c>runsc exec</c> would not apply). A sandbox serves exactly one
+/// execution and is destroyed after it, like a cold one; a replacement boots in the background. Without a warm
+/// sandbox at hand an execution boots its own (<c>runsc run</c>), so a burst is never held up by the pool.
+/// </para>
+/// <para>
+/// The waiting shell's stdin is a pipe held by this process: if this process dies, the shell reads end-of-file and
+/// exits, and its sandbox with it. What it leaves on disk is removed by the next pool in the same work root.
+/// </para>
+/// </remarks>
+public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
 {
     public const string RuntimeName = "gvisor";
     private const string Runsc = "/usr/bin/runsc";
 
+    /// <summary>Warm sandboxes' ids start with this, executions' with "ss".</summary>
+    private const string WarmPrefix = "sw";
+
     /// <summary>Host memory the gVisor sentry and gofer need on top of the sandboxed code's own limit.</summary>
     public const int SentryOverheadMiB = 192;
+
+    private const int WarmProcessCeiling = 32_768;
+
+    // Limits while warm; the claim sets the execution's own.
+    private static readonly ExecutionSpec WarmSpec = new() { Language = Languages.Bash, Code = "", MemoryMiB = 256, Cpu = 1 };
+
+    private readonly Lock poolLock = new();
+    private readonly Queue<SandboxContext> warm = new();
+    private readonly List<Task> boots = [];
+    private int booting;
+    private int swept;
+    private bool disposed;
+    private long warmClaims;
 
     public GvisorRuntime(RuntimeOptions options)
         : base(options)
@@ -30,6 +63,70 @@ public sealed class GvisorRuntime : SandboxRuntimeBase
 
     /// <summary>runsc's state directory for our sandboxes (runsc --root).</summary>
     public string StateRoot => Path.Combine(Options.WorkRoot, "runsc-state");
+
+    /// <summary>Ids of the sandboxes booted and waiting for an execution.</summary>
+    public IReadOnlyList<string> WarmSandboxIds
+    {
+        get
+        {
+            lock (poolLock)
+            {
+                return [.. warm.Select(w => w.Id)];
+            }
+        }
+    }
+
+    /// <summary>Executions that ran in a warm sandbox since this runtime was created.</summary>
+    public long WarmClaims => Interlocked.Read(ref warmClaims);
+
+    /// <summary>Starts booting the warm sandboxes now rather than at the first execution.</summary>
+    public void StartWarming() => Refill();
+
+    /// <summary>Waits until the pool holds its configured number of warm sandboxes (or the timeout passes).</summary>
+    public async Task<bool> WaitWarmAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            lock (poolLock)
+            {
+                PruneStale();
+                if (warm.Count >= Options.WarmGvisorSandboxes)
+                {
+                    return true;
+                }
+            }
+
+            Refill();
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(10, ct);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        List<SandboxContext> left;
+        List<Task> running;
+        lock (poolLock)
+        {
+            disposed = true;
+            left = [.. warm];
+            warm.Clear();
+            running = [.. boots];
+        }
+
+        // A boot that finishes now destroys its sandbox itself.
+        await Task.WhenAll(running);
+
+        foreach (var context in left)
+        {
+            await DestroyAsync(context);
+        }
+    }
 
     protected override Task<string?> CheckPrerequisitesAsync(CancellationToken ct)
     {
@@ -44,6 +141,114 @@ public sealed class GvisorRuntime : SandboxRuntimeBase
     private protected override int CgroupPidsLimit(ExecutionSpec spec) => Math.Max(512, spec.MaxProcesses * 8);
 
     private protected override long CgroupMemoryBytes(ExecutionSpec spec) => ((long)spec.MemoryMiB + SentryOverheadMiB) * 1024 * 1024;
+
+    private protected override SandboxContext? ClaimWarm(ExecutionSpec spec)
+    {
+        if (Options.WarmGvisorSandboxes <= 0)
+        {
+            return null;
+        }
+
+        SandboxContext? claimed = null;
+        lock (poolLock)
+        {
+            PruneStale();
+            warm.TryDequeue(out claimed);
+        }
+
+        Refill();
+        if (claimed is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            // The boot's own memory peak and CPU time are not the execution's.
+            claimed.Cgroup!.SetLimits(CgroupMemoryBytes(spec), CgroupPidsLimit(spec), spec.Cpu);
+            claimed.Cgroup.ResetCounters();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // E.g. a memory limit below what the idle sandbox already uses: boot a fitting one instead.
+            _ = DestroyAsync(claimed);
+            return null;
+        }
+
+        Interlocked.Increment(ref warmClaims);
+        return new SandboxContext(spec, Options, claimed.Id)
+        {
+            Warm = true,
+            Cgroup = claimed.Cgroup,
+            Scratch = claimed.Scratch,
+            BundleDirectory = claimed.BundleDirectory,
+            Starter = claimed.Starter,
+        };
+    }
+
+    private protected override async Task<ChildOutcome> RunCodeAsync(SandboxContext context, Func<Task> stopSandbox, CancellationToken ct)
+    {
+        if (!context.Warm)
+        {
+            return await base.RunCodeAsync(context, stopSandbox, ct);
+        }
+
+        // The first process, a bash (dash has no `ulimit -u`) under the sandbox's seccomp filter (inherited by all it starts), reads the
+        // go-ahead and then sources this script. The exit code goes into a file written now, so the shell only
+        // overwrites its bytes in place: a code that filled /scratch cannot keep it from being recorded.
+        var scratch = context.Scratch!.HostPath;
+        var exitFile = Path.Combine(scratch, ".sandstorm-exit-" + context.Id);
+        await File.WriteAllTextAsync(exitFile, "    \n", ct);
+        Libc.chown(exitFile, Options.SandboxUid, Options.SandboxGid);
+        await File.WriteAllTextAsync(Path.Combine(scratch, RunScript(context.Id)), WarmRunScript(context), ct);
+        var starter = context.Starter!;
+        return await ChildRunner.RunStartedAsync(
+            starter.StandardInput,
+            starter.StandardOutput.BaseStream,
+            starter.StandardError.BaseStream,
+            () => ReadExitCode(exitFile),
+            context,
+            stopSandbox,
+            ct);
+    }
+
+    private static string RunScript(string id) => ".sandstorm-run-" + id;
+
+    // What the warm sandbox's shell sources: the execution's own process limit and environment, then the code.
+    private string WarmRunScript(SandboxContext context)
+    {
+        var spec = context.Spec;
+        var script = new System.Text.StringBuilder();
+        script.Append("rm -f ").Append(ShellQuote("/scratch/" + RunScript(context.Id))).Append('\n');
+        // The shell itself runs as the same user, so it counts against RLIMIT_NPROC too.
+        script.Append("ulimit -u ").Append(Math.Min(spec.MaxProcesses + 1, WarmProcessCeiling).ToString(CultureInfo.InvariantCulture)).Append(" || exit 125\n");
+        foreach (var (key, value) in SandboxEnvironment(context, "/scratch"))
+        {
+            script.Append("export ").Append(ShellQuote(key + "=" + value)).Append('\n');
+        }
+
+        script.Append(string.Join(' ', OciBundle.Command(spec).Select(ShellQuote))).Append(" </dev/null\n");
+        script.Append("printf '%4d' $? 1<> ").Append(ShellQuote("/scratch/.sandstorm-exit-" + context.Id)).Append('\n');
+        return script.ToString();
+    }
+
+    // The shell's own first line: wait for the go-ahead, then run what the host wrote.
+    private static string WarmShell(string id) =>
+        "IFS= read -r go && [ \"$go\" = " + ChildRunner.Go + " ] || exit 125\n. " + ShellQuote("/scratch/" + RunScript(id)) + "\n";
+
+    private static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    private static int? ReadExitCode(string path)
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var code) ? code : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
 
     private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {
@@ -68,8 +273,9 @@ public sealed class GvisorRuntime : SandboxRuntimeBase
     // execution's limited cgroup, which bounds them as a whole.
     // --file-access-mounts=exclusive lets the sentry cache what it looked up in the bind mounts (/usr, the /etc files,
     // /scratch) instead of asking the gofer again on every lookup: nothing but the sandbox changes them while it runs
-    // (the host writes /scratch only before the start). Interpreter start-up is mostly such lookups: about 9% less
-    // wall time for python's hello on these machines. It is a caching choice, not an isolation one.
+    // (the host writes /scratch only before the code starts, and a warm sandbox has looked nothing up in it yet).
+    // Interpreter start-up is mostly such lookups: about 9% less wall time for python's hello on these machines.
+    // It is a caching choice, not an isolation one.
     private string[] GlobalFlags =>
         ["--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups", "--file-access-mounts=exclusive"];
 
@@ -78,9 +284,200 @@ public sealed class GvisorRuntime : SandboxRuntimeBase
     private protected override bool HasRuntimeState(SandboxContext context) =>
         Directory.Exists(StateRoot) && Directory.EnumerateFileSystemEntries(StateRoot, context.Id + "_*").Any();
 
-    private protected override async Task StopRuntimeAsync(SandboxContext context) =>
-        await RunToolAsync(Runsc, [.. GlobalFlags, "kill", "--all", context.Id, "KILL"], TimeSpan.FromSeconds(10));
+    // A warm sandbox is stopped by the cgroup kill that follows: its sentry and gofer were born in it.
+    private protected override async Task StopRuntimeAsync(SandboxContext context)
+    {
+        if (!context.Warm)
+        {
+            await RunToolAsync(Runsc, [.. GlobalFlags, "kill", "--all", context.Id, "KILL"], TimeSpan.FromSeconds(10));
+        }
+    }
 
-    private protected override async Task DeleteRuntimeStateAsync(SandboxContext context) =>
+    // Once its processes are gone, all that is left of a warm sandbox is runsc's record of it: removing that is
+    // what `runsc delete` would do, without starting the runsc binary once more.
+    private protected override async Task DeleteRuntimeStateAsync(SandboxContext context)
+    {
+        if (context.Warm && context.Cgroup?.IsEmpty() == true)
+        {
+            foreach (var entry in Directory.EnumerateFileSystemEntries(StateRoot, context.Id + "_*"))
+            {
+                File.Delete(entry);
+            }
+
+            return;
+        }
+
         await RunToolAsync(Runsc, [.. GlobalFlags, "delete", "--force", context.Id], TimeSpan.FromSeconds(10));
+    }
+
+    // Drops (and destroys in the background) warm sandboxes that ended on their own. Holds poolLock.
+    private void PruneStale()
+    {
+        for (var i = warm.Count; i > 0; i--)
+        {
+            var entry = warm.Dequeue();
+            if (!entry.Cgroup!.IsEmpty())
+            {
+                warm.Enqueue(entry);
+            }
+            else
+            {
+                _ = DestroyAsync(entry);
+            }
+        }
+    }
+
+    private void Refill()
+    {
+        var start = 0;
+        lock (poolLock)
+        {
+            if (disposed)
+            {
+                return;
+            }
+
+            start = Math.Max(0, Options.WarmGvisorSandboxes - warm.Count - booting);
+            booting += start;
+        }
+
+        lock (poolLock)
+        {
+            boots.RemoveAll(t => t.IsCompleted);
+            for (var i = 0; i < start; i++)
+            {
+                boots.Add(Task.Run(BootWarmAsync));
+            }
+        }
+    }
+
+    private async Task BootWarmAsync()
+    {
+        var id = WarmPrefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+        var context = new SandboxContext(WarmSpec, Options, id) { Warm = true };
+        Process? starter = null;
+        var ready = false;
+        try
+        {
+            if (Interlocked.Exchange(ref swept, 1) == 0)
+            {
+                await SweepAbandonedAsync();
+            }
+
+            context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(WarmSpec), CgroupPidsLimit(WarmSpec), WarmSpec.Cpu);
+            context.Scratch = Scratch.CreateEmpty(Options, context.Id, ownedBySandboxUser: true);
+            var bundle = OciBundle.Write(
+                context,
+                ["/bin/bash", "-c", WarmShell(context.Id)],
+                SandboxEnvironment(context, "/scratch"),
+                cgroupsPath: null,
+                // Only lowered (to the execution's own limit) once claimed, so it starts above any limit a spec may ask.
+                [OciBundle.Rlimit("RLIMIT_NPROC", WarmProcessCeiling)],
+                refuseClone3: false);
+
+            // `runsc create` hands its stdio pipes to the sandbox's first process, which keeps them after create exits.
+            // It is born in the sandbox's cgroup, and so are the sentry and gofer it starts.
+            var psi = new ProcessStartInfo(Runsc)
+            {
+                UseShellExecute = false,
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = bundle,
+            };
+            foreach (var argument in (string[])[.. GlobalFlags, "create", "--bundle", bundle, context.Id])
+            {
+                psi.ArgumentList.Add(argument);
+            }
+
+            starter = new Process { StartInfo = psi };
+            await Spawner.StartAsync(starter, context.Cgroup);
+            using (var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+            {
+                await starter.WaitForExitAsync(limit.Token);
+            }
+
+            if (starter.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"runsc create exited with {starter.ExitCode}");
+            }
+
+            var (exit, output) = await RunToolAsync(Runsc, [.. GlobalFlags, "start", context.Id], TimeSpan.FromSeconds(60));
+            if (exit != 0)
+            {
+                throw new InvalidOperationException($"runsc start exited with {exit}: {output}");
+            }
+
+            lock (poolLock)
+            {
+                if (!disposed)
+                {
+                    warm.Enqueue(new SandboxContext(WarmSpec, Options, id)
+                    {
+                        Warm = true,
+                        Cgroup = context.Cgroup,
+                        Scratch = context.Scratch,
+                        BundleDirectory = context.BundleDirectory,
+                        Starter = starter,
+                    });
+                    ready = true;
+                }
+            }
+        }
+        catch (Exception)
+        {
+            // The pool is an optimisation: an execution without a warm sandbox boots its own, and the next claim
+            // tries to refill again.
+        }
+        finally
+        {
+            lock (poolLock)
+            {
+                booting--;
+            }
+
+            if (!ready)
+            {
+                await DestroyAsync(context);
+                starter?.Dispose();
+            }
+        }
+    }
+
+    private async Task DestroyAsync(SandboxContext context)
+    {
+        try
+        {
+            await CleanupAsync(context);
+        }
+        catch (AggregateException)
+        {
+            // Left for the next sweep.
+        }
+    }
+
+    // Warm sandboxes of an earlier process with this work root that died without cleaning up.
+    private async Task SweepAbandonedAsync()
+    {
+        if (!Directory.Exists(StateRoot))
+        {
+            return;
+        }
+
+        var ids = Directory.EnumerateFileSystemEntries(StateRoot, WarmPrefix + "*")
+            .Select(path => Path.GetFileName(path).Split('_')[0])
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+        foreach (var id in ids)
+        {
+            var context = new SandboxContext(WarmSpec, Options, id)
+            {
+                Warm = true,
+                Cgroup = SandboxCgroup.Existing(Options, id),
+                Scratch = Scratch.Existing(Options, id),
+                BundleDirectory = Path.Combine(Options.WorkRoot, "bundles", id),
+            };
+            await DestroyAsync(context);
+        }
+    }
 }

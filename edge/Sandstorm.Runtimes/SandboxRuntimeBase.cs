@@ -50,17 +50,25 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             throw new InvalidOperationException($"runtime '{Name}' needs cgroup v1 limits: {noCgroupReason}");
         }
 
-        var context = new SandboxContext(spec, Options);
+        var context = (cgroups ? ClaimWarm(spec) : null) ?? new SandboxContext(spec, Options);
         try
         {
-            if (cgroups)
+            if (context.Warm)
             {
-                context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(spec), CgroupPidsLimit(spec), spec.Cpu);
+                // Cgroup and scratch came with the warm sandbox (limits already set for this spec).
+                context.Scratch!.Populate(Options, spec, RunsAsSandboxUser);
+            }
+            else
+            {
+                if (cgroups)
+                {
+                    context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(spec), CgroupPidsLimit(spec), spec.Cpu);
+                }
+
+                context.Scratch = Scratch.Create(Options, context.Id, spec, RunsAsSandboxUser);
             }
 
-            context.Scratch = Scratch.Create(Options, context.Id, spec, RunsAsSandboxUser);
-            var launch = await PrepareAsync(context, ct);
-            var outcome = await ChildRunner.RunAsync(launch, context, () => StopAsync(context), ct);
+            var outcome = await RunCodeAsync(context, () => StopAsync(context), ct);
             ct.ThrowIfCancellationRequested();
 
             long cpuMs = 0, peak = 0;
@@ -91,6 +99,19 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         {
             await CleanupAsync(context);
         }
+    }
+
+    /// <summary>
+    /// A sandbox started ahead of this execution, with its cgroup limits set for <paramref name="spec"/>, or null to
+    /// start one now. Only called when cgroups are available.
+    /// </summary>
+    private protected virtual SandboxContext? ClaimWarm(ExecutionSpec spec) => null;
+
+    /// <summary>Runs the code: by default the host command of <see cref="PrepareAsync"/>, through the launcher.</summary>
+    private protected virtual async Task<ChildOutcome> RunCodeAsync(SandboxContext context, Func<Task> stopSandbox, CancellationToken ct)
+    {
+        var launch = await PrepareAsync(context, ct);
+        return await ChildRunner.RunAsync(launch, context, stopSandbox, ct);
     }
 
     /// <summary>Writes what the runtime needs (bundle, config) and returns the host command.</summary>
@@ -203,7 +224,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         }
     }
 
-    private async Task CleanupAsync(SandboxContext context)
+    private protected async Task CleanupAsync(SandboxContext context)
     {
         // Every step runs even if an earlier one failed: leaving a cgroup, mount or container behind is worse than a late error.
         List<Exception>? errors = null;
@@ -243,6 +264,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             (errors ??= []).Add(e);
         }
 
+        Try(() => context.Starter?.Dispose());
         Try(() => context.Cgroup?.Remove());
         Try(() => context.Scratch?.Remove());
         Try(() =>

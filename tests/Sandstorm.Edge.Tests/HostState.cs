@@ -7,7 +7,29 @@ internal static class HostState
 {
     private static readonly string[] Controllers = ["memory", "pids", "cpu", "cpuacct"];
 
+    /// <summary>
+    /// Everything of this test run's sandboxes still on the host, except the warm gVisor sandbox kept ready on
+    /// purpose (waited for first, so none is caught half-booted).
+    /// </summary>
     public static IReadOnlyList<string> Leftovers()
+    {
+        var warm = WarmSandboxIds();
+        return [.. AllLeftovers().Where(item => !warm.Any(id => item.Contains(id, StringComparison.Ordinal)))];
+    }
+
+    private static IReadOnlyList<string> WarmSandboxIds()
+    {
+        if (!File.Exists("/usr/bin/runsc") || !Sandstorm.Runtimes.Internal.Libc.IsRoot)
+        {
+            return [];
+        }
+
+        var gvisor = TestRuntimes.Gvisor;
+        Assert.True(gvisor.WaitWarmAsync(TimeSpan.FromSeconds(60), CancellationToken.None).GetAwaiter().GetResult(), "no warm gVisor sandbox after 60 s");
+        return gvisor.WarmSandboxIds;
+    }
+
+    private static List<string> AllLeftovers()
     {
         var options = TestRuntimes.Options;
         var found = new List<string>();
@@ -30,7 +52,7 @@ internal static class HostState
         }
 
         found.AddRange(File.ReadLines("/proc/self/mountinfo").Where(l => l.Contains(options.WorkRoot + "/", StringComparison.Ordinal)).Select(l => "mount " + l));
-        found.AddRange(SandboxProcesses().Select(p => "process " + p));
+        found.AddRange(AllSandboxProcesses().Select(p => "process " + p));
 
         var runcState = Path.Combine(options.WorkRoot, "runc-state");
         if (Directory.Exists(runcState) && File.Exists("/usr/sbin/runc"))
@@ -53,8 +75,15 @@ internal static class HostState
         return found;
     }
 
+    /// <summary>Host processes of this test run's sandboxes, except those of the warm gVisor sandbox.</summary>
+    public static IReadOnlyList<string> SandboxProcesses()
+    {
+        var warm = WarmSandboxIds();
+        return [.. AllSandboxProcesses().Where(item => !warm.Any(id => item.Contains(id, StringComparison.Ordinal)))];
+    }
+
     /// <summary>Host processes carrying the sandbox marker that belong to this test run (its cgroup parent or work root).</summary>
-    public static IEnumerable<string> SandboxProcesses()
+    private static IEnumerable<string> AllSandboxProcesses()
     {
         var options = TestRuntimes.Options;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -72,7 +101,8 @@ internal static class HostState
                 var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
                 var ours = cgroup.Contains("/" + options.CgroupParent + "/", StringComparison.Ordinal)
                     || (environ.Contains(SandboxRuntimeBase.MarkerVariable + "=", StringComparison.Ordinal) && cmdline.Contains(options.WorkRoot, StringComparison.Ordinal));
-                found = ours ? $"{pid} {cmdline}" : null;
+                // The cgroup names the sandbox even for processes without a command line (gVisor's ptrace stubs).
+                found = ours ? $"{pid} {cmdline} [{cgroup.Split('\n').FirstOrDefault(l => l.Contains("/" + options.CgroupParent + "/", StringComparison.Ordinal))}]" : null;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -297,7 +297,16 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
         };
         try
         {
+            // gVisor's cases run in a warm sandbox, as on the agent; its cold start is what the probe and the CLI use.
+            var gvisor = TestRuntimes.Get(runtime) as GvisorRuntime;
+            var claims = gvisor?.WarmClaims;
+            if (gvisor is not null)
+            {
+                Assert.True(await gvisor.WaitWarmAsync(TimeSpan.FromSeconds(60), CancellationToken.None));
+            }
+
             var result = await TestRuntimes.Get(runtime).ExecuteAsync(spec, CancellationToken.None);
+            Assert.Equal(claims + 1, gvisor?.WarmClaims);
             output.WriteLine($"{runtime}: exit={result.ExitCode} timedOut={result.TimedOut} oom={result.OomKilled} truncated={result.Truncated} wall={result.WallTimeMs}ms cpu={result.CpuTimeMs}ms peak={result.PeakMemoryBytes / 1024}KiB");
             output.WriteLine("stdout: " + Shorten(result.Stdout));
             output.WriteLine("stderr: " + Shorten(result.Stderr));

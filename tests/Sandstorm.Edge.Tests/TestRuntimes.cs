@@ -15,6 +15,8 @@ internal static class TestRuntimes
         CgroupParent = "sandstorm/edge-tests",
         ScratchSizeMiB = 32,
         TmpSizeMiB = 16,
+        // As the agent runs gVisor; the hostile cases run in warm sandboxes (see HostileCodeTests.RunAsync).
+        WarmGvisorSandboxes = 1,
     };
 
     public static IReadOnlyList<ISandboxRuntime> All { get; } = RuntimeRegistry.CreateAll(Options);
@@ -28,6 +30,8 @@ internal static class TestRuntimes
     public static IReadOnlyList<(ISandboxRuntime Runtime, RuntimeProbe Probe)> Probes => Probed.Value;
 
     public static ISandboxRuntime Get(string name) => All.Single(r => r.Name == name);
+
+    public static GvisorRuntime Gvisor => All.OfType<GvisorRuntime>().Single();
 
     /// <summary>Names of runtimes that work here and claim at least standard isolation (filesystem, network, syscalls).</summary>
     public static IEnumerable<string> WorkingSandboxes()

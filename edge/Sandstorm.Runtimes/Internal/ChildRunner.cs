@@ -125,6 +125,68 @@ internal static class ChildRunner
         return new ChildOutcome(outBytes, outTruncated, errBytes, errTruncated, exitCode, wall, timedOut);
     }
 
+    /// <summary>
+    /// Runs the code of a sandbox whose first process is already up and waiting for a go-ahead line on its stdin
+    /// (a warm gVisor sandbox): sends it, then waits until the sandbox closes stdout and stderr, which it does when it
+    /// ends. The same output caps, timeout and stop as <see cref="RunAsync"/>.
+    /// </summary>
+    public static async Task<ChildOutcome> RunStartedAsync(
+        StreamWriter input,
+        Stream output,
+        Stream error,
+        Func<int?> exitCode,
+        SandboxContext context,
+        Func<Task> stopSandbox,
+        CancellationToken ct)
+    {
+        var options = context.Options;
+        var time = options.TimeProvider;
+        var spec = context.Spec;
+        using var abortReads = new CancellationTokenSource();
+        var stdout = BoundedOutput.ReadAsync(output, spec.OutputLimitBytes, abortReads.Token);
+        var stderr = BoundedOutput.ReadAsync(error, spec.OutputLimitBytes, abortReads.Token);
+        var started = time.GetTimestamp();
+        try
+        {
+            input.Write(Go + "\n");
+            input.Close();
+        }
+        catch (IOException)
+        {
+            // The sandbox is gone already: its output ends at once and there is no exit code.
+        }
+
+        using var timeout = new CancellationTokenSource(spec.Timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, ct);
+        var timedOut = false;
+        var stopped = false;
+        try
+        {
+            await Task.WhenAll(stdout, stderr).WaitAsync(linked.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            timedOut = !ct.IsCancellationRequested;
+            stopped = true;
+        }
+
+        var wall = time.GetElapsedTime(started);
+        if (timedOut && wall < spec.Timeout)
+        {
+            // The timer's granularity is about a millisecond: a run stopped at its timeout ran for the timeout.
+            wall = spec.Timeout;
+        }
+
+        await stopSandbox();
+        abortReads.CancelAfter(options.KillGrace);
+        var (outBytes, outTruncated) = await stdout;
+        var (errBytes, errTruncated) = await stderr;
+        return new ChildOutcome(outBytes, outTruncated, errBytes, errTruncated, stopped ? null : exitCode(), wall, timedOut);
+    }
+
+    /// <summary>The go-ahead line of <see cref="RunStartedAsync"/>.</summary>
+    public const string Go = "go";
+
     private static void CloseInput(Process process)
     {
         try

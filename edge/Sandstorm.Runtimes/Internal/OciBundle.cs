@@ -102,16 +102,6 @@ internal static class OciBundle
 
         mounts.Add(new JsonObject { ["destination"] = "/scratch", ["type"] = "bind", ["source"] = context.Scratch!.HostPath, ["options"] = new JsonArray("rbind", "rw", "nosuid", "nodev") });
 
-        var rlimits = new JsonArray
-        {
-            new JsonObject { ["type"] = "RLIMIT_CORE", ["hard"] = 0, ["soft"] = 0 },
-            new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = 1024, ["soft"] = 1024 },
-        };
-        foreach (var limit in extraRlimits)
-        {
-            rlimits.Add(limit);
-        }
-
         var linux = new JsonObject
         {
             ["namespaces"] = new JsonArray(
@@ -131,28 +121,10 @@ internal static class OciBundle
             linux["cgroupsPath"] = cgroupsPath;
         }
 
-        var noCaps = new JsonArray();
         var config = new JsonObject
         {
             ["ociVersion"] = "1.0.2",
-            ["process"] = new JsonObject
-            {
-                ["terminal"] = false,
-                ["user"] = new JsonObject { ["uid"] = options.SandboxUid, ["gid"] = options.SandboxGid },
-                ["args"] = new JsonArray([.. args.Select(a => (JsonNode)JsonValue.Create(a)!)]),
-                ["env"] = new JsonArray([.. env.Select(kv => (JsonNode)JsonValue.Create(kv.Key + "=" + kv.Value)!)]),
-                ["cwd"] = "/scratch",
-                ["capabilities"] = new JsonObject
-                {
-                    ["bounding"] = noCaps.DeepClone(),
-                    ["effective"] = noCaps.DeepClone(),
-                    ["inheritable"] = noCaps.DeepClone(),
-                    ["permitted"] = noCaps.DeepClone(),
-                    ["ambient"] = noCaps.DeepClone(),
-                },
-                ["rlimits"] = rlimits,
-                ["noNewPrivileges"] = true,
-            },
+            ["process"] = Process(options, args, env, extraRlimits),
             ["root"] = new JsonObject { ["path"] = RootfsTemplate(options), ["readonly"] = true },
             ["hostname"] = "sandbox",
             ["mounts"] = mounts,
@@ -160,6 +132,50 @@ internal static class OciBundle
         };
         File.WriteAllText(Path.Combine(bundle, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
         return bundle;
+    }
+
+    /// <summary>
+    /// Writes an OCI process (what <c>runsc exec --process</c> reads) next to the bundle of <paramref name="context"/>:
+    /// the same user, capabilities (none), rlimits and no_new_privs as a bundle's own process.
+    /// </summary>
+    public static string WriteProcess(SandboxContext context, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env, IEnumerable<JsonObject> extraRlimits)
+    {
+        var path = Path.Combine(context.BundleDirectory!, "process.json");
+        File.WriteAllText(path, Process(context.Options, args, env, extraRlimits).ToJsonString());
+        return path;
+    }
+
+    private static JsonObject Process(RuntimeOptions options, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env, IEnumerable<JsonObject> extraRlimits)
+    {
+        var rlimits = new JsonArray
+        {
+            new JsonObject { ["type"] = "RLIMIT_CORE", ["hard"] = 0, ["soft"] = 0 },
+            new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = 1024, ["soft"] = 1024 },
+        };
+        foreach (var limit in extraRlimits)
+        {
+            rlimits.Add(limit);
+        }
+
+        var noCaps = new JsonArray();
+        return new JsonObject
+        {
+            ["terminal"] = false,
+            ["user"] = new JsonObject { ["uid"] = options.SandboxUid, ["gid"] = options.SandboxGid },
+            ["args"] = new JsonArray([.. args.Select(a => (JsonNode)JsonValue.Create(a)!)]),
+            ["env"] = new JsonArray([.. env.Select(kv => (JsonNode)JsonValue.Create(kv.Key + "=" + kv.Value)!)]),
+            ["cwd"] = "/scratch",
+            ["capabilities"] = new JsonObject
+            {
+                ["bounding"] = noCaps.DeepClone(),
+                ["effective"] = noCaps.DeepClone(),
+                ["inheritable"] = noCaps.DeepClone(),
+                ["permitted"] = noCaps.DeepClone(),
+                ["ambient"] = noCaps.DeepClone(),
+            },
+            ["rlimits"] = rlimits,
+            ["noNewPrivileges"] = true,
+        };
     }
 
     /// <summary>An OCI rlimit entry.</summary>

@@ -74,6 +74,9 @@ internal sealed class SandboxCgroup
         return true;
     }
 
+    /// <summary>The groups of an execution that may exist from before (to remove them).</summary>
+    public static SandboxCgroup Existing(RuntimeOptions options, string id) => new(options, id);
+
     public static SandboxCgroup Create(RuntimeOptions options, string id, long memoryBytes, int maxPids, double cpus)
     {
         var group = new SandboxCgroup(options, id);
@@ -84,17 +87,7 @@ internal sealed class SandboxCgroup
                 Directory.CreateDirectory(dir);
             }
 
-            File.WriteAllText(Path.Combine(group.Memory, "memory.limit_in_bytes"), memoryBytes.ToString(CultureInfo.InvariantCulture));
-            // Swap would let a memory bomb outlive its limit; the memsw file exists only with swap accounting.
-            TryWrite(Path.Combine(group.Memory, "memory.memsw.limit_in_bytes"), memoryBytes.ToString(CultureInfo.InvariantCulture));
-            File.WriteAllText(Path.Combine(group.Pids, "pids.max"), maxPids.ToString(CultureInfo.InvariantCulture));
-            if (cpus > 0)
-            {
-                const int period = 100_000;
-                File.WriteAllText(Path.Combine(group.Cpu, "cpu.cfs_period_us"), period.ToString(CultureInfo.InvariantCulture));
-                File.WriteAllText(Path.Combine(group.Cpu, "cpu.cfs_quota_us"), ((long)Math.Max(1000, cpus * period)).ToString(CultureInfo.InvariantCulture));
-            }
-
+            group.SetLimits(memoryBytes, maxPids, cpus);
             return group;
         }
         catch
@@ -105,6 +98,34 @@ internal sealed class SandboxCgroup
     }
 
     /// <summary>CPU time, peak memory and whether the kernel's OOM killer acted, read before the group is removed.</summary>
+    /// <summary>Sets (or changes) the memory, pids and CPU limits; lowering memory below what is in use fails.</summary>
+    public void SetLimits(long memoryBytes, int maxPids, double cpus)
+    {
+        // Swap would let a memory bomb outlive its limit; the memsw file exists only with swap accounting. The
+        // kernel keeps memsw >= memory, so memsw goes first when raising and last when lowering (one of the two
+        // memsw writes is refused, the other lands).
+        var memory = memoryBytes.ToString(CultureInfo.InvariantCulture);
+        TryWrite(Path.Combine(Memory, "memory.memsw.limit_in_bytes"), memory);
+        File.WriteAllText(Path.Combine(Memory, "memory.limit_in_bytes"), memory);
+        TryWrite(Path.Combine(Memory, "memory.memsw.limit_in_bytes"), memory);
+        File.WriteAllText(Path.Combine(Pids, "pids.max"), maxPids.ToString(CultureInfo.InvariantCulture));
+        const int period = 100_000;
+        File.WriteAllText(Path.Combine(Cpu, "cpu.cfs_period_us"), period.ToString(CultureInfo.InvariantCulture));
+        var quota = cpus > 0 ? (long)Math.Max(1000, cpus * period) : -1;
+        File.WriteAllText(Path.Combine(Cpu, "cpu.cfs_quota_us"), quota.ToString(CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Clears the peak-memory and failure counters, so the stats cover only what runs from now on.</summary>
+    public void ResetCounters()
+    {
+        foreach (var counter in new[] { "memory.max_usage_in_bytes", "memory.failcnt", "memory.memsw.max_usage_in_bytes", "memory.memsw.failcnt" })
+        {
+            TryWrite(Path.Combine(Memory, counter), "0");
+        }
+
+        TryWrite(Path.Combine(CpuAcct, "cpuacct.usage"), "0");
+    }
+
     public (long CpuTimeMs, long PeakMemoryBytes, bool OomKilled) ReadStats()
     {
         var cpuNs = ReadLong(Path.Combine(CpuAcct, "cpuacct.usage"));

@@ -6,12 +6,12 @@ namespace Sandstorm.Runtimes.Internal;
 /// <summary>Everything one execution owns on the host; all of it is removed when the execution ends.</summary>
 internal sealed class SandboxContext
 {
-    public SandboxContext(ExecutionSpec spec, RuntimeOptions options)
+    public SandboxContext(ExecutionSpec spec, RuntimeOptions options, string? id = null)
     {
         Spec = spec;
         Options = options;
         // Short, hex-only ids: they become cgroup names, container ids and paths embedded in the launcher script.
-        Id = "ss" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        Id = id ?? "ss" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
     }
 
     public string Id { get; }
@@ -23,6 +23,15 @@ internal sealed class SandboxContext
     public SandboxCgroup? Cgroup { get; set; }
 
     public Scratch? Scratch { get; set; }
+
+    /// <summary>True when the execution runs in a sandbox that was started ahead of it (a warm gVisor sandbox).</summary>
+    public bool Warm { get; init; }
+
+    /// <summary>
+    /// For a warm sandbox: the <c>runsc create</c> that booted it, whose stdio pipes the sandbox's first process
+    /// inherited (stdin takes the go-ahead, stdout and stderr carry the code's output).
+    /// </summary>
+    public System.Diagnostics.Process? Starter { get; init; }
 
     /// <summary>Per-execution directory for an OCI bundle, if the runtime needs one.</summary>
     public string? BundleDirectory { get; set; }

@@ -23,6 +23,25 @@ internal sealed class Scratch
 
     public static Scratch Create(RuntimeOptions options, string id, ExecutionSpec spec, bool ownedBySandboxUser)
     {
+        var scratch = CreateEmpty(options, id, ownedBySandboxUser);
+        try
+        {
+            scratch.Populate(options, spec, ownedBySandboxUser);
+            return scratch;
+        }
+        catch
+        {
+            scratch.Remove();
+            throw;
+        }
+    }
+
+    /// <summary>The scratch of an execution that may exist from before (to remove it).</summary>
+    public static Scratch Existing(RuntimeOptions options, string id) => new(Path.Combine(options.WorkRoot, "scratch", id), mounted: true);
+
+    /// <summary>An empty, size-capped scratch directory (a tmpfs when running as root).</summary>
+    public static Scratch CreateEmpty(RuntimeOptions options, string id, bool ownedBySandboxUser)
+    {
         var root = Path.Combine(options.WorkRoot, "scratch");
         Directory.CreateDirectory(root);
         var path = Path.Combine(root, id);
@@ -34,39 +53,33 @@ internal sealed class Scratch
             mounted = Libc.mount("tmpfs", path, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, $"size={options.ScratchSizeMiB}m,mode=0755{owner}") == 0;
         }
 
-        var scratch = new Scratch(path, mounted);
-        try
+        return new Scratch(path, mounted);
+    }
+
+    /// <summary>Writes the main file and the extra files; the caller removes the scratch if this throws.</summary>
+    public void Populate(RuntimeOptions options, ExecutionSpec spec, bool ownedBySandboxUser)
+    {
+        var main = Path.Combine(HostPath, Languages.MainFile(spec.Language));
+        File.WriteAllText(main, spec.Code, Utf8NoBom);
+        if (spec.Files is not null)
         {
-            var main = Path.Combine(path, Languages.MainFile(spec.Language));
-            File.WriteAllText(main, spec.Code, Utf8NoBom);
-            if (spec.Files is not null)
+            foreach (var (name, content) in spec.Files)
             {
-                foreach (var (name, content) in spec.Files)
-                {
-                    var target = ResolveInside(path, name);
-                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                    File.WriteAllText(target, content, Utf8NoBom);
-                }
+                var target = ResolveInside(HostPath, name);
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.WriteAllText(target, content, Utf8NoBom);
             }
-
-            if (ownedBySandboxUser && Libc.IsRoot)
-            {
-                foreach (var entry in Directory.EnumerateFileSystemEntries(path, "*", SearchOption.AllDirectories).Prepend(path))
-                {
-                    Libc.chown(entry, options.SandboxUid, options.SandboxGid);
-                }
-            }
-
-            return scratch;
         }
-        catch
+
+        if (ownedBySandboxUser && Libc.IsRoot)
         {
-            scratch.Remove();
-            throw;
+            foreach (var entry in Directory.EnumerateFileSystemEntries(HostPath, "*", SearchOption.AllDirectories).Prepend(HostPath))
+            {
+                Libc.chown(entry, options.SandboxUid, options.SandboxGid);
+            }
         }
     }
 
-    /// <summary>Unmounts and deletes the directory; a lazy unmount so a straggling reference cannot keep it.</summary>
     public void Remove()
     {
         if (Mounted)
