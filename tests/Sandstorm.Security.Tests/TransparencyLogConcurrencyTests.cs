@@ -63,7 +63,7 @@ public sealed class TransparencyLogConcurrencyTests(LocalAzurite azurite) : IDis
     }
 
     [Fact]
-    public async Task AppendAsync_EntryWrittenButHeadNotAdvanced_IsCoveredByNextAppend()
+    public async Task AppendAsync_EntryWrittenButHeadNotAdvanced_IsCoveredByTheNextTreeHead()
     {
         // A writer that died after inserting its entry but before moving the head: the entry is row 0, head absent.
         await _h.Log.AppendAsync(new LogAppend("warmup", "t", "w"u8.ToArray(), "b", "k"), CancellationToken.None);
@@ -81,6 +81,30 @@ public sealed class TransparencyLogConcurrencyTests(LocalAzurite azurite) : IDis
 
         Assert.Equal(2, next.Index);
         Assert.Equal(3, (await _h.Log.GetSignedTreeHeadAsync(CancellationToken.None)).TreeSize);
+    }
+
+    [Fact]
+    public async Task AppendAsync_StoredHeadFollowsInTheBackground()
+    {
+        // AppendAsync returns once the entry is stored; the head row itself is moved over it without anyone asking
+        // for a tree head.
+        var appended = await _h.Log.AppendAsync(new LogAppend("solo", "t", "s"u8.ToArray(), "b", "k"), CancellationToken.None);
+        var table = _h.Tables.GetTableClient(_h.TableName);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        long size = 0;
+        while (DateTime.UtcNow < deadline)
+        {
+            var head = await table.GetEntityIfExistsAsync<Azure.Data.Tables.TableEntity>("test", "head");
+            size = head.HasValue ? head.Value!.GetInt64("Size") ?? 0 : 0;
+            if (size > appended.Index)
+            {
+                break;
+            }
+
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(appended.Index + 1, size);
     }
 
     public void Dispose() => _h.Dispose();

@@ -7,15 +7,16 @@ public interface ITransparencyLog
     string LogName { get; }
 
     /// <summary>
-    /// Appends <paramref name="leaf"/> once per <paramref name="runId"/> and returns when the head covers it; a second
-    /// append for the same run returns the first one's index and appends nothing.
+    /// Appends the leaf once per run and returns once it is stored; a second append for the same run returns the first
+    /// one's index and appends nothing. The head is brought over it soon after, and any tree head read after this
+    /// returns covers it.
     /// </summary>
     Task<LogAppendResult> AppendAsync(LogAppend append, CancellationToken cancellationToken);
 
     /// <summary>The entry of a run, or null.</summary>
     Task<LogEntry?> FindByRunAsync(string runId, CancellationToken cancellationToken);
 
-    /// <summary>The current head, signed (re-signed only when the size changed).</summary>
+    /// <summary>The current head, first brought over every entry stored so far, signed (re-signed only when the size changed).</summary>
     Task<SignedTreeHead> GetSignedTreeHeadAsync(CancellationToken cancellationToken);
 
     /// <summary>Inclusion proof of <paramref name="index"/> in the tree of <paramref name="treeSize"/> leaves (≤ head size).</summary>

@@ -87,9 +87,41 @@ public sealed class TableTransparencyLog : ITransparencyLog
             }
         }
 
+        // The entry is stored: the head is brought over it in the background (one advance covers every append that
+        // landed meanwhile), off the settle's critical path. A tree head read afterwards covers it (see
+        // GetSignedTreeHeadAsync); if this process dies first, the next advance of any process does it.
         var result = await pending.Completion.Task;
-        await EnsureHeadCoversAsync(result.Index, cancellationToken);
+        _ = AdvanceInBackgroundAsync(result.Index);
         return result;
+    }
+
+    private async Task AdvanceInBackgroundAsync(long index)
+    {
+        try
+        {
+            await EnsureHeadCoversAsync(index, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning(ex, "Head of log {Log} not yet over entry {Index}; the next advance will cover it", LogName, index);
+        }
+    }
+
+    // Advances the stored head over every entry written so far, up to the first gap.
+    private async Task AdvanceOverWrittenAsync(CancellationToken cancellationToken)
+    {
+        var table = await TableAsync(cancellationToken);
+        await _advanceLock.WaitAsync(cancellationToken);
+        try
+        {
+            while (await AdvanceHeadOnceAsync(table, cancellationToken))
+            {
+            }
+        }
+        finally
+        {
+            _advanceLock.Release();
+        }
     }
 
     // Claims indexes for queued appends. Claims are serialised per process and each batch starts at the lowest index
@@ -227,6 +259,7 @@ public sealed class TableTransparencyLog : ITransparencyLog
 
     public async Task<SignedTreeHead> GetSignedTreeHeadAsync(CancellationToken cancellationToken)
     {
+        await AdvanceOverWrittenAsync(cancellationToken);
         var (size, root) = await SyncTreeAsync(cancellationToken);
         await _sthLock.WaitAsync(cancellationToken);
         try
