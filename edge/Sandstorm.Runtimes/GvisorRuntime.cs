@@ -156,9 +156,10 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
             warm.TryDequeue(out claimed);
         }
 
-        Refill();
         if (claimed is null)
         {
+            // This execution boots its own; the pool refills meanwhile.
+            Refill();
             return null;
         }
 
@@ -172,6 +173,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
         {
             // E.g. a memory limit below what the idle sandbox already uses: boot a fitting one instead.
             _ = DestroyAsync(claimed);
+            Refill();
             return null;
         }
 
@@ -202,14 +204,22 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
         Libc.chown(exitFile, Options.SandboxUid, Options.SandboxGid);
         await File.WriteAllTextAsync(Path.Combine(scratch, RunScript(context.Id)), WarmRunScript(context), ct);
         var starter = context.Starter!;
-        return await ChildRunner.RunStartedAsync(
-            starter.StandardInput,
-            starter.StandardOutput.BaseStream,
-            starter.StandardError.BaseStream,
-            () => ReadExitCode(exitFile),
-            context,
-            stopSandbox,
-            ct);
+        try
+        {
+            return await ChildRunner.RunStartedAsync(
+                starter.StandardInput,
+                starter.StandardOutput.BaseStream,
+                starter.StandardError.BaseStream,
+                () => ReadExitCode(exitFile),
+                context,
+                stopSandbox,
+                ct);
+        }
+        finally
+        {
+            // The replacement boots once this code has run, not beside it: a boot is ~450 ms of CPU.
+            Refill();
+        }
     }
 
     private static string RunScript(string id) => ".sandstorm-run-" + id;
