@@ -33,6 +33,7 @@ public static class Problems
         413 => "Payload too large",
         415 => "Unsupported media type",
         422 => "Unprocessable request",
+        500 => "Internal error",
         503 => "Service unavailable",
         _ => "Error",
     };

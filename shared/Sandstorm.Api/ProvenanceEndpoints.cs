@@ -10,7 +10,7 @@ namespace Sandstorm.Api;
 public static class ProvenanceEndpoints
 {
     /// <summary><c>GET /v1/runs/{id}/provenance</c>: envelope, key, log index, inclusion proof and signed tree head.</summary>
-    public static Task<IResult> GetBundleAsync(HttpContext http, string id) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> GetBundleAsync(HttpContext http, string id) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var bundle = await Service(http).GetBundleAsync(tenant, id, http.RequestAborted);
@@ -18,21 +18,21 @@ public static class ProvenanceEndpoints
     });
 
     /// <summary><c>GET /v1/log/head</c>: the current signed tree head.</summary>
-    public static Task<IResult> GetHeadAsync(HttpContext http) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> GetHeadAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
     {
         await TenantAuth.RequireTenantAsync(http);
         return RunEndpoints.Json(await Service(http).GetTreeHeadAsync(http.RequestAborted), StatusCodes.Status200OK);
     });
 
     /// <summary><c>GET /v1/log/key</c>: the key that signs envelopes and tree heads.</summary>
-    public static Task<IResult> GetKeyAsync(HttpContext http) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> GetKeyAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
     {
         await TenantAuth.RequireTenantAsync(http);
         return RunEndpoints.Json(await Service(http).GetPublicKeyAsync(http.RequestAborted), StatusCodes.Status200OK);
     });
 
     /// <summary><c>GET /v1/log/consistency?from=N&amp;to=M</c>: proof that the log of size M extends the log of size N.</summary>
-    public static Task<IResult> GetConsistencyAsync(HttpContext http) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> GetConsistencyAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
     {
         await TenantAuth.RequireTenantAsync(http);
         var from = Size(http.Request, "from");

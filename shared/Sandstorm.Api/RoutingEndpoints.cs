@@ -11,7 +11,7 @@ public static class RoutingEndpoints
     /// <c>GET /v1/routing/report</c>: the last stored re-optimisation report (models compared, promotion, price changes,
     /// expected savings). It holds no tenant data (aggregate metrics only), so any valid tenant key may read it.
     /// </summary>
-    public static Task<IResult> GetReportAsync(HttpContext http) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> GetReportAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
     {
         await TenantAuth.RequireTenantAsync(http);
         var store = http.RequestServices.GetService<IModelStore>();

@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Sandstorm.Core;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
@@ -15,7 +16,7 @@ namespace Sandstorm.Api;
 public static class RunEndpoints
 {
     /// <summary><c>POST /v1/runs[?wait=N]</c></summary>
-    public static Task<IResult> SubmitRunAsync(HttpContext http, DurableTaskClient client) => Guard(async () =>
+    public static Task<IResult> SubmitRunAsync(HttpContext http, DurableTaskClient client) => Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var wait = ParseWait(http.Request);
@@ -39,7 +40,7 @@ public static class RunEndpoints
     });
 
     /// <summary><c>GET /v1/runs/{id}</c></summary>
-    public static Task<IResult> GetRunAsync(HttpContext http, string id) => Guard(async () =>
+    public static Task<IResult> GetRunAsync(HttpContext http, string id) => Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var service = http.RequestServices.GetRequiredService<RunService>();
@@ -48,7 +49,7 @@ public static class RunEndpoints
     });
 
     /// <summary><c>DELETE /v1/runs/{id}</c>: cancels a run that has not finished.</summary>
-    public static Task<IResult> CancelRunAsync(HttpContext http, DurableTaskClient client, string id) => Guard(async () =>
+    public static Task<IResult> CancelRunAsync(HttpContext http, DurableTaskClient client, string id) => Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var service = http.RequestServices.GetRequiredService<RunService>();
@@ -61,7 +62,7 @@ public static class RunEndpoints
     });
 
     /// <summary><c>POST /v1/sandboxes/run</c>: the v1 SDK's synchronous call.</summary>
-    public static Task<IResult> RunSandboxAsync(HttpContext http, DurableTaskClient client) => Guard(async () =>
+    public static Task<IResult> RunSandboxAsync(HttpContext http, DurableTaskClient client) => Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var body = await JsonBody.ReadAsync<SandboxRunRequest>(http.Request, http.RequestAborted);
@@ -84,7 +85,7 @@ public static class RunEndpoints
     public static IResult Health() => Json(new { status = "ok" }, StatusCodes.Status200OK);
 
     /// <summary><c>GET /v1/usage?from=&amp;to=</c>: the tenant's billed runs and totals.</summary>
-    public static Task<IResult> GetUsageAsync(HttpContext http) => Guard(async () =>
+    public static Task<IResult> GetUsageAsync(HttpContext http) => Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var time = http.RequestServices.GetRequiredService<TimeProvider>();
@@ -112,7 +113,7 @@ public static class RunEndpoints
     });
 
     /// <summary><c>GET /v1/providers</c>: what each provider offers this tenant, and its health.</summary>
-    public static Task<IResult> GetProvidersAsync(HttpContext http) => Guard(async () =>
+    public static Task<IResult> GetProvidersAsync(HttpContext http) => Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var catalog = http.RequestServices.GetRequiredService<IProviderCatalog>();
@@ -128,8 +129,12 @@ public static class RunEndpoints
         return Json(new { providers = list }, StatusCodes.Status200OK);
     });
 
-    /// <summary>Runs a handler, turning Sandstorm errors into problem+json.</summary>
-    public static async Task<IResult> Guard(Func<Task<IResult>> handler)
+    /// <summary>
+    /// Runs a handler, turning Sandstorm errors into problem+json. Anything else is a bug or an outage of a dependency:
+    /// it is logged with the request's trace id and answered as an <c>internal-error</c> problem naming that id, never
+    /// as a bare 500.
+    /// </summary>
+    public static async Task<IResult> Guard(HttpContext http, Func<Task<IResult>> handler)
     {
         try
         {
@@ -138,6 +143,12 @@ public static class RunEndpoints
         catch (SandstormException e)
         {
             return Problems.From(e);
+        }
+        catch (Exception e) when (!(e is OperationCanceledException && http.RequestAborted.IsCancellationRequested))
+        {
+            http.RequestServices.GetService<ILoggerFactory>()?.CreateLogger("Sandstorm.Api")
+                .LogError(e, "Unhandled error on {Method} {Path} (trace {TraceId})", http.Request.Method, http.Request.Path, http.TraceIdentifier);
+            return Problems.Of(ErrorCodes.Internal, $"internal error (trace {http.TraceIdentifier}); the details are in the server log", StatusCodes.Status500InternalServerError);
         }
     }
 

@@ -210,7 +210,7 @@ public sealed class RunsApiTests(LocalHostFixture fixture)
     private static async Task<JsonElement> Send(HttpClient http, string body, string idempotencyKey)
     {
         using var response = await http.SendAsync(Request(http, body, idempotencyKey));
-        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode} {response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         return await Body(response);
     }
 

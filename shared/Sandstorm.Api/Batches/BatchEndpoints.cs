@@ -13,7 +13,7 @@ public static class BatchEndpoints
     public const long MaxBytes = 64L * 1024 * 1024;
 
     /// <summary><c>POST /v1/batches</c>: a JSON array, or JSON Lines (<c>application/x-ndjson</c>, <c>application/jsonl</c>), of run requests.</summary>
-    public static Task<IResult> SubmitBatchAsync(HttpContext http) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> SubmitBatchAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var jsonLines = IsJsonLines(http.Request.ContentType);
@@ -25,7 +25,7 @@ public static class BatchEndpoints
     });
 
     /// <summary><c>GET /v1/batches/{id}</c>: counts, cost so far and where the results are.</summary>
-    public static Task<IResult> GetBatchAsync(HttpContext http, DurableTaskClient client, string id) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> GetBatchAsync(HttpContext http, DurableTaskClient client, string id) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var service = http.RequestServices.GetRequiredService<BatchService>();
@@ -34,7 +34,7 @@ public static class BatchEndpoints
     });
 
     /// <summary><c>DELETE /v1/batches/{id}</c>: cancels what has not started and stops what runs.</summary>
-    public static Task<IResult> CancelBatchAsync(HttpContext http, DurableTaskClient client, string id) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> CancelBatchAsync(HttpContext http, DurableTaskClient client, string id) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var service = http.RequestServices.GetRequiredService<BatchService>();
@@ -47,7 +47,7 @@ public static class BatchEndpoints
     });
 
     /// <summary><c>GET /v1/batches/{id}/results</c>: JSON Lines, one line per finished item, in input order.</summary>
-    public static Task<IResult> GetBatchResultsAsync(HttpContext http, string id) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> GetBatchResultsAsync(HttpContext http, string id) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var service = http.RequestServices.GetRequiredService<BatchService>();

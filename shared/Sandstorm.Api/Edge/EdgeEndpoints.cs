@@ -28,7 +28,7 @@ public static partial class EdgeEndpoints
     public const int MaxEventsPerBatch = 500;
 
     /// <summary><c>POST /v1/edge/enrollment-tokens</c> (API key): body <c>{ttlMinutes?, region?}</c>, may be empty → 201 with the token, shown once.</summary>
-    public static Task<IResult> CreateEnrollmentTokenAsync(HttpContext http) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> CreateEnrollmentTokenAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var body = http.Request.ContentLength is 0 or null && !http.Request.Headers.TransferEncoding.Any()
@@ -48,7 +48,7 @@ public static partial class EdgeEndpoints
     });
 
     /// <summary><c>POST /v1/edge/agents</c> (enrollment token) → 201 <see cref="EdgeEnrollResponse"/> with the agent token, shown once.</summary>
-    public static Task<IResult> EnrollAgentAsync(HttpContext http) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> EnrollAgentAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
     {
         var token = TenantAuth.BearerToken(http.Request);
         http.Response.Headers.WWWAuthenticate = "Bearer";
@@ -107,7 +107,7 @@ public static partial class EdgeEndpoints
     /// <c>POST /v1/edge/agents/{agentId}/heartbeat</c> (agent token): capabilities, load and the jobs the agent holds →
     /// 200 <see cref="EdgeHeartbeatAck"/> naming the held jobs it must stop (cancelled runs, jobs moved or failed meanwhile).
     /// </summary>
-    public static Task<IResult> HeartbeatAsync(HttpContext http, string agentId) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> HeartbeatAsync(HttpContext http, string agentId) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await EdgeAgentAuth.RequireAgentAsync(http, agentId);
         var heartbeat = await JsonBody.ReadAsync<EdgeHeartbeat>(http.Request, http.RequestAborted);
@@ -145,7 +145,7 @@ public static partial class EdgeEndpoints
     /// <c>GET /v1/edge/agents/{agentId}/jobs?wait=25&amp;max=N</c> (agent token): leases up to N queued jobs of this agent,
     /// waiting up to <c>wait</c> seconds for one → 200 <see cref="EdgeJobBatch"/> (possibly empty).
     /// </summary>
-    public static Task<IResult> PollJobsAsync(HttpContext http, string agentId) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> PollJobsAsync(HttpContext http, string agentId) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await EdgeAgentAuth.RequireAgentAsync(http, agentId);
         var options = http.RequestServices.GetRequiredService<IOptions<EdgeOptions>>().Value;
@@ -188,7 +188,7 @@ public static partial class EdgeEndpoints
     /// <c>POST /v1/edge/agents/{agentId}/jobs/{jobId}/result</c> (agent token): applies the result once and wakes the run →
     /// 200 <see cref="EdgeJobResultAck"/>; a re-post is acknowledged with <c>applied: false</c> and changes nothing.
     /// </summary>
-    public static Task<IResult> PostJobResultAsync(HttpContext http, DurableTaskClient client, string agentId, string jobId) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> PostJobResultAsync(HttpContext http, DurableTaskClient client, string agentId, string jobId) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await EdgeAgentAuth.RequireAgentAsync(http, agentId);
         var result = await JsonBody.ReadAsync<EdgeJobResult>(http.Request, http.RequestAborted);
@@ -228,7 +228,7 @@ public static partial class EdgeEndpoints
     });
 
     /// <summary><c>POST /v1/edge/agents/{agentId}/telemetry</c> (agent token): stores each event once → 202 <see cref="EdgeTelemetryAck"/>.</summary>
-    public static Task<IResult> PostTelemetryAsync(HttpContext http, string agentId) => RunEndpoints.Guard(async () =>
+    public static Task<IResult> PostTelemetryAsync(HttpContext http, string agentId) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await EdgeAgentAuth.RequireAgentAsync(http, agentId);
         var batch = await JsonBody.ReadAsync<EdgeTelemetryBatch>(http.Request, http.RequestAborted);
