@@ -248,17 +248,12 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
 
     private static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
-    private static int? ReadExitCode(string path)
-    {
-        try
-        {
-            return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var code) ? code : null;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-    }
+    // The file lies in /scratch, where the code could have replaced it with a symlink to a host file or a FIFO.
+    private static int? ReadExitCode(string path) =>
+        Libc.ReadUntrusted(path, 16) is { } bytes
+        && int.TryParse(System.Text.Encoding.ASCII.GetString(bytes).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var code)
+            ? code
+            : null;
 
     private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {

@@ -77,6 +77,33 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData("symlink")]
+    [InlineData("fifo")]
+    public async Task WarmGvisor_ExitFileReplacedByTheCode_NeitherHangsNorReadsTheHost(string kind)
+    {
+        // A warm gVisor sandbox reports its exit code through a file in /scratch, which the code can replace: with a
+        // symlink to an endless host file, or a FIFO nobody writes. The host must read neither.
+        Assert.Contains(GvisorRuntime.RuntimeName, TestRuntimes.WorkingAll());
+        var started = Stopwatch.GetTimestamp();
+        var result = await RunAsync(GvisorRuntime.RuntimeName, Languages.Python, $$"""
+            import os
+            names = [n for n in os.listdir("/scratch") if n.startswith(".sandstorm-exit")]
+            for n in names:
+                os.remove("/scratch/" + n)
+                if "{{kind}}" == "symlink":
+                    os.symlink("/dev/zero", "/scratch/" + n)
+                else:
+                    os.mkfifo("/scratch/" + n)
+            print("replaced", len(names))
+            raise SystemExit(3)
+            """);
+        Assert.Equal("replaced 1\n", result.Stdout);
+        Assert.False(result.TimedOut);
+        Assert.Null(result.ExitCode);
+        Assert.True(Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(30));
+    }
+
+    [Theory]
     [MemberData(nameof(AllRuntimes))]
     public async Task CoreDumps_AreOffAndCannotBeTurnedOn(string runtime)
     {

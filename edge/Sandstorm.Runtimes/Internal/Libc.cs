@@ -52,7 +52,13 @@ internal static class Libc
     [DllImport("libc", EntryPoint = "open", SetLastError = true)]
     private static extern int OpenNative(string path, int flags);
 
+    [DllImport("libc", SetLastError = true)]
+    private static extern nint read(int fd, byte[] buffer, nuint count);
+
     private const int ORdonly = 0;
+    private const int ONonblock = 0x800;
+    private const int ONofollow = 0x20000;
+    private const int OCloexec = 0x80000;
 
     [DllImport("libc", SetLastError = true)]
     private static extern int setrlimit(int resource, ref RLimit limit);
@@ -76,6 +82,30 @@ internal static class Libc
     {
         public ulong Current;
         public ulong Maximum;
+    }
+
+    /// <summary>
+    /// Reads at most <paramref name="max"/> bytes of a file a sandbox could have tampered with: a symlink is refused
+    /// (O_NOFOLLOW), a FIFO gives nothing instead of blocking (O_NONBLOCK). Null when it cannot be opened.
+    /// </summary>
+    public static byte[]? ReadUntrusted(string path, int max)
+    {
+        var fd = OpenNative(path, ORdonly | ONofollow | ONonblock | OCloexec);
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            var buffer = new byte[max];
+            var n = read(fd, buffer, (nuint)max);
+            return n < 0 ? null : buffer[..(int)n];
+        }
+        finally
+        {
+            close(fd);
+        }
     }
 
     /// <summary>Opens a file read-only <em>without</em> close-on-exec, so the next child inherits it; -1 on failure.</summary>
