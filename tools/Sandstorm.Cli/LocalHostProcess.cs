@@ -43,8 +43,28 @@ public sealed class LocalHostProcess : IAsyncDisposable
         }
 
         var process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+
+        // The last lines the host wrote, for the error should it die while starting.
+        var tail = new Queue<string>();
+        void Keep(string? line)
+        {
+            lock (tail)
+            {
+                if (line is null)
+                {
+                    return;
+                }
+
+                tail.Enqueue(line);
+                if (tail.Count > 40)
+                {
+                    tail.Dequeue();
+                }
+            }
+        }
+
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
@@ -55,7 +75,11 @@ public sealed class LocalHostProcess : IAsyncDisposable
         {
             if (process.HasExited)
             {
-                throw new InvalidOperationException($"the local host exited with {process.ExitCode}");
+                await process.WaitForExitAsync();
+                lock (tail)
+                {
+                    throw new InvalidOperationException($"the local host exited with {process.ExitCode}; its last output:\n{string.Join('\n', tail)}");
+                }
             }
 
             try
