@@ -329,7 +329,7 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
             var claims = gvisor?.WarmClaims;
             if (gvisor is not null)
             {
-                Assert.True(await gvisor.WaitWarmAsync(TimeSpan.FromSeconds(60), CancellationToken.None));
+                Assert.True(await TestRuntimes.GvisorWarmAsync(), "no warm gVisor sandbox after 60 s");
             }
 
             var result = await TestRuntimes.Get(runtime).ExecuteAsync(spec, CancellationToken.None);

@@ -33,6 +33,28 @@ internal static class TestRuntimes
 
     public static GvisorRuntime Gvisor => All.OfType<GvisorRuntime>().Single();
 
+    private static int gvisorWarmFailed;
+
+    /// <summary>
+    /// Waits until gVisor's warm sandbox is ready. After a first failure it answers false at once: a pool that
+    /// cannot boot fails every test that needs it, but must not cost each of them a minute of waiting.
+    /// </summary>
+    public static async Task<bool> GvisorWarmAsync()
+    {
+        if (Volatile.Read(ref gvisorWarmFailed) != 0)
+        {
+            return false;
+        }
+
+        if (await Gvisor.WaitWarmAsync(TimeSpan.FromSeconds(60), CancellationToken.None))
+        {
+            return true;
+        }
+
+        Interlocked.Exchange(ref gvisorWarmFailed, 1);
+        return false;
+    }
+
     /// <summary>Names of runtimes that work here and claim at least standard isolation (filesystem, network, syscalls).</summary>
     public static IEnumerable<string> WorkingSandboxes()
     {
