@@ -39,6 +39,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
     /// <summary>Host memory the gVisor sentry and gofer need on top of the sandboxed code's own limit.</summary>
     public const int SentryOverheadMiB = 192;
 
+    // RLIMIT_NPROC of a warm sandbox's shell: only ever lowered, to the execution's own limit, once claimed.
     private const int WarmProcessCeiling = 32_768;
 
     // Limits while warm; the claim sets the execution's own.
@@ -376,7 +377,6 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
                 ["/bin/bash", "-c", WarmShell(context.Id)],
                 SandboxEnvironment(context, "/scratch"),
                 cgroupsPath: null,
-                // Only lowered (to the execution's own limit) once claimed, so it starts above any limit a spec may ask.
                 [OciBundle.Rlimit("RLIMIT_NPROC", WarmProcessCeiling)],
                 refuseClone3: false);
 
