@@ -11,7 +11,27 @@ public static class AzuriteProcess
     public const string DevAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
     /// <summary>Starts Azurite on free loopback ports and waits until all three services accept connections.</summary>
+    /// <remarks>
+    /// A port found free can be taken by another process before Azurite binds it; Azurite then exits at once. That is
+    /// retried on fresh ports, twice, before giving up.
+    /// </remarks>
     public static (Process Process, string ConnectionString) Start(string location, bool inMemory)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return StartOnce(location, inMemory);
+            }
+            catch (AzuriteExitedException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private sealed class AzuriteExitedException(string message) : InvalidOperationException(message);
+
+    private static (Process Process, string ConnectionString) StartOnce(string location, bool inMemory)
     {
         var azurite = FindAzurite();
         if (!inMemory)
@@ -63,11 +83,19 @@ public static class AzuriteProcess
                 {
                     var exited = process.HasExited;
                     Stop(process);
-                    throw new InvalidOperationException($"azurite did not start (port {port}, exited: {exited}): {string.Join("\n", log)}");
+                    var message = $"azurite did not start (port {port}, exited: {exited}): {string.Join("\n", log)}";
+                    throw exited ? new AzuriteExitedException(message) : new InvalidOperationException(message);
                 }
 
                 Thread.Sleep(50);
             }
+        }
+
+        // Accepting ports and a dead Azurite means someone else answered on them.
+        if (process.HasExited)
+        {
+            Stop(process);
+            throw new AzuriteExitedException($"azurite exited while its ports answered (another process holds them): {string.Join("\n", log)}");
         }
 
         return (process, ConnectionString(blob, queue, table));
