@@ -361,7 +361,6 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
     {
         var id = WarmPrefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
         var context = new SandboxContext(WarmSpec, Options, id) { Warm = true };
-        Process? starter = null;
         var ready = false;
         try
         {
@@ -395,7 +394,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
                 psi.ArgumentList.Add(argument);
             }
 
-            starter = new Process { StartInfo = psi };
+            var starter = context.Starter = new Process { StartInfo = psi };
             await Spawner.StartAsync(starter, context.Cgroup);
             using (var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
             {
@@ -417,14 +416,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
             {
                 if (!disposed)
                 {
-                    warm.Enqueue(new SandboxContext(WarmSpec, Options, id)
-                    {
-                        Warm = true,
-                        Cgroup = context.Cgroup,
-                        Scratch = context.Scratch,
-                        BundleDirectory = context.BundleDirectory,
-                        Starter = starter,
-                    });
+                    warm.Enqueue(context);
                     ready = true;
                 }
             }
@@ -443,8 +435,8 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
 
             if (!ready)
             {
+                // Also disposes the starter.
                 await DestroyAsync(context);
-                starter?.Dispose();
             }
         }
     }

@@ -13,8 +13,13 @@ internal static class HostState
     /// </summary>
     public static IReadOnlyList<string> Leftovers()
     {
+        return ExceptWarm(AllLeftovers());
+    }
+
+    private static IReadOnlyList<string> ExceptWarm(IEnumerable<string> items)
+    {
         var warm = WarmSandboxIds();
-        return [.. AllLeftovers().Where(item => !warm.Any(id => item.Contains(id, StringComparison.Ordinal)))];
+        return [.. items.Where(item => !warm.Any(id => item.Contains(id, StringComparison.Ordinal)))];
     }
 
     private static IReadOnlyList<string> WarmSandboxIds()
@@ -79,8 +84,7 @@ internal static class HostState
     /// <summary>Host processes of this test run's sandboxes, except those of the warm gVisor sandbox.</summary>
     public static IReadOnlyList<string> SandboxProcesses()
     {
-        var warm = WarmSandboxIds();
-        return [.. AllSandboxProcesses().Where(item => !warm.Any(id => item.Contains(id, StringComparison.Ordinal)))];
+        return ExceptWarm(AllSandboxProcesses());
     }
 
     /// <summary>Host processes carrying the sandbox marker that belong to this test run (its cgroup parent or work root).</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Sandstorm.Core.Contracts;
 
 namespace Sandstorm.Runtimes.Internal;
 
@@ -73,19 +74,7 @@ internal static class ChildRunner
         var stdout = BoundedOutput.ReadAsync(process.StandardOutput.BaseStream, spec.OutputLimitBytes, abortReads.Token);
         var stderr = BoundedOutput.ReadAsync(process.StandardError.BaseStream, spec.OutputLimitBytes, abortReads.Token);
 
-        using var timeout = new CancellationTokenSource(spec.Timeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, ct);
-        var timedOut = false;
-        var stopped = false;
-        try
-        {
-            await process.WaitForExitAsync(linked.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            timedOut = !ct.IsCancellationRequested;
-            stopped = true;
-        }
+        var (stopped, timedOut) = await WithinTimeoutAsync(token => process.WaitForExitAsync(token), spec, time, ct);
 
         var wall = time.GetElapsedTime(started);
 
@@ -156,19 +145,7 @@ internal static class ChildRunner
             // The sandbox is gone already: its output ends at once and there is no exit code.
         }
 
-        using var timeout = new CancellationTokenSource(spec.Timeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, ct);
-        var timedOut = false;
-        var stopped = false;
-        try
-        {
-            await Task.WhenAll(stdout, stderr).WaitAsync(linked.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            timedOut = !ct.IsCancellationRequested;
-            stopped = true;
-        }
+        var (stopped, timedOut) = await WithinTimeoutAsync(token => Task.WhenAll(stdout, stderr).WaitAsync(token), spec, time, ct);
 
         var wall = time.GetElapsedTime(started);
         if (timedOut && wall < spec.Timeout)
@@ -182,6 +159,22 @@ internal static class ChildRunner
         var (outBytes, outTruncated) = await stdout;
         var (errBytes, errTruncated) = await stderr;
         return new ChildOutcome(outBytes, outTruncated, errBytes, errTruncated, stopped ? null : exitCode(), wall, timedOut);
+    }
+
+    // Waits for the end of the sandbox, bounded by its timeout and the caller's token. Stopped: either cut it short.
+    private static async Task<(bool Stopped, bool TimedOut)> WithinTimeoutAsync(Func<CancellationToken, Task> end, ExecutionSpec spec, TimeProvider time, CancellationToken ct)
+    {
+        using var timeout = new CancellationTokenSource(spec.Timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, ct);
+        try
+        {
+            await end(linked.Token);
+            return (false, false);
+        }
+        catch (OperationCanceledException)
+        {
+            return (true, !ct.IsCancellationRequested);
+        }
     }
 
     /// <summary>The go-ahead line of <see cref="RunStartedAsync"/>.</summary>

@@ -31,7 +31,7 @@ internal sealed class SandboxContext
     /// For a warm sandbox: the <c>runsc create</c> that booted it, whose stdio pipes the sandbox's first process
     /// inherited (stdin takes the go-ahead, stdout and stderr carry the code's output).
     /// </summary>
-    public System.Diagnostics.Process? Starter { get; init; }
+    public System.Diagnostics.Process? Starter { get; set; }
 
     /// <summary>Per-execution directory for an OCI bundle, if the runtime needs one.</summary>
     public string? BundleDirectory { get; set; }
