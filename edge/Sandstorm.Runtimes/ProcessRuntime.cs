@@ -10,8 +10,10 @@ namespace Sandstorm.Runtimes;
 /// caps and killing of the whole tree hold either way (by cgroup, else by process group). It claims no
 /// filesystem or network isolation: the code sees the host as this process's user does.
 /// </summary>
-public sealed class ProcessRuntime : SandboxRuntimeBase
+public sealed class ProcessRuntime : SandboxRuntimeBase, IAsyncDisposable
 {
+    private readonly PythonForkServer _python;
+
     public const string RuntimeName = "process";
 
     public ProcessRuntime()
@@ -22,6 +24,7 @@ public sealed class ProcessRuntime : SandboxRuntimeBase
     public ProcessRuntime(RuntimeOptions options)
         : base(options)
     {
+        _python = new PythonForkServer(Options);
     }
 
     public override string Name => RuntimeName;
@@ -34,6 +37,48 @@ public sealed class ProcessRuntime : SandboxRuntimeBase
     protected override bool RunsAsSandboxUser => false;
 
     protected override Task<string?> CheckPrerequisitesAsync(CancellationToken ct) => Task.FromResult<string?>(null);
+
+    /// <summary>
+    /// Python runs are forked from a warm interpreter (<see cref="PythonForkServer"/>) once it is up, when the execution has
+    /// cgroups to hold its limits (the launcher's rlimits are for the degraded mode); everything else starts its interpreter.
+    /// </summary>
+    private protected override async Task<ChildOutcome> RunCodeAsync(SandboxContext context, Func<Task> stopSandbox, CancellationToken ct)
+    {
+        if (context.Cgroup is null || !Options.PythonForkServer || !PythonForkServer.Serves(context.Spec) || !_python.IsReady())
+        {
+            return await base.RunCodeAsync(context, stopSandbox, ct);
+        }
+
+        var launch = await PrepareAsync(context, ct);
+        // Null: the server could not fork (it just died); nothing ran, so the interpreter starts cold instead.
+        return await ChildRunner.RunForkedAsync(_python, launch, launch.Arguments[^1], context, stopSandbox, ct)
+            ?? await ChildRunner.RunAsync(launch, context, stopSandbox, ct);
+    }
+
+    public ValueTask DisposeAsync() => _python.DisposeAsync();
+
+    /// <summary>Python runs forked by the fork server so far.</summary>
+    internal long ForkedPythonRuns => _python.Forked;
+
+    /// <summary>Pid of the Python fork server while it runs.</summary>
+    internal int? PythonForkServerPid => _python.Pid;
+
+    /// <summary>Starts the Python fork server if needed and waits (bounded) until it is up.</summary>
+    internal async Task<bool> WaitForPythonForkServerAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!_python.IsReady())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return true;
+    }
 
     private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {

@@ -332,8 +332,17 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
                 Assert.True(await TestRuntimes.GvisorWarmAsync(), "no warm gVisor sandbox after 60 s");
             }
 
+            // Likewise Python on `process` runs forked from the warm interpreter; its cold start is covered by the CLI tests.
+            var forking = language == Languages.Python ? TestRuntimes.Get(runtime) as ProcessRuntime : null;
+            var forked = forking?.ForkedPythonRuns;
+            if (forking is not null)
+            {
+                Assert.True(await forking.WaitForPythonForkServerAsync(TimeSpan.FromSeconds(30)), "the Python fork server did not start");
+            }
+
             var result = await TestRuntimes.Get(runtime).ExecuteAsync(spec, CancellationToken.None);
             Assert.Equal(claims + 1, gvisor?.WarmClaims);
+            Assert.Equal(forked + 1, forking?.ForkedPythonRuns);
             output.WriteLine($"{runtime}: exit={result.ExitCode} timedOut={result.TimedOut} oom={result.OomKilled} truncated={result.Truncated} wall={result.WallTimeMs}ms cpu={result.CpuTimeMs}ms peak={result.PeakMemoryBytes / 1024}KiB");
             output.WriteLine("stdout: " + Shorten(result.Stdout));
             output.WriteLine("stderr: " + Shorten(result.Stderr));

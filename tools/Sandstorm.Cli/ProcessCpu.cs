@@ -8,6 +8,52 @@ public readonly record struct ProcessCpu(TimeSpan Self, TimeSpan Children)
     /// <summary>Clock ticks per second of <c>/proc</c> times (USER_HZ, 100 on Linux).</summary>
     private const double TicksPerSecond = 100;
 
+    /// <summary>
+    /// A process's own CPU, and as its children's: those that ended and were waited for, plus the live ones matching
+    /// <paramref name="live"/> (by command line) with everything they waited for in turn (a fork server that outlives the
+    /// measurement reaps the runs it forked).
+    /// </summary>
+    public static ProcessCpu ReadWithLiveChildren(int pid, Func<string, bool> live)
+    {
+        var own = Read(pid);
+        var children = own.Children;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var child) && ParentOf(child) == pid)
+            {
+                try
+                {
+                    if (!live(File.ReadAllText($"/proc/{child}/cmdline").Replace('\0', ' ')))
+                    {
+                        continue;
+                    }
+
+                    var c = Read(child);
+                    children += c.Self + c.Children;
+                }
+                catch (IOException)
+                {
+                    // Ended meanwhile: counted in the parent's children once waited for.
+                }
+            }
+        }
+
+        return own with { Children = children };
+    }
+
+    private static int? ParentOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     public static ProcessCpu Read(int pid)
     {
         var stat = File.ReadAllText($"/proc/{pid}/stat");

@@ -161,6 +161,74 @@ internal static class ChildRunner
         return new ChildOutcome(outBytes, outTruncated, errBytes, errTruncated, stopped ? null : exitCode(), wall, timedOut);
     }
 
+    /// <summary>
+    /// Runs a Python main file in a child of the fork server (<see cref="PythonForkServer"/>), which joins the execution's
+    /// cgroups before running any of the code. Its stdout and stderr are FIFOs read here with the same caps; the same
+    /// timeout and stop as <see cref="RunAsync"/>. Null when the server could not fork: then nothing of the run has started.
+    /// If the server dies during the run, the child dies with it and the run ends without an exit code.
+    /// </summary>
+    public static async Task<ChildOutcome?> RunForkedAsync(
+        PythonForkServer server, Launch launch, string main, SandboxContext context, Func<Task> stopSandbox, CancellationToken ct)
+    {
+        var options = context.Options;
+        var time = options.TimeProvider;
+        var spec = context.Spec;
+        var fifos = Directory.CreateDirectory(Path.Combine(options.WorkRoot, "fifo"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute).FullName;
+        var outPath = Path.Combine(fifos, context.Id + ".out");
+        var errPath = Path.Combine(fifos, context.Id + ".err");
+        Stream? output = null, error = null;
+        try
+        {
+            output = OpenFifo(outPath);
+            error = OpenFifo(errPath);
+            var started = time.GetTimestamp();
+            ForkedRun run;
+            try
+            {
+                run = await server.ForkAsync(
+                    context.Id, main, launch.WorkingDirectory, launch.Environment, outPath, errPath,
+                    context.Cgroup!.ProcsFiles, (long)options.ScratchSizeMiB * 1024 * 1024);
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+
+            using var abortReads = new CancellationTokenSource();
+            var stdout = BoundedOutput.ReadAsync(output, spec.OutputLimitBytes, abortReads.Token);
+            var stderr = BoundedOutput.ReadAsync(error, spec.OutputLimitBytes, abortReads.Token);
+            var (stopped, timedOut) = await WithinTimeoutAsync(token => Task.WhenAny(run.Exit).WaitAsync(token), spec, time, ct);
+            var wall = time.GetElapsedTime(started);
+
+            // As for a started process: whatever the code left running goes too, which also ends the reads.
+            await stopSandbox();
+            abortReads.CancelAfter(options.KillGrace);
+            var (outBytes, outTruncated) = await stdout;
+            var (errBytes, errTruncated) = await stderr;
+            int? exitCode = stopped || !run.Exit.IsCompletedSuccessfully ? null : run.Exit.Result;
+            return new ChildOutcome(outBytes, outTruncated, errBytes, errTruncated, exitCode, wall, timedOut);
+        }
+        finally
+        {
+            output?.Dispose();
+            error?.Dispose();
+            File.Delete(outPath);
+            File.Delete(errPath);
+        }
+
+        static Stream OpenFifo(string path)
+        {
+            var fd = Libc.CreateFifoForReading(path);
+            if (fd < 0)
+            {
+                throw new IOException($"cannot create FIFO {path} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+            }
+
+            var handle = new Microsoft.Win32.SafeHandles.SafePipeHandle(fd, ownsHandle: true);
+            return new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.In, handle);
+        }
+    }
+
     // Waits for the end of the sandbox, bounded by its timeout and the caller's token. Stopped: either cut it short.
     private static async Task<(bool Stopped, bool TimedOut)> WithinTimeoutAsync(Func<CancellationToken, Task> end, ExecutionSpec spec, TimeProvider time, CancellationToken ct)
     {

@@ -108,6 +108,23 @@ internal static class Libc
         }
     }
 
+    [DllImport("libc", SetLastError = true)]
+    private static extern int mkfifo(string path, uint mode);
+
+    /// <summary>
+    /// Creates a FIFO only this user can open and opens its read end, non-blocking so that no writer is needed yet. Reads
+    /// see end of file until a writer has opened it: start them once one has. -1 on failure.
+    /// </summary>
+    public static int CreateFifoForReading(string path)
+    {
+        if (mkfifo(path, 0x180 /* 0600 */) != 0)
+        {
+            return -1;
+        }
+
+        return OpenNative(path, ORdonly | ONonblock | OCloexec);
+    }
+
     /// <summary>Opens a file read-only <em>without</em> close-on-exec, so the next child inherits it; -1 on failure.</summary>
     public static int OpenInheritable(string path) => OpenNative(path, ORdonly);
 
