@@ -23,11 +23,11 @@ public static class RunEndpoints
         var request = await JsonBody.ReadAsync<RunRequest>(http.Request, http.RequestAborted);
         var service = http.RequestServices.GetRequiredService<RunService>();
         var key = http.Request.Headers["Idempotency-Key"].FirstOrDefault();
-        var (runId, _) = await service.SubmitAsync(client, tenant, request, key, http.RequestAborted);
+        var (runId, created) = await service.SubmitAsync(client, tenant, request, key, http.RequestAborted, waiting: wait > TimeSpan.Zero);
         var location = $"/v1/runs/{runId}";
         if (wait > TimeSpan.Zero)
         {
-            var result = await service.WaitAsync(tenant, runId, wait, http.RequestAborted);
+            var result = await service.WaitAsync(tenant, runId, wait, http.RequestAborted, justCreated: created);
             if (result is { } done && done.Status.IsTerminal())
             {
                 return Json(done, StatusCodes.Status200OK, location);
@@ -74,8 +74,8 @@ public static class RunEndpoints
         var request = body.Constraints is null ? body.Spec : body.Spec with { Constraints = body.Constraints };
         var service = http.RequestServices.GetRequiredService<RunService>();
         var key = http.Request.Headers["Idempotency-Key"].FirstOrDefault();
-        var (runId, _) = await service.SubmitAsync(client, tenant, request, key, http.RequestAborted);
-        var result = await service.WaitAsync(tenant, runId, service.SettleBudget(request.Timeout), http.RequestAborted);
+        var (runId, created) = await service.SubmitAsync(client, tenant, request, key, http.RequestAborted, waiting: true);
+        var result = await service.WaitAsync(tenant, runId, service.SettleBudget(request.Timeout), http.RequestAborted, justCreated: created);
         return result is { } done && done.Status.IsTerminal()
             ? Json(SandboxResult.From(done), StatusCodes.Status200OK)
             : Json(new { id = runId, status = result?.Status ?? RunStatus.Queued }, StatusCodes.Status202Accepted, $"/v1/runs/{runId}");

@@ -28,9 +28,12 @@ public sealed class RunService(
     /// <summary>How long a synchronous caller waits for a run with this timeout to settle.</summary>
     public TimeSpan SettleBudget(int timeoutMs) => TimeSpan.FromMilliseconds(pipeline.Value.DeadlineMs(timeoutMs)) + TimeSpan.FromSeconds(10);
 
-    /// <summary>Validates and starts a run. With an idempotency key, the same key and body return the same run.</summary>
+    /// <summary>
+    /// Validates and starts a run. With an idempotency key, the same key and body return the same run. A caller that will
+    /// <see cref="WaitAsync"/> says so (<paramref name="waiting"/>), so its wake-up is registered before the run can settle.
+    /// </summary>
     public async Task<(string RunId, bool Created)> SubmitAsync(
-        DurableTaskClient client, string tenantId, RunRequest request, string? idempotencyKey, CancellationToken cancellationToken)
+        DurableTaskClient client, string tenantId, RunRequest request, string? idempotencyKey, CancellationToken cancellationToken, bool waiting = false)
     {
         RunRequestValidator.ThrowIfInvalid(request);
         var hash = Hash(request);
@@ -76,12 +79,18 @@ public sealed class RunService(
             return (runId, false);
         }
 
+        if (waiting)
+        {
+            _ = notifier.WhenSettled(runId);
+        }
+
         try
         {
             await client.ScheduleNewOrchestrationInstanceAsync(nameof(SandboxRunOrchestrator), input, new StartOrchestrationOptions(runId), cancellationToken);
         }
         catch
         {
+            notifier.Forget(runId);
             await runs.DeleteAsync(tenantId, runId, CancellationToken.None);
             if (!input.Request.IsInline)
             {
@@ -101,8 +110,12 @@ public sealed class RunService(
         return record is null ? null : await ComposeAsync(record, cancellationToken);
     }
 
-    /// <summary>Waits up to <paramref name="timeout"/> for the run to finish; returns its latest state either way.</summary>
-    public async Task<RunResult?> WaitAsync(string tenantId, string runId, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for the run to finish; returns its latest state either way.
+    /// <paramref name="justCreated"/>: the caller has just created the run with <c>waiting</c>, so its settling cannot be
+    /// missed and the first read of the run table is skipped.
+    /// </summary>
+    public async Task<RunResult?> WaitAsync(string tenantId, string runId, TimeSpan timeout, CancellationToken cancellationToken, bool justCreated = false)
     {
         var settled = notifier.WhenSettled(runId);
         try
@@ -112,17 +125,22 @@ public sealed class RunService(
             // The notifier wakes a waiter at once when the run settles in this process; the poll only covers a run
             // settled by another instance (scaled out), so it can be slow and spare the run table.
             var poll = TimeSpan.FromMilliseconds(200);
+            var read = !justCreated;
             while (true)
             {
-                var record = await runs.GetAsync(tenantId, runId, cancellationToken);
-                if (record is null || record.Status.IsTerminal())
+                if (read)
                 {
-                    return record is null ? null : await ComposeAsync(record, cancellationToken);
+                    var record = await runs.GetAsync(tenantId, runId, cancellationToken);
+                    if (record is null || record.Status.IsTerminal())
+                    {
+                        return record is null ? null : await ComposeAsync(record, cancellationToken);
+                    }
                 }
 
+                read = true;
                 try
                 {
-                    await settled.WaitAsync(poll, time, deadline.Token);
+                    return await ComposeAsync(await settled.WaitAsync(poll, time, deadline.Token), cancellationToken);
                 }
                 catch (TimeoutException)
                 {

@@ -72,8 +72,7 @@ public sealed class SettleActivity(
         }
 
         result = result with { Provenance = await provenance };
-        await runs.UpsertAsync(
-            new RunRecord
+        var record = new RunRecord
             {
                 TenantId = run.TenantId,
                 RunId = run.RunId,
@@ -84,9 +83,9 @@ public sealed class SettleActivity(
                 Stdout = input.Result?.Stdout,
                 Stderr = input.Result?.Stderr,
                 BatchId = run.BatchId,
-            },
-            cancellationToken);
-        notifier.Settled(run.RunId);
+            };
+        await runs.UpsertAsync(record, cancellationToken);
+        notifier.Settled(record);
         return new RunOutcome(run.RunId, input.Status, result.Cost!.Total, input.Error);
     }
 
