@@ -57,6 +57,13 @@ internal static class HostState
             }
         }
 
+        // The fork server's FIFOs (one directory per process): a run removes its own.
+        var fifos = Path.Combine(options.WorkRoot, "fifo");
+        if (Directory.Exists(fifos))
+        {
+            found.AddRange(Directory.EnumerateFiles(fifos, "*", SearchOption.AllDirectories).Select(f => "fifo " + f));
+        }
+
         found.AddRange(File.ReadLines("/proc/self/mountinfo").Where(l => l.Contains(options.WorkRoot + "/", StringComparison.Ordinal)).Select(l => "mount " + l));
         found.AddRange(AllSandboxProcesses().Select(p => "process " + p));
 

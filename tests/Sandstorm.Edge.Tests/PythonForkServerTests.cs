@@ -108,6 +108,23 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
     }
 
     [Fact]
+    public async Task ForkedRun_FileLeftOpen_IsFlushedAtExit_AsByTheInterpreter()
+    {
+        // Only the interpreter's own shutdown (objects finalised after atexit) flushes a file the code never closed.
+        var path = Path.Combine(Path.GetTempPath(), "sandstorm-fork-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var result = await RunAsync(_forking, $"log = open({System.Text.Json.JsonSerializer.Serialize(path)}, 'w')\nlog.write('written at exit')\n");
+            Assert.Equal(0, result.ExitCode);
+            Assert.Equal("written at exit", await File.ReadAllTextAsync(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task ForkedRun_IsAChildOfTheServer_NotOfTheHost()
     {
         var result = await RunAsync(_forking, "import os\nprint(os.getppid())\n");
@@ -170,6 +187,23 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
         var before = _forking.ForkedPythonRuns;
         Assert.Equal("ok", (await RunAsync(_forking, "print('ok')\n")).Stdout.Trim());
         Assert.Equal(before + 1, _forking.ForkedPythonRuns);
+    }
+
+    [Fact]
+    public async Task NewServer_SweepsTheFifosOfAProcessThatDied()
+    {
+        // Above any pid_max: no live process has this pid.
+        var dead = Path.Combine(TestRuntimes.Options.WorkRoot, "fifo", "4194305");
+        Directory.CreateDirectory(dead);
+        await File.WriteAllTextAsync(Path.Combine(dead, "ss0123456789abcdef.out"), "");
+        var live = Path.Combine(TestRuntimes.Options.WorkRoot, "fifo", "1");
+        Directory.CreateDirectory(live);
+
+        await using var runtime = new ProcessRuntime(TestRuntimes.Options);
+        Assert.True(await runtime.WaitForPythonForkServerAsync(TimeSpan.FromSeconds(30)));
+        Assert.False(Directory.Exists(dead));
+        Assert.True(Directory.Exists(live), "the directory of a live process (pid 1) was swept");
+        Directory.Delete(live);
     }
 
     [Fact]

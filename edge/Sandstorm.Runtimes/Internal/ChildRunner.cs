@@ -173,9 +173,8 @@ internal static class ChildRunner
         var options = context.Options;
         var time = options.TimeProvider;
         var spec = context.Spec;
-        var fifos = Directory.CreateDirectory(Path.Combine(options.WorkRoot, "fifo"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute).FullName;
-        var outPath = Path.Combine(fifos, context.Id + ".out");
-        var errPath = Path.Combine(fifos, context.Id + ".err");
+        var outPath = Path.Combine(server.FifoDirectory, context.Id + ".out");
+        var errPath = Path.Combine(server.FifoDirectory, context.Id + ".err");
         Stream? output = null, error = null;
         try
         {

@@ -55,6 +55,12 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
     }
 
     /// <summary>
+    /// Where this process creates the runs' FIFOs: one directory per process, so that a process killed mid-run (which
+    /// cannot remove its FIFOs) is told apart from a live one sharing the work root, and swept by the next server.
+    /// </summary>
+    public string FifoDirectory { get; } = Path.Combine(options.WorkRoot, "fifo", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>
     /// Runs whose interpreter state a fork cannot reproduce start cold: any <c>PYTHON*</c> variable changes how an
     /// interpreter starts (paths, hash seed, flags), which happened before the fork.
     /// </summary>
@@ -143,6 +149,7 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
 
     private async Task StartAsync()
     {
+        SweepFifos();
         var (command, arguments) = Languages.Interpreter(Languages.Python);
         var psi = new ProcessStartInfo("/usr/bin/setpriv")
         {
@@ -229,6 +236,29 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
                 }
             }
         }
+    }
+
+    // FIFO directories of processes that are gone (a live process's pid directory is never touched).
+    private void SweepFifos()
+    {
+        var root = Path.GetDirectoryName(FifoDirectory)!;
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories(root))
+            {
+                if (int.TryParse(Path.GetFileName(dir), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
+                    && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Another server swept it meanwhile, or the root does not exist yet.
+        }
+
+        Directory.CreateDirectory(FifoDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     private async Task ReadRepliesAsync(StreamReader output)

@@ -7,7 +7,7 @@
 # Protocol, one JSON object per line. In (stdin): {"id", "main", "cwd", "env", "stdout", "stderr", "procs", "fsize"};
 # stdout and stderr name FIFOs the host already holds open for reading. Out (stdout): {"ready": pid} once, then {"id", "pid"} or {"id", "error"} per request, and {"id", "exit"} when that child ends (128 + n for signal n).
 # End of stdin ends the server; each child has a parent-death signal, so none outlives it.
-import atexit, builtins, ctypes, fcntl, io, json, os, resource, selectors, signal, sys, types
+import builtins, ctypes, fcntl, io, json, os, resource, selectors, signal, sys, types
 
 PR_SET_PDEATHSIG = 1
 libc = ctypes.CDLL(None, use_errno=True)
@@ -25,19 +25,8 @@ def reply(message):
         data = data[os.write(reply_fd, data):]
 
 
-def exit_status(e):
-    code = e.code
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1
-
-
 def child(request, out_fd, err_fd):
-    """Never returns: becomes the run, then exits."""
-    status = 125
+    """Never returns: becomes the run, then exits through the interpreter's own shutdown."""
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -52,6 +41,9 @@ def child(request, out_fd, err_fd):
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
+        # Closed through its object, which would otherwise close the descriptor number again at shutdown, when it may be
+        # one the code opened.
+        selector.close()
         os.closerange(3, 1 << 20)
         resource.setrlimit(resource.RLIMIT_FSIZE, (request["fsize"], request["fsize"]))
         os.chdir(request["cwd"])
@@ -73,61 +65,44 @@ def child(request, out_fd, err_fd):
         os.write(2, f"sandstorm fork server: {e}\n".encode(errors="replace"))
         os._exit(125)
 
-    interrupted = False
     try:
         with open(main, "rb") as f:
             source = f.read()
         exec(compile(source, main, "exec"), module.__dict__)
-        status = 0
-    except SystemExit as e:
-        status = exit_status(e)
+    except SystemExit:
+        raise
     except BaseException as e:
         # The traceback starts at the run's code, not at this function.
         e.__traceback__ = e.__traceback__.tb_next
         sys.excepthook(type(e), e, e.__traceback__)
-        status = 1
-        interrupted = isinstance(e, KeyboardInterrupt)
-
-    # The interpreter's own shutdown, in its order: non-daemon threads, atexit handlers, then the streams.
-    try:
-        if "threading" in sys.modules:
-            sys.modules["threading"]._shutdown()
-        atexit._run_exitfuncs()
-    except SystemExit as e:
-        status = exit_status(e)
-    except BaseException:
-        pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            status = 120
-    if interrupted:
-        # An unhandled KeyboardInterrupt ends the interpreter by SIGINT, so its parent sees the signal.
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-    os._exit(status)
+        # An unhandled KeyboardInterrupt ends an interpreter by SIGINT, which the host reads as 128 + 2.
+        raise SystemExit(130 if isinstance(e, KeyboardInterrupt) else 1) from None
+    # The interpreter's own shutdown does the rest, as after any main script: the exit status of a SystemExit, non-daemon
+    # threads joined, atexit handlers, the streams flushed (120 if that fails), then modules and objects finalised, which
+    # flushes files the code left open. Nothing of the server's catches the SystemExit on its way up.
+    raise SystemExit
 
 
 def start(request):
-    out_fd = err_fd = -1
+    fds = []
     try:
         # Non-blocking opens succeed at once because the host holds the read ends; the child writes blocking.
-        out_fd = os.open(request["stdout"], os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        err_fd = os.open(request["stderr"], os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        for fd in (out_fd, err_fd):
-            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        for name in ("stdout", "stderr"):
+            fds.append(os.open(request[name], os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            fcntl.fcntl(fds[-1], fcntl.F_SETFL, fcntl.fcntl(fds[-1], fcntl.F_GETFL) & ~os.O_NONBLOCK)
         pid = os.fork()
-        if pid == 0:
-            child(request, out_fd, err_fd)
-        running[pid] = request["id"]
-        reply({"id": request["id"], "pid": pid})
     except OSError as e:
+        for fd in fds:
+            os.close(fd)
         reply({"id": request["id"], "error": str(e)})
-    finally:
-        for fd in (out_fd, err_fd):
-            if fd >= 0:
-                os.close(fd)
+        return
+    if pid == 0:
+        # No try/finally of the server around this: the child's SystemExit must reach the interpreter untouched.
+        child(request, *fds)
+    for fd in fds:
+        os.close(fd)
+    running[pid] = request["id"]
+    reply({"id": request["id"], "pid": pid})
 
 
 def reap():
