@@ -73,6 +73,19 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
         { "stderr", "import sys\nprint('to err', file=sys.stderr)\nprint('to out')\n" },
         { "keyboard-interrupt", "raise KeyboardInterrupt\n" },
         {
+            // Globals are released at exit, after atexit handlers: their __del__ still runs.
+            "finalizers",
+            """
+            import atexit
+            class Resource:
+                def __del__(self):
+                    print("released")
+            held = Resource()
+            atexit.register(lambda: print("atexit"))
+            print("end")
+            """
+        },
+        {
             // Files are capped at the scratch size wherever they are written (isolation none writes to the host's /tmp).
             "file-size-cap",
             """

@@ -7,7 +7,7 @@
 # Protocol, one JSON object per line. In (stdin): {"id", "main", "cwd", "env", "stdout", "stderr", "procs", "fsize"};
 # stdout and stderr name FIFOs the host already holds open for reading. Out (stdout): {"ready": pid} once, then {"id", "pid"} or {"id", "error"} per request, and {"id", "exit"} when that child ends (128 + n for signal n).
 # End of stdin ends the server; each child has a parent-death signal, so none outlives it.
-import builtins, ctypes, fcntl, io, json, os, resource, selectors, signal, sys, types
+import atexit, builtins, ctypes, gc, fcntl, io, json, os, resource, selectors, signal, sys, types
 
 PR_SET_PDEATHSIG = 1
 libc = ctypes.CDLL(None, use_errno=True)
@@ -17,6 +17,7 @@ wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 signal.set_wakeup_fd(wake_w)
 signal.signal(signal.SIGCHLD, lambda *_: None)
 encoding, errors = sys.stdout.encoding, sys.stdout.errors
+server_modules = set(sys.modules)
 
 
 def reply(message):
@@ -25,8 +26,63 @@ def reply(message):
         data = data[os.write(reply_fd, data):]
 
 
+def exit_status(e):
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def clear_module(module):
+    """What the interpreter does to a module's globals at exit: _names first, then the rest, __builtins__ kept."""
+    names = [n for n in list(module.__dict__) if n != "__builtins__"]
+    for first in (True, False):
+        for name in names:
+            if name.startswith("_") == first and not (first and name.startswith("__")):
+                module.__dict__[name] = None
+    for name in names:
+        module.__dict__[name] = None
+
+
+def finish(status):
+    """The interpreter's shutdown for what the run created, without touching (copying) the server's own memory."""
+    try:
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
+        atexit._run_exitfuncs()
+    except SystemExit as e:
+        status = exit_status(e)
+    except BaseException:
+        pass
+    threading = sys.modules.get("threading")
+    if threading is None or threading.active_count() == 1:
+        # Module globals are released (__main__ first, then what the run imported, newest first) and cycles collected, so
+        # __del__ methods run and files the code left open are flushed and closed. With daemon threads still running the
+        # interpreter would freeze them first; here they are left alone and only the streams are flushed.
+        ours = [m for n, m in list(sys.modules.items()) if n not in server_modules and n != "__main__"]
+        for module in [sys.modules.get("__main__")] + ours[::-1]:
+            if isinstance(module, types.ModuleType):
+                try:
+                    clear_module(module)
+                except BaseException:
+                    pass
+        gc.collect()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            status = 120
+    return status
+
+
 def child(request, out_fd, err_fd):
-    """Never returns: becomes the run, then exits through the interpreter's own shutdown."""
+    """Never returns: becomes the run, then exits."""
+    # Everything the server allocated is left out of garbage collection from now on: a collection would write to every
+    # object's header and so copy every page of the server's heap.
+    gc.freeze()
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -41,8 +97,7 @@ def child(request, out_fd, err_fd):
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
-        # Closed through its object, which would otherwise close the descriptor number again at shutdown, when it may be
-        # one the code opened.
+        # Closed through its object, which would otherwise close the descriptor number again if it were ever finalised.
         selector.close()
         os.closerange(3, 1 << 20)
         resource.setrlimit(resource.RLIMIT_FSIZE, (request["fsize"], request["fsize"]))
@@ -65,22 +120,21 @@ def child(request, out_fd, err_fd):
         os.write(2, f"sandstorm fork server: {e}\n".encode(errors="replace"))
         os._exit(125)
 
+    status = 0
     try:
         with open(main, "rb") as f:
             source = f.read()
         exec(compile(source, main, "exec"), module.__dict__)
-    except SystemExit:
-        raise
+    except SystemExit as e:
+        status = exit_status(e)
     except BaseException as e:
         # The traceback starts at the run's code, not at this function.
         e.__traceback__ = e.__traceback__.tb_next
         sys.excepthook(type(e), e, e.__traceback__)
         # An unhandled KeyboardInterrupt ends an interpreter by SIGINT, which the host reads as 128 + 2.
-        raise SystemExit(130 if isinstance(e, KeyboardInterrupt) else 1) from None
-    # The interpreter's own shutdown does the rest, as after any main script: the exit status of a SystemExit, non-daemon
-    # threads joined, atexit handlers, the streams flushed (120 if that fails), then modules and objects finalised, which
-    # flushes files the code left open. Nothing of the server's catches the SystemExit on its way up.
-    raise SystemExit
+        status = 130 if isinstance(e, KeyboardInterrupt) else 1
+        e = None
+    os._exit(finish(status))
 
 
 def start(request):
@@ -97,7 +151,6 @@ def start(request):
         reply({"id": request["id"], "error": str(e)})
         return
     if pid == 0:
-        # No try/finally of the server around this: the child's SystemExit must reach the interpreter untouched.
         child(request, *fds)
     for fd in fds:
         os.close(fd)
