@@ -73,6 +73,16 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
         { "stderr", "import sys\nprint('to err', file=sys.stderr)\nprint('to out')\n" },
         { "keyboard-interrupt", "raise KeyboardInterrupt\n" },
         {
+            "processes",
+            """
+            import multiprocessing, subprocess, sys
+            if __name__ == "__main__":
+                with multiprocessing.Pool(2) as pool:
+                    print(pool.map(abs, [-1, -2, -3]))
+                print(subprocess.run([sys.executable, "-c", "print(5)"], capture_output=True, text=True).stdout.strip())
+            """
+        },
+        {
             // Globals are released at exit, after atexit handlers: their __del__ still runs.
             "finalizers",
             """
@@ -135,6 +145,19 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
         {
             File.Delete(path);
         }
+    }
+
+    [Fact]
+    public async Task ForkedRun_ImportsTheFilesBesideIt_AndReleasesTheirGlobals()
+    {
+        var files = new Dictionary<string, string>
+        {
+            ["helper.py"] = "class Noisy:\n    def __del__(self):\n        print('helper released')\nkept = Noisy()\ndef answer():\n    return 41\n",
+        };
+        var forked = await RunAsync(_forking, "import helper\nprint(helper.answer() + 1)\n", files: files);
+        var cold = await RunAsync(_cold, "import helper\nprint(helper.answer() + 1)\n", files: files);
+        Assert.Equal((0, "42\nhelper released\n"), (forked.ExitCode, forked.Stdout));
+        Assert.Equal((cold.ExitCode, cold.Stdout, cold.Stderr), (forked.ExitCode, forked.Stdout, forked.Stderr));
     }
 
     [Fact]
@@ -229,7 +252,8 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
     }
 
     private static async Task<ExecutionResult> RunAsync(
-        ProcessRuntime runtime, string code, int memoryMiB = 128, double timeoutSeconds = 15, Dictionary<string, string>? environment = null)
+        ProcessRuntime runtime, string code, int memoryMiB = 128, double timeoutSeconds = 15, Dictionary<string, string>? environment = null,
+        Dictionary<string, string>? files = null)
     {
         var spec = new ExecutionSpec
         {
@@ -239,6 +263,7 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
             Timeout = TimeSpan.FromSeconds(timeoutSeconds),
             IsolationLevel = IsolationLevel.None,
             Environment = environment ?? new Dictionary<string, string> { ["GREETING"] = "hi" },
+            Files = files,
         };
         return await runtime.ExecuteAsync(spec, CancellationToken.None);
     }
