@@ -60,6 +60,10 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             }
             else
             {
+                // Before this process's first execution here: what dead processes left in the work root.
+                await Orphans.SweepOnceAsync(Options);
+                Orphans.Claim(Options, context.Id);
+                context.Claimed = true;
                 if (cgroups)
                 {
                     context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(spec), CgroupPidsLimit(spec), spec.Cpu);
@@ -276,7 +280,13 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         });
         if (errors is not null)
         {
+            // The owner record stays: once this process is gone, the next one in the work root tries again.
             throw new AggregateException($"cleanup of sandbox {context.Id} ({Name}) failed", errors);
+        }
+
+        if (context.Claimed)
+        {
+            Orphans.Release(Options, context.Id);
         }
     }
 

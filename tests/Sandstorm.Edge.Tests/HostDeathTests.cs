@@ -70,6 +70,15 @@ public sealed class HostDeathTests
             }
 
             Assert.True(!sandboxed.Any(IsAlive), "outlived their SIGKILLed host: " + string.Join(", ", sandboxed.Where(IsAlive).Select(p => p + " " + Cmdline(p))));
+
+            // The dead host could not clean up; the next process in the same work root sweeps what it left.
+            Assert.NotNull(id);
+            Assert.True(Directory.Exists(Path.Combine(workRoot, "sandstorm", "scratch", id)), "the killed host left no scratch to sweep");
+            await RunOnceAsync(workRoot);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(workRoot, "sandstorm", "owners")));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(workRoot, "sandstorm", "scratch")));
+            Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(workRoot + "/", StringComparison.Ordinal));
+            Assert.All(new[] { "memory", "pids", "cpu", "cpuacct" }, c => Assert.False(Directory.Exists(Path.Combine("/sys/fs/cgroup", c, "sandstorm", id))));
         }
         finally
         {
@@ -80,6 +89,27 @@ public sealed class HostDeathTests
 
             RemoveLeftovers(workRoot, id);
         }
+    }
+
+    // A second, short-lived host in the same work root.
+    private static async Task RunOnceAsync(string workRoot)
+    {
+        var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Sandstorm.Edge"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["TMPDIR"] = workRoot;
+        foreach (var arg in new[] { "exec", "--runtime", ProcessRuntime.RuntimeName, "--isolation", "none", "--language", "bash", "--code", "echo swept" })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var next = Process.Start(psi)!;
+        var output = next.StandardOutput.ReadToEndAsync();
+        var error = next.StandardError.ReadToEndAsync();
+        await next.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(next.ExitCode == 0, $"the next host failed: {await output} {await error}");
     }
 
     // What the killed host could not remove: its cgroups (empty once the children are gone), scratch tmpfs, bundle.

@@ -48,7 +48,7 @@ internal static class HostState
             }
         }
 
-        foreach (var dir in new[] { "scratch", "bundles" })
+        foreach (var dir in new[] { "scratch", "bundles", "owners" })
         {
             var path = Path.Combine(options.WorkRoot, dir);
             if (Directory.Exists(path))

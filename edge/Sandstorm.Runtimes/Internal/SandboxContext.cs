@@ -24,6 +24,9 @@ internal sealed class SandboxContext
 
     public Scratch? Scratch { get; set; }
 
+    /// <summary>True when an owner record names this process (see <see cref="Orphans"/>) until the clean-up succeeds.</summary>
+    public bool Claimed { get; set; }
+
     /// <summary>True when the execution runs in a sandbox that was started ahead of it (a warm gVisor sandbox).</summary>
     public bool Warm { get; init; }
 

@@ -1,0 +1,105 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+
+namespace Sandstorm.Runtimes.Internal;
+
+/// <summary>
+/// What a process that died without cleaning up (SIGKILL, power loss of the agent) left of its executions: cgroups,
+/// scratch mounts, bundles, runc and runsc state. Each execution records its owner — <c>owners/&lt;id&gt;</c> under the work root, holding the
+/// owner's pid and cgroup parent — from before its cgroup exists until its clean-up succeeded. The first execution of a
+/// process in a work root sweeps the executions of owners that are gone: their sandboxes died with them (parent-death
+/// signals), so what is left is state. A live owner's executions are never touched (a recycled pid only delays a sweep).
+/// </summary>
+internal static class Orphans
+{
+    private static readonly ConcurrentDictionary<string, Lazy<Task>> Swept = new(StringComparer.Ordinal);
+
+    /// <summary>Records this process as the owner of execution <paramref name="id"/>.</summary>
+    public static void Claim(RuntimeOptions options, string id)
+    {
+        var owners = Path.Combine(options.WorkRoot, "owners");
+        Directory.CreateDirectory(owners);
+        File.WriteAllText(Path.Combine(owners, id), Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n" + options.CgroupParent + "\n");
+    }
+
+    /// <summary>Forgets the owner of an execution whose clean-up succeeded.</summary>
+    public static void Release(RuntimeOptions options, string id) => File.Delete(Path.Combine(options.WorkRoot, "owners", id));
+
+    /// <summary>Sweeps the work root once per process (later calls await the same sweep); never throws.</summary>
+    public static Task SweepOnceAsync(RuntimeOptions options) =>
+        Swept.GetOrAdd(options.WorkRoot + "|" + options.CgroupParent, _ => new Lazy<Task>(async () =>
+        {
+            try
+            {
+                await SweepAsync(options);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Best effort: the work root changed under the sweep; executions go on.
+            }
+        })).Value;
+
+    /// <summary>Removes what the executions of dead owners left; returns how many were swept.</summary>
+    public static async Task<int> SweepAsync(RuntimeOptions options)
+    {
+        var owners = Path.Combine(options.WorkRoot, "owners");
+        if (!Directory.Exists(owners))
+        {
+            return 0;
+        }
+
+        var swept = 0;
+        foreach (var file in Directory.EnumerateFiles(owners))
+        {
+            try
+            {
+                var lines = File.ReadAllLines(file);
+                if (lines.Length < 2 || !int.TryParse(lines[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                    || pid == Environment.ProcessId || Directory.Exists($"/proc/{pid}") || lines[1] != options.CgroupParent)
+                {
+                    // Alive, ours, or another configuration's: not ours to judge.
+                    continue;
+                }
+
+                var id = Path.GetFileName(file);
+                var cgroup = SandboxCgroup.Existing(options, id);
+                await cgroup.KillAllAsync(options.KillGrace, options.TimeProvider);
+                cgroup.Remove();
+                Scratch.Existing(options, id).Remove();
+                foreach (var dir in new[] { Path.Combine(options.WorkRoot, "bundles", id), Path.Combine(options.WorkRoot, "runc-state", id) })
+                {
+                    if (Directory.Exists(dir))
+                    {
+                        Directory.Delete(dir, recursive: true);
+                    }
+                }
+
+                // runsc keeps a sandbox's state as files named after it; what `runsc delete` would remove.
+                var runsc = Path.Combine(options.WorkRoot, "runsc-state");
+                if (Directory.Exists(runsc))
+                {
+                    foreach (var entry in Directory.EnumerateFileSystemEntries(runsc, id + "_*"))
+                    {
+                        if (Directory.Exists(entry))
+                        {
+                            Directory.Delete(entry, recursive: true);
+                        }
+                        else
+                        {
+                            File.Delete(entry);
+                        }
+                    }
+                }
+
+                File.Delete(file);
+                swept++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Left for the next sweep; an execution's own clean-up failing is reported by that execution.
+            }
+        }
+
+        return swept;
+    }
+}
