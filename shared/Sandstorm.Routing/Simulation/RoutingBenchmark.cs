@@ -376,7 +376,8 @@ public static class RoutingBenchmark
 
     /// <summary>
     /// Where the router loses to the oracle, on the strategy's own metric (cost for optimize_cost, latency for optimize_latency):
-    /// by size bucket, by outage, and by the (router's, oracle's) provider pair with the largest regret.
+    /// by size bucket, by outage, by quarter of the trace (the cost of learning), and by the (router's, oracle's) provider pair
+    /// with the largest regret.
     /// </summary>
     private static void AppendRegret(StringBuilder sb, IReadOnlyList<RegretRow> rows)
     {
@@ -404,6 +405,13 @@ public static class RoutingBenchmark
             }
 
             Group("during an outage of some candidate", both.Where(r => r.Outage));
+
+            // In trace order: how much of the regret is the router still learning.
+            for (var q = 0; q < 4; q++)
+            {
+                Group($"quarter {q + 1} of the trace", both.Skip(q * both.Count / 4).Take(((q + 1) * both.Count / 4) - (q * both.Count / 4)));
+            }
+
             foreach (var pair in both
                 .GroupBy(r => $"{Provider(r.RouterKey)} → {Provider(r.OracleKey)} [{r.Bucket[..r.Bucket.IndexOf(' ', StringComparison.Ordinal)]}]")
                 .OrderByDescending(g => g.Sum(r => metric(r.Router!) - metric(r.Oracle!)))
