@@ -226,6 +226,32 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
     }
 
     [Fact]
+    public async Task StuckServer_IsReplaced_AndTheRunStartsCold()
+    {
+        var server = _forking.PythonForkServerPid!.Value;
+        TestRuntimes.Run("/usr/bin/kill", "-STOP", server.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var before = _forking.ForkedPythonRuns;
+        var result = await RunAsync(_forking, "print('cold')\n", timeoutSeconds: 60);
+        Assert.Equal((0, "cold"), (result.ExitCode, result.Stdout.Trim()));
+        Assert.Equal(before, _forking.ForkedPythonRuns);
+
+        Assert.True(await _forking.WaitForPythonForkServerAsync(TimeSpan.FromSeconds(30)));
+        Assert.NotEqual(server, _forking.PythonForkServerPid);
+        Assert.Equal("forked", (await RunAsync(_forking, "print('forked')\n")).Stdout.Trim());
+        Assert.Equal(before + 1, _forking.ForkedPythonRuns);
+        HostState.AssertClean();
+    }
+
+    [Fact]
+    public async Task RemovedFifoDirectory_IsMadeAgain()
+    {
+        Directory.Delete(Path.Combine(TestRuntimes.Options.WorkRoot, "fifo", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)), recursive: true);
+        var before = _forking.ForkedPythonRuns;
+        Assert.Equal("ok", (await RunAsync(_forking, "print('ok')\n")).Stdout.Trim());
+        Assert.Equal(before + 1, _forking.ForkedPythonRuns);
+    }
+
+    [Fact]
     public async Task NewServer_SweepsTheFifosOfAProcessThatDied()
     {
         // Above any pid_max: no live process has this pid.

@@ -178,6 +178,8 @@ internal static class ChildRunner
         Stream? output = null, error = null;
         try
         {
+            // Made again if something removed it since the server started (a cleaner of temporary files).
+            Directory.CreateDirectory(server.FifoDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             output = OpenFifo(outPath);
             error = OpenFifo(errPath);
             var started = time.GetTimestamp();

@@ -28,6 +28,9 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
     // A server that fails this many times in a row without becoming ready is not started again.
     private const int MaxFailures = 3;
 
+    // A fork takes milliseconds; a server silent this long is stuck.
+    private static readonly TimeSpan ForkReplyTimeout = TimeSpan.FromSeconds(10);
+
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private Process? _process;
@@ -111,7 +114,22 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
                 input.Write(request.ToJsonString() + "\n");
             }
 
-            var pid = await pending.Pid.Task;
+            int pid;
+            try
+            {
+                pid = await pending.Pid.Task.WaitAsync(ForkReplyTimeout);
+            }
+            catch (TimeoutException)
+            {
+                // A server that does not answer is broken: kill it (its children go with it) and let the run start cold.
+                if (Pid is { } stuck)
+                {
+                    Libc.kill(stuck, Libc.SIGKILL);
+                }
+
+                throw new IOException($"the python fork server did not answer within {ForkReplyTimeout.TotalSeconds:0} s");
+            }
+
             Interlocked.Increment(ref _forked);
             return new ForkedRun(pid, pending.Exit.Task);
         }
