@@ -34,6 +34,9 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private Process? _process;
+
+    // The running server's pid (0: none), readable without the lock, which a write to a stuck server's full pipe holds.
+    private volatile int _serverPid;
     private Task _lifetime = Task.CompletedTask;
     private StreamWriter? _input;
     private bool _ready;
@@ -46,16 +49,7 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
     public long Forked => Interlocked.Read(ref _forked);
 
     /// <summary>Pid of the running server, if any (tests kill it).</summary>
-    public int? Pid
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _ready ? _process?.Id : null;
-            }
-        }
-    }
+    public int? Pid => _serverPid is var pid and > 0 ? pid : null;
 
     /// <summary>
     /// Where this process creates the runs' FIFOs: one directory per process, so that a process killed mid-run (which
@@ -210,6 +204,7 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
                 }
 
                 (_process, _input, _ready, _failures) = (process, process.StandardInput, true, 0);
+                _serverPid = process.Id;
                 _input.AutoFlush = true;
             }
 
@@ -230,6 +225,7 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
                 if (ReferenceEquals(_process, process))
                 {
                     (_process, _input, _ready) = (null, null, false);
+                    _serverPid = 0;
                 }
             }
 
