@@ -11,13 +11,17 @@ public sealed class PayloadStore
 {
     private readonly BlobContainerClient _container;
     private readonly int _inlineLimit;
-    private readonly Lazy<Task> _created;
+    private readonly CreateOnce<bool> _created;
 
     public PayloadStore(BlobServiceClient blobs, IOptions<StorageOptions> options)
     {
         _container = blobs.GetBlobContainerClient(options.Value.ContainerName("payloads"));
         _inlineLimit = options.Value.InlineLimitBytes;
-        _created = new Lazy<Task>(() => _container.CreateIfNotExistsAsync());
+        _created = new CreateOnce<bool>(async () =>
+        {
+            await _container.CreateIfNotExistsAsync();
+            return true;
+        });
     }
 
     /// <summary>Keeps small text inline; writes large text to <paramref name="blobName"/> (overwriting: writes are idempotent).</summary>
@@ -29,7 +33,7 @@ public sealed class PayloadStore
             return new Payload(text, null, bytes);
         }
 
-        await _created.Value;
+        await _created.GetAsync();
         await _container.GetBlobClient(blobName).UploadAsync(BinaryData.FromString(text), overwrite: true, cancellationToken);
         return new Payload(null, blobName, bytes);
     }
@@ -37,7 +41,7 @@ public sealed class PayloadStore
     /// <summary>Writes to a blob whatever the size.</summary>
     public async Task PutBlobAsync(string blobName, BinaryData content, CancellationToken cancellationToken)
     {
-        await _created.Value;
+        await _created.GetAsync();
         await _container.GetBlobClient(blobName).UploadAsync(content, overwrite: true, cancellationToken);
     }
 
@@ -71,7 +75,7 @@ public sealed class PayloadStore
     /// <summary>Names of the blobs under a prefix, in name order.</summary>
     public async Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken)
     {
-        await _created.Value;
+        await _created.GetAsync();
         var names = new List<string>();
         await foreach (var blob in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, cancellationToken))
         {
@@ -97,7 +101,7 @@ public sealed class PayloadStore
     /// <summary>Deletes every blob under a prefix (used to undo a refused submission).</summary>
     public async Task DeletePrefixAsync(string prefix, CancellationToken cancellationToken)
     {
-        await _created.Value;
+        await _created.GetAsync();
         await foreach (var blob in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, cancellationToken))
         {
             await _container.DeleteBlobIfExistsAsync(blob.Name, cancellationToken: cancellationToken);

@@ -20,7 +20,12 @@ public sealed class KillAndRestartTests : IClassFixture<AzuriteFixture>
         await first.StartAsync();
         using var http = first.Client(key);
         using var submitted = await http.PostAsync("v1/runs", Json("""{"code":"import time\ntime.sleep(3)\nprint('survived')","language":"python","isolationLevel":"none","timeout":60000}"""));
-        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        if (submitted.StatusCode != HttpStatusCode.Accepted)
+        {
+            await Task.Delay(1000); // the host logs the error as it answers
+            Assert.Fail($"{(int)submitted.StatusCode} {await submitted.Content.ReadAsStringAsync()}\nhost log:\n{first.Log}");
+        }
+
         var id = (await Body(submitted)).GetProperty("id").GetString();
         await Poll.UntilAsync(async () => (await Body(await http.GetAsync($"v1/runs/{id}"))).GetProperty("status").GetString(), s => s == "running", TimeSpan.FromSeconds(60), "the run to start");
 

@@ -16,7 +16,7 @@ public interface IBatchQueue
 /// <summary>The Azure Storage batch queue (<c>Sandstorm:Storage:BatchQueue</c>).</summary>
 public sealed class StorageBatchQueue(QueueServiceClient service, IOptions<StorageOptions> options) : IBatchQueue
 {
-    private readonly Lazy<Task<QueueClient>> _queue = new(async () =>
+    private readonly CreateOnce<QueueClient> _queue = new(async () =>
     {
         var queue = service.GetQueueClient(options.Value.BatchQueue);
         await queue.CreateIfNotExistsAsync();
@@ -25,7 +25,7 @@ public sealed class StorageBatchQueue(QueueServiceClient service, IOptions<Stora
 
     public async Task SendAsync(BatchMessage message, CancellationToken cancellationToken)
     {
-        var queue = await _queue.Value;
+        var queue = await _queue.GetAsync();
         await queue.SendMessageAsync(JsonSerializer.Serialize(message, SandstormJson.Options), cancellationToken);
     }
 }
