@@ -9,27 +9,23 @@ public readonly record struct ProcessCpu(TimeSpan Self, TimeSpan Children)
     private const double TicksPerSecond = 100;
 
     /// <summary>
-    /// A process's own CPU, and as its children's: those that ended and were waited for, plus the live ones matching
-    /// <paramref name="live"/> (by command line) with everything they waited for in turn (a fork server that outlives the
-    /// measurement reaps the runs it forked).
+    /// CPU of a process's live children matching <paramref name="live"/> (by command line), each with everything it waited
+    /// for in turn (a fork server that outlives the measurement reaps the runs it forked).
     /// </summary>
-    public static ProcessCpu ReadWithLiveChildren(int pid, Func<string, bool> live)
+    public static TimeSpan LiveChildren(int pid, Func<string, bool> live)
     {
-        var own = Read(pid);
-        var children = own.Children;
+        var total = TimeSpan.Zero;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var child) && ParentOf(child) == pid)
             {
                 try
                 {
-                    if (!live(File.ReadAllText($"/proc/{child}/cmdline").Replace('\0', ' ')))
+                    if (live(File.ReadAllText($"/proc/{child}/cmdline").Replace('\0', ' ')))
                     {
-                        continue;
+                        var c = Read(child);
+                        total += c.Self + c.Children;
                     }
-
-                    var c = Read(child);
-                    children += c.Self + c.Children;
                 }
                 catch (IOException)
                 {
@@ -38,7 +34,7 @@ public readonly record struct ProcessCpu(TimeSpan Self, TimeSpan Children)
             }
         }
 
-        return own with { Children = children };
+        return total;
     }
 
     private static int? ParentOf(int pid)

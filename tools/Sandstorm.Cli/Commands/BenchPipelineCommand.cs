@@ -49,11 +49,13 @@ public static class BenchPipelineCommand
             // Sandbox processes: the runs' (ended) and the Python fork server's with the runs it forked; not the host's Azurite.
             static bool Sandboxes(string cmdline) => !cmdline.Contains("azurite", StringComparison.Ordinal);
             static bool Azurite(string cmdline) => cmdline.Contains("azurite", StringComparison.Ordinal);
-            var cpuBefore = ProcessCpu.ReadWithLiveChildren(host.ProcessId, Sandboxes);
-            var azuriteBefore = ProcessCpu.ReadWithLiveChildren(host.ProcessId, Azurite).Children - ProcessCpu.Read(host.ProcessId).Children;
+            var cpuBefore = ProcessCpu.Read(host.ProcessId);
+            var sandboxesBefore = cpuBefore.Children + ProcessCpu.LiveChildren(host.ProcessId, Sandboxes);
+            var azuriteBefore = ProcessCpu.LiveChildren(host.ProcessId, Azurite);
             var (hostWall, failures) = await AtConcurrencyAsync(concurrency, total, () => SubmitAsync(http));
-            var cpuAfter = ProcessCpu.ReadWithLiveChildren(host.ProcessId, Sandboxes);
-            var azuriteAfter = ProcessCpu.ReadWithLiveChildren(host.ProcessId, Azurite).Children - ProcessCpu.Read(host.ProcessId).Children;
+            var cpuAfter = ProcessCpu.Read(host.ProcessId);
+            var sandboxesAfter = cpuAfter.Children + ProcessCpu.LiveChildren(host.ProcessId, Sandboxes);
+            var azuriteAfter = ProcessCpu.LiveChildren(host.ProcessId, Azurite);
             var (bareWall, _) = await AtConcurrencyAsync(concurrency, total, BareAsync);
             var throughput = total / hostWall.TotalSeconds;
             var ceiling = total / bareWall.TotalSeconds;
@@ -68,7 +70,7 @@ public static class BenchPipelineCommand
             Console.WriteLine($"  throughput at concurrency {concurrency}: {throughput:0.0} runs/s ({total} runs, {failures} failed); " +
                 $"bare python3 at the same concurrency: {ceiling:0.0} runs/s ({throughput / ceiling:0.00} of it) on {Environment.ProcessorCount} cores");
             Console.WriteLine($"  CPU per run in the host process: {(cpuAfter.Self - cpuBefore.Self).TotalMilliseconds / total:0.0} ms, " +
-                $"in its sandbox processes: {(cpuAfter.Children - cpuBefore.Children).TotalMilliseconds / total:0.0} ms" +
+                $"in its sandbox processes: {(sandboxesAfter - sandboxesBefore).TotalMilliseconds / total:0.0} ms" +
                 (azuriteAfter > TimeSpan.Zero ? $", in its Azurite: {(azuriteAfter - azuriteBefore).TotalMilliseconds / total:0.0} ms" : " (Azurite not counted)"));
         }
 
