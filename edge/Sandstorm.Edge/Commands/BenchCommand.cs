@@ -28,9 +28,11 @@ public sealed class BenchCommand : IEdgeCommand
     public string Summary => "measure sandbox start-up overhead of each working runtime against the bare process";
 
     public string Usage => """
-        usage: sandstorm-edge bench [--iterations N] [--runtimes a,b,...] [--languages python,javascript,bash]
-          --iterations  measured runs per runtime and language (default 30; one warm-up run is not counted)
-          --runtimes    runtimes to include (default: every working one, plus gvisor-cold)
+        usage: sandstorm-edge bench [--iterations N] [--runtimes a,b,...] [--languages python,javascript,bash] [--concurrency N]
+          --iterations   measured runs per runtime and language (default 30; one warm-up run is not counted)
+          --runtimes     runtimes to include (default: every working one, plus gvisor-cold)
+          --concurrency  also measure throughput: runs/s with N executions at once, 3 rounds of max(iterations, 4N)
+                         runs per runtime and language, interleaved; the median round is printed
         Figures are end-to-end wall times of ExecuteAsync (cgroup, scratch, launch, run, cleanup); "bare" starts the
         interpreter directly on the same script, with the same flags and environment, and nothing else. "gvisor" runs
         as the agent runs it, in a sandbox booted ahead (each measurement waits until one is); "gvisor-cold" boots one
@@ -39,8 +41,9 @@ public sealed class BenchCommand : IEdgeCommand
 
     public async Task<int> RunAsync(IReadOnlyList<string> args, EdgeContext context, CancellationToken ct)
     {
-        var parsed = ParsedArguments.Parse(args, ["iterations", "runtimes", "languages"], []);
+        var parsed = ParsedArguments.Parse(args, ["iterations", "runtimes", "languages", "concurrency"], []);
         var iterations = parsed.Int("iterations", 30, 1, 10_000);
+        var concurrency = parsed.Int("concurrency", 1, 1, 256);
         var languages = Split(parsed.Value("languages")) ?? [.. Languages.Supported];
         foreach (var language in languages.Where(l => !Languages.IsSupported(l)))
         {
@@ -78,7 +81,13 @@ public sealed class BenchCommand : IEdgeCommand
 
         try
         {
-            return await MeasureAsync(runtimes, languages, iterations, context, ct);
+            var exit = await MeasureAsync(runtimes, languages, iterations, context, ct);
+            if (exit == 0 && concurrency > 1)
+            {
+                await MeasureThroughputAsync(runtimes, languages, Math.Max(iterations, 4 * concurrency), concurrency, context, ct);
+            }
+
+            return exit;
         }
         finally
         {
@@ -159,6 +168,70 @@ public sealed class BenchCommand : IEdgeCommand
         }
 
         return 0;
+    }
+
+    // Runs/s with `concurrency` executions in flight: each block is `runs` executions of one contender fed by
+    // `concurrency` workers; contenders take turns block by block in a rotating order, three rounds, and the median
+    // round is printed, so drifting machine load hits all alike.
+    private static async Task MeasureThroughputAsync(List<(string Label, ISandboxRuntime Runtime)> runtimes, string[] languages, int runs, int concurrency, EdgeContext context, CancellationToken ct)
+    {
+        const int Rounds = 3;
+        var contenders = new List<string> { Bare };
+        contenders.AddRange(runtimes.Select(r => r.Label));
+        var rates = new Dictionary<(string Runtime, string Language), List<double>>();
+        var bareDirs = Enumerable.Range(0, concurrency).Select(_ => Directory.CreateTempSubdirectory("sandstorm-bench-")).ToArray();
+        try
+        {
+            for (var round = 0; round < Rounds; round++)
+            {
+                foreach (var language in languages)
+                {
+                    var spec = new ExecutionSpec { Language = language, Code = Hello[language], MemoryMiB = 256, Timeout = TimeSpan.FromSeconds(60) };
+                    for (var k = 0; k < contenders.Count; k++)
+                    {
+                        var name = contenders[(round + k) % contenders.Count];
+                        var runtime = runtimes.SingleOrDefault(r => r.Label == name).Runtime;
+                        await WaitWarmAsync(runtimes, ct);
+                        var next = 0;
+                        var started = Stopwatch.GetTimestamp();
+                        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(worker => Task.Run(
+                            async () =>
+                            {
+                                while (Interlocked.Increment(ref next) <= runs)
+                                {
+                                    _ = runtime is null
+                                        ? await RunBareAsync(spec, bareDirs[worker].FullName, ct)
+                                        : await RunSandboxAsync(runtime, spec, language, context, ct);
+                                }
+                            },
+                            ct)));
+                        Record(rates, round + 1, name, language, runs / Stopwatch.GetElapsedTime(started).TotalSeconds);
+                    }
+                }
+
+                await context.Error.WriteAsync(".");
+            }
+        }
+        finally
+        {
+            foreach (var directory in bareDirs)
+            {
+                directory.Delete(recursive: true);
+            }
+        }
+
+        await context.Error.WriteLineAsync();
+        await context.Out.WriteLineAsync($"throughput of hello-world at concurrency {concurrency}, {runs} runs per block, median of {Rounds} rounds");
+        await context.Out.WriteLineAsync($"{"language",-11}{"runtime",-10}{"runs/s",9}{"ratio",8}");
+        foreach (var language in languages)
+        {
+            var bare = Percentile(rates[(Bare, language)], 50);
+            foreach (var name in contenders)
+            {
+                var rate = Percentile(rates[(name, language)], 50);
+                await context.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{language,-11}{name,-10}{rate,9:F1}{rate / bare,7:F2}x"));
+            }
+        }
     }
 
     private static async Task WaitWarmAsync(List<(string Label, ISandboxRuntime Runtime)> runtimes, CancellationToken ct)
