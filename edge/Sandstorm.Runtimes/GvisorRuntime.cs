@@ -49,7 +49,6 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
     private readonly Queue<SandboxContext> warm = new();
     private readonly List<Task> boots = [];
     private int booting;
-    private int swept;
     private bool disposed;
     private long warmClaims;
 
@@ -63,7 +62,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
     public override IsolationLevel Isolation => IsolationLevel.Strong;
 
     /// <summary>runsc's state directory for our sandboxes (runsc --root).</summary>
-    public string StateRoot => Path.Combine(Options.WorkRoot, "runsc-state");
+    public string StateRoot => WorkRootPaths.RunscStateRoot(Options);
 
     /// <summary>Ids of the sandboxes booted and waiting for an execution.</summary>
     public IReadOnlyList<string> WarmSandboxIds
@@ -182,6 +181,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
         return new SandboxContext(spec, Options, claimed.Id)
         {
             Warm = true,
+            Claimed = claimed.Claimed,
             Cgroup = claimed.Cgroup,
             Scratch = claimed.Scratch,
             BundleDirectory = claimed.BundleDirectory,
@@ -305,10 +305,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
     {
         if (context.Warm && context.Cgroup?.IsEmpty() == true)
         {
-            foreach (var entry in Directory.EnumerateFileSystemEntries(StateRoot, context.Id + "_*"))
-            {
-                File.Delete(entry);
-            }
+            WorkRootPaths.DeleteRunscState(Options, context.Id);
 
             return;
         }
@@ -364,10 +361,10 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
         var ready = false;
         try
         {
-            if (Interlocked.Exchange(ref swept, 1) == 0)
-            {
-                await SweepAbandonedAsync();
-            }
+            // Like any execution: what dead processes left goes first, and this process owns the sandbox until it is destroyed.
+            await Orphans.SweepOnceAsync(Options);
+            Orphans.Claim(Options, context.Id);
+            context.Claimed = true;
 
             context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(WarmSpec), CgroupPidsLimit(WarmSpec), WarmSpec.Cpu);
             context.Scratch = Scratch.CreateEmpty(Options, context.Id, ownedBySandboxUser: true);
@@ -450,31 +447,6 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
         catch (AggregateException)
         {
             // Left for the next sweep.
-        }
-    }
-
-    // Warm sandboxes of an earlier process with this work root that died without cleaning up.
-    private async Task SweepAbandonedAsync()
-    {
-        if (!Directory.Exists(StateRoot))
-        {
-            return;
-        }
-
-        var ids = Directory.EnumerateFileSystemEntries(StateRoot, WarmPrefix + "*")
-            .Select(path => Path.GetFileName(path).Split('_')[0])
-            .Distinct(StringComparer.Ordinal)
-            .ToList();
-        foreach (var id in ids)
-        {
-            var context = new SandboxContext(WarmSpec, Options, id)
-            {
-                Warm = true,
-                Cgroup = SandboxCgroup.Existing(Options, id),
-                Scratch = Scratch.Existing(Options, id),
-                BundleDirectory = Path.Combine(Options.WorkRoot, "bundles", id),
-            };
-            await DestroyAsync(context);
         }
     }
 }

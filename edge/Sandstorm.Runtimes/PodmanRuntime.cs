@@ -38,7 +38,7 @@ public sealed class PodmanRuntime : SandboxRuntimeBase
     {
         var options = context.Options;
         var env = SandboxEnvironment(context, "/scratch");
-        var bundle = Path.Combine(options.WorkRoot, "bundles", context.Id);
+        var bundle = WorkRootPaths.Bundle(options, context.Id);
         Directory.CreateDirectory(bundle);
         context.BundleDirectory = bundle;
         var profile = Path.Combine(bundle, "seccomp.json");

@@ -24,7 +24,7 @@ public sealed class RuncRuntime : SandboxRuntimeBase
     public override IsolationLevel Isolation => IsolationLevel.Standard;
 
     /// <summary>runc's state directory for our containers (runc --root).</summary>
-    public string StateRoot => Path.Combine(Options.WorkRoot, "runc-state");
+    public string StateRoot => WorkRootPaths.RuncStateRoot(Options);
 
     private static string Runc => File.Exists("/usr/sbin/runc") ? "/usr/sbin/runc" : "/usr/bin/runc";
 

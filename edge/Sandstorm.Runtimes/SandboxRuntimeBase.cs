@@ -271,13 +271,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         Try(() => context.Starter?.Dispose());
         Try(() => context.Cgroup?.Remove());
         Try(() => context.Scratch?.Remove());
-        Try(() =>
-        {
-            if (context.BundleDirectory is not null && Directory.Exists(context.BundleDirectory))
-            {
-                Directory.Delete(context.BundleDirectory, recursive: true);
-            }
-        });
+        Try(() => WorkRootPaths.DeleteDirectory(context.BundleDirectory));
         if (errors is not null)
         {
             // The owner record stays: once this process is gone, the next one in the work root tries again.

@@ -79,7 +79,7 @@ internal static class OciBundle
     public static string Write(SandboxContext context, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env, string? cgroupsPath, IEnumerable<JsonObject> extraRlimits, bool refuseClone3 = true)
     {
         var options = context.Options;
-        var bundle = Path.Combine(options.WorkRoot, "bundles", context.Id);
+        var bundle = WorkRootPaths.Bundle(options, context.Id);
         Directory.CreateDirectory(bundle);
         context.BundleDirectory = bundle;
 

@@ -66,30 +66,9 @@ internal static class Orphans
                 await cgroup.KillAllAsync(options.KillGrace, options.TimeProvider);
                 cgroup.Remove();
                 Scratch.Existing(options, id).Remove();
-                foreach (var dir in new[] { Path.Combine(options.WorkRoot, "bundles", id), Path.Combine(options.WorkRoot, "runc-state", id) })
-                {
-                    if (Directory.Exists(dir))
-                    {
-                        Directory.Delete(dir, recursive: true);
-                    }
-                }
-
-                // runsc keeps a sandbox's state as files named after it; what `runsc delete` would remove.
-                var runsc = Path.Combine(options.WorkRoot, "runsc-state");
-                if (Directory.Exists(runsc))
-                {
-                    foreach (var entry in Directory.EnumerateFileSystemEntries(runsc, id + "_*"))
-                    {
-                        if (Directory.Exists(entry))
-                        {
-                            Directory.Delete(entry, recursive: true);
-                        }
-                        else
-                        {
-                            File.Delete(entry);
-                        }
-                    }
-                }
+                WorkRootPaths.DeleteDirectory(WorkRootPaths.Bundle(options, id));
+                WorkRootPaths.DeleteDirectory(Path.Combine(WorkRootPaths.RuncStateRoot(options), id));
+                WorkRootPaths.DeleteRunscState(options, id);
 
                 File.Delete(file);
                 swept++;

@@ -97,7 +97,6 @@ internal sealed class SandboxCgroup
         }
     }
 
-    /// <summary>CPU time, peak memory and whether the kernel's OOM killer acted, read before the group is removed.</summary>
     /// <summary>Sets (or changes) the memory, pids and CPU limits; lowering memory below what is in use fails.</summary>
     public void SetLimits(long memoryBytes, int maxPids, double cpus)
     {
@@ -126,6 +125,7 @@ internal sealed class SandboxCgroup
         TryWrite(Path.Combine(CpuAcct, "cpuacct.usage"), "0");
     }
 
+    /// <summary>CPU time, peak memory and whether the kernel's OOM killer acted, read before the group is removed.</summary>
     public (long CpuTimeMs, long PeakMemoryBytes, bool OomKilled) ReadStats()
     {
         var cpuNs = ReadLong(Path.Combine(CpuAcct, "cpuacct.usage"));
@@ -232,7 +232,6 @@ internal sealed class SandboxCgroup
         }
     }
 
-    /// <summary>Moves a process into the group (every controller); the launcher waits for this before it execs.</summary>
     /// <summary>
     /// Moves one thread of this process into the execution's groups (v1 <c>tasks</c> files are per thread): a process
     /// that thread forks is born inside them, so not one instruction of it runs unlimited. Undo with
