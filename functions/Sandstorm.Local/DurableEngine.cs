@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using DurableTask.AzureStorage;
 using DurableTask.Core;
 using Grpc.Net.Client;
@@ -21,12 +22,22 @@ public static class DurableEngine
     /// <summary>Work items each sidecar dispatcher runs at once (the in-memory service's own default is one per core).</summary>
     public const int MaxConcurrentWorkItems = 64;
 
+    // Kestrel owns the descriptor once it listens on it (and closes it when it stops); this reference only keeps the
+    // socket object from being finalized, which would close the descriptor under Kestrel. One engine per process.
+    private static Socket? grpcSocket;
+
     public static WebApplicationBuilder AddSandstormDurable(this WebApplicationBuilder builder, LocalOptions options, string storageConnectionString)
     {
         var service = options.Durable == "in-memory" ? CreateInMemory() : CreateAzureStorage(options, storageConnectionString);
-        var grpcPort = FreePort();
+        // The sidecar's socket is bound and listening from here on, and Kestrel takes it over when it starts: no other
+        // process can take the port in between, and a client call made before Kestrel accepts on it (the API's port
+        // may be served first) waits in the backlog instead of being refused.
+        grpcSocket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        grpcSocket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        grpcSocket.Listen(512);
+        var grpcPort = ((IPEndPoint)grpcSocket.LocalEndPoint!).Port;
         builder.WebHost.ConfigureKestrel(kestrel =>
-            kestrel.Listen(IPAddress.Loopback, grpcPort, listen => listen.Protocols = HttpProtocols.Http2));
+            kestrel.ListenHandle((ulong)grpcSocket.Handle, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc();
         builder.Services.AddSingleton(SidecarOrchestrationService.Wrap((IOrchestrationService)service, MaxConcurrentWorkItems));
         builder.Services.AddSingleton((IOrchestrationServiceClient)service);
@@ -67,13 +78,6 @@ public static class DurableEngine
             LeaseRenewInterval = TimeSpan.FromSeconds(5),
             LeaseAcquireInterval = TimeSpan.FromSeconds(2),
         });
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>Creates the task hub's queues, tables and containers before the dispatchers start.</summary>
     private sealed class TaskHubBootstrap(IOrchestrationService service) : IHostedService
