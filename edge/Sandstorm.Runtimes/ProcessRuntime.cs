@@ -63,6 +63,8 @@ public sealed class ProcessRuntime : SandboxRuntimeBase, IAsyncDisposable
     /// <summary>Pid of the Python fork server while it runs.</summary>
     internal int? PythonForkServerPid => _python.Pid;
 
+    internal PythonForkServer ForkServer => _python;
+
     /// <summary>Starts the Python fork server if needed and waits (bounded) until it is up.</summary>
     internal async Task<bool> WaitForPythonForkServerAsync(TimeSpan timeout)
     {

@@ -205,8 +205,7 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
         var forked = _forking.ForkedPythonRuns;
         var running = RunAsync(_forking, "import time\nprint('up', flush=True)\ntime.sleep(600)\n", timeoutSeconds: 120);
 
-        // Killed only once the host has the child's pid: killed between the fork and its answer, the server's run is
-        // treated as never started and runs cold instead.
+        // Killed only once the host has the child's pid (a server killed between the fork and its answer is the next test).
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (_forking.ForkedPythonRuns == forked && DateTime.UtcNow < deadline)
         {
@@ -229,6 +228,44 @@ public sealed partial class PythonForkServerTests(Xunit.Abstractions.ITestOutput
         var before = _forking.ForkedPythonRuns;
         Assert.Equal("ok", (await RunAsync(_forking, "print('ok')\n")).Stdout.Trim());
         Assert.Equal(before + 1, _forking.ForkedPythonRuns);
+    }
+
+    [Fact]
+    public async Task ServerDeath_BetweenTheForkAndItsAnswer_EndsTheRun_WhichDoesNotStartAgain()
+    {
+        var server = _forking.PythonForkServerPid!.Value;
+        var forked = _forking.ForkedPythonRuns;
+        var marker = Path.Combine(Path.GetTempPath(), "sandstorm-fork-" + Guid.NewGuid().ToString("N"));
+        _forking.ForkServer.ReplyDelay = TimeSpan.FromSeconds(60);
+        try
+        {
+            var running = RunAsync(_forking, $"import time\nwith open('{marker}', 'a') as f: f.write('started\\n')\nprint('up', flush=True)\ntime.sleep(600)\n", timeoutSeconds: 120);
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (!File.Exists(marker) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+
+            // The code runs, and the host has no pid yet.
+            Assert.True(File.Exists(marker), "the forked run never started");
+            Assert.Equal(forked, _forking.ForkedPythonRuns);
+            Process.GetProcessById(server).Kill();
+
+            var result = await running;
+            Assert.Null(result.ExitCode);
+            Assert.False(result.TimedOut);
+            Assert.Equal("up", result.Stdout.Trim());
+            Assert.Equal(["started"], File.ReadAllLines(marker));
+            HostState.AssertClean();
+        }
+        finally
+        {
+            _forking.ForkServer.ReplyDelay = TimeSpan.Zero;
+            File.Delete(marker);
+        }
+
+        Assert.True(await _forking.WaitForPythonForkServerAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal("ok", (await RunAsync(_forking, "print('ok')\n")).Stdout.Trim());
     }
 
     [Fact]

@@ -164,7 +164,8 @@ internal static class ChildRunner
     /// <summary>
     /// Runs a Python main file in a child of the fork server (<see cref="PythonForkServer"/>), which joins the execution's
     /// cgroups before running any of the code. Its stdout and stderr are FIFOs read here with the same caps; the same
-    /// timeout and stop as <see cref="RunAsync"/>. Null when the server could not fork: then nothing of the run has started.
+    /// timeout and stop as <see cref="RunAsync"/>. Null when the server gave no pid and nothing ran in the cgroups: then
+    /// nothing of the run has started.
     /// If the server dies during the run, the child dies with it and the run ends without an exit code.
     /// </summary>
     public static async Task<ChildOutcome?> RunForkedAsync(
@@ -183,22 +184,32 @@ internal static class ChildRunner
             output = OpenFifo(outPath);
             error = OpenFifo(errPath);
             var started = time.GetTimestamp();
-            ForkedRun run;
+            Task<int> exit;
             try
             {
-                run = await server.ForkAsync(
+                exit = (await server.ForkAsync(
                     context.Id, main, launch.WorkingDirectory, launch.Environment, outPath, errPath,
-                    context.Cgroup!.ProcsFiles, (long)options.ScratchSizeMiB * 1024 * 1024);
+                    context.Cgroup!.ProcsFiles, (long)options.ScratchSizeMiB * 1024 * 1024)).Exit;
             }
-            catch (IOException)
+            catch (IOException e)
             {
-                return null;
+                // No pid: the server could not fork, or died (or was killed as stuck) before it answered. Its children die
+                // with it, but one may have joined the run's cgroups and begun the code first: then the run has started
+                // and ends as a run whose server died, with what it wrote. Only a run that never got that far starts
+                // again, cold.
+                await stopSandbox();
+                if (!context.Cgroup!.EverRan())
+                {
+                    return null;
+                }
+
+                exit = Task.FromException<int>(e);
             }
 
             using var abortReads = new CancellationTokenSource();
             var stdout = BoundedOutput.ReadAsync(output, spec.OutputLimitBytes, abortReads.Token);
             var stderr = BoundedOutput.ReadAsync(error, spec.OutputLimitBytes, abortReads.Token);
-            var (stopped, timedOut) = await WithinTimeoutAsync(token => Task.WhenAny(run.Exit).WaitAsync(token), spec, time, ct);
+            var (stopped, timedOut) = await WithinTimeoutAsync(token => Task.WhenAny(exit).WaitAsync(token), spec, time, ct);
             var wall = time.GetElapsedTime(started);
 
             // As for a started process: whatever the code left running goes too, which also ends the reads.
@@ -206,7 +217,7 @@ internal static class ChildRunner
             abortReads.CancelAfter(options.KillGrace);
             var (outBytes, outTruncated) = await stdout;
             var (errBytes, errTruncated) = await stderr;
-            int? exitCode = stopped || !run.Exit.IsCompletedSuccessfully ? null : run.Exit.Result;
+            int? exitCode = stopped || !exit.IsCompletedSuccessfully ? null : exit.Result;
             return new ChildOutcome(outBytes, outTruncated, errBytes, errTruncated, exitCode, wall, timedOut);
         }
         finally

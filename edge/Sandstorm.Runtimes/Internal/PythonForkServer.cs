@@ -64,6 +64,9 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
     public static bool Serves(ExecutionSpec spec) =>
         spec.Language == Languages.Python && (spec.Environment is null || !spec.Environment.Keys.Any(k => k.StartsWith("PYTHON", StringComparison.Ordinal)));
 
+    /// <summary>For tests: the server waits this long after a fork before it answers with the pid.</summary>
+    internal TimeSpan ReplyDelay { get; set; }
+
     /// <summary>True when the server is up; otherwise starts it in the background (unless it keeps failing) and returns false.</summary>
     public bool IsReady()
     {
@@ -99,6 +102,11 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
             ["procs"] = new JsonArray([.. procsFiles.Select(p => (JsonNode?)p)]),
             ["fsize"] = maxFileBytes,
         };
+        if (ReplyDelay > TimeSpan.Zero)
+        {
+            request["hold"] = ReplyDelay.TotalSeconds;
+        }
+
         try
         {
             StreamWriter input;

@@ -125,6 +125,12 @@ internal sealed class SandboxCgroup
         TryWrite(Path.Combine(CpuAcct, "cpuacct.usage"), "0");
     }
 
+    /// <summary>
+    /// Whether any process has run in the group since it was made or its counters were reset: one is in it now, or
+    /// CPU time was charged to it (a process is charged from the moment it joins, and the charge stays after it is gone).
+    /// </summary>
+    public bool EverRan() => !IsEmpty() || ReadLong(Path.Combine(CpuAcct, "cpuacct.usage")) > 0;
+
     /// <summary>CPU time, peak memory and whether the kernel's OOM killer acted, read before the group is removed.</summary>
     public (long CpuTimeMs, long PeakMemoryBytes, bool OomKilled) ReadStats()
     {

@@ -4,7 +4,7 @@
 # directory and environment, and runs the main file as __main__, then exits the way `python3 -u main.py` would. Starting an
 # interpreter costs tens of milliseconds of CPU; a fork costs a few.
 #
-# Protocol, one JSON object per line. In (stdin): {"id", "main", "cwd", "env", "stdout", "stderr", "procs", "fsize"};
+# Protocol, one JSON object per line. In (stdin): {"id", "main", "cwd", "env", "stdout", "stderr", "procs", "fsize"[, "hold"]};
 # stdout and stderr name FIFOs the host already holds open for reading. Out (stdout): {"ready": pid} once, then {"id", "pid"} or {"id", "error"} per request, and {"id", "exit"} when that child ends (128 + n for signal n).
 # End of stdin ends the server; each child has a parent-death signal, so none outlives it.
 import atexit, builtins, ctypes, gc, fcntl, io, json, os, resource, selectors, signal, sys, types
@@ -155,6 +155,10 @@ def start(request):
     for fd in fds:
         os.close(fd)
     running[pid] = request["id"]
+    if request.get("hold"):
+        # Tests only: widens the window between the fork and the answer.
+        import time
+        time.sleep(request["hold"])
     reply({"id": request["id"], "pid": pid})
 
 
