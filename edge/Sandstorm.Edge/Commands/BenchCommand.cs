@@ -32,7 +32,8 @@ public sealed class BenchCommand : IEdgeCommand
           --iterations   measured runs per runtime and language (default 30; one warm-up run is not counted)
           --runtimes     runtimes to include (default: every working one, plus gvisor-cold)
           --concurrency  also measure throughput: runs/s with N executions at once, 3 rounds of max(iterations, 4N)
-                         runs per runtime and language, interleaved; the median round is printed
+                         runs per runtime and language, interleaved; the median round is printed (gVisor keeps one
+                         warm sandbox here, so at concurrency most of its executions boot their own)
         Figures are end-to-end wall times of ExecuteAsync (cgroup, scratch, launch, run, cleanup); "bare" starts the
         interpreter directly on the same script, with the same flags and environment, and nothing else. "gvisor" runs
         as the agent runs it, in a sandbox booted ahead (each measurement waits until one is); "gvisor-cold" boots one
