@@ -7,9 +7,9 @@ namespace Sandstorm.Edge.Tests;
 
 /// <summary>
 /// The sweep of what dead processes left in a work root, on state laid out as the runtimes lay it out: a real cgroup
-/// with a live process in it, a scratch directory, a bundle, runc state, runsc's <c>&lt;id&gt;_*</c> entries. Only the
-/// executions of owners that are gone and used this cgroup parent are removed, and nothing of an id that merely
-/// starts with a swept one.
+/// with a live process in it, a scratch directory, a bundle, runc state, runsc's <c>&lt;id&gt;_*</c> entries. Removed:
+/// the executions of owners that are gone and used this cgroup parent, and state with no owner record at all (from a
+/// version before the records); kept: everything else, also an id that merely starts with a swept one.
 /// </summary>
 public sealed class OrphansTests
 {
@@ -18,7 +18,9 @@ public sealed class OrphansTests
     {
         var options = TestRuntimes.Options with { WorkRoot = Directory.CreateTempSubdirectory("sandstorm-orphans-").FullName };
         var deadPid = DeadPid();
-        var cgroup = SandboxCgroup.IsAvailable(options, out _) ? SandboxCgroup.Create(options, "orph1", 64L << 20, 16, 1) : null;
+        var cgroups = SandboxCgroup.IsAvailable(options, out _);
+        var cgroup = cgroups ? SandboxCgroup.Create(options, "orph1", 64L << 20, 16, 1) : null;
+        var unowned = cgroups ? SandboxCgroup.Create(options, "lost1", 64L << 20, 16, 1) : null;
         using var sleeper = cgroup is null ? null : Process.Start("/usr/bin/sleep", "300");
         try
         {
@@ -30,7 +32,7 @@ public sealed class OrphansTests
             Owner(options, "orph1", deadPid, options.CgroupParent);
             Owner(options, "orph10", Environment.ProcessId, options.CgroupParent); // alive: this process
             Owner(options, "other", deadPid, "sandstorm/someone-else");             // another configuration's
-            foreach (var id in new[] { "orph1", "orph10", "other" })
+            foreach (var id in new[] { "orph1", "orph10", "other", "lost1" })
             {
                 Directory.CreateDirectory(Path.Combine(options.WorkRoot, "scratch", id));
                 Directory.CreateDirectory(Path.Combine(options.WorkRoot, "bundles", id));
@@ -39,11 +41,15 @@ public sealed class OrphansTests
                 File.WriteAllText(Path.Combine(options.WorkRoot, "runsc-state", id + "_sandbox.state"), "{}");
             }
 
-            Assert.Equal(1, await Orphans.SweepAsync(options));
+            Assert.Equal(2, await Orphans.SweepAsync(options));
 
             string[] kinds = ["scratch", "bundles", "runc-state"];
-            Assert.All(kinds, kind => Assert.False(Directory.Exists(Path.Combine(options.WorkRoot, kind, "orph1")), kind));
-            Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(options.WorkRoot, "runsc-state"), "orph1_*"));
+            foreach (var id in new[] { "orph1", "lost1" })
+            {
+                Assert.All(kinds, kind => Assert.False(Directory.Exists(Path.Combine(options.WorkRoot, kind, id)), kind + " of " + id));
+                Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(options.WorkRoot, "runsc-state"), id + "_*"));
+            }
+
             Assert.False(File.Exists(Path.Combine(options.WorkRoot, "owners", "orph1")));
             foreach (var id in new[] { "orph10", "other" })
             {
@@ -56,6 +62,7 @@ public sealed class OrphansTests
             {
                 Assert.True(sleeper!.WaitForExit(10_000), "the process left in the dead owner's cgroup was not killed");
                 Assert.All(new[] { "memory", "pids" }, c => Assert.False(Directory.Exists(Path.Combine("/sys/fs/cgroup", c, options.CgroupParent, "orph1")), c));
+                Assert.False(Directory.Exists(Path.Combine("/sys/fs/cgroup", "memory", options.CgroupParent, "lost1")), "the unowned execution's cgroup");
             }
         }
         finally
@@ -66,6 +73,7 @@ public sealed class OrphansTests
             }
 
             cgroup?.Remove();
+            unowned?.Remove();
             Directory.Delete(options.WorkRoot, recursive: true);
         }
     }

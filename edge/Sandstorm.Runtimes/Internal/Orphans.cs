@@ -39,17 +39,16 @@ internal static class Orphans
             }
         })).Value;
 
-    /// <summary>Removes what the executions of dead owners left; returns how many were swept.</summary>
+    /// <summary>
+    /// Removes what the executions of dead owners left, and execution state in the work root that has no owner record at
+    /// all (left by a version from before the records: a record is written before any state and removed after all of
+    /// it); returns how many executions were swept.
+    /// </summary>
     public static async Task<int> SweepAsync(RuntimeOptions options)
     {
         var owners = Path.Combine(options.WorkRoot, "owners");
-        if (!Directory.Exists(owners))
-        {
-            return 0;
-        }
-
         var swept = 0;
-        foreach (var file in Directory.EnumerateFiles(owners))
+        foreach (var file in Directory.Exists(owners) ? Directory.EnumerateFiles(owners) : [])
         {
             try
             {
@@ -61,15 +60,7 @@ internal static class Orphans
                     continue;
                 }
 
-                var id = Path.GetFileName(file);
-                var cgroup = SandboxCgroup.Existing(options, id);
-                await cgroup.KillAllAsync(options.KillGrace, options.TimeProvider);
-                cgroup.Remove();
-                Scratch.Existing(options, id).Remove();
-                WorkRootPaths.DeleteDirectory(WorkRootPaths.Bundle(options, id));
-                WorkRootPaths.DeleteDirectory(Path.Combine(WorkRootPaths.RuncStateRoot(options), id));
-                WorkRootPaths.DeleteRunscState(options, id);
-
+                await RemoveAsync(options, Path.GetFileName(file));
                 File.Delete(file);
                 swept++;
             }
@@ -79,6 +70,51 @@ internal static class Orphans
             }
         }
 
+        // Only ids found in this work root's own directories: a cgroup parent may be shared with other work roots.
+        foreach (var id in StateIds(options).Where(id => !File.Exists(Path.Combine(owners, id))))
+        {
+            try
+            {
+                await RemoveAsync(options, id);
+                swept++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+
         return swept;
+    }
+
+    private static async Task RemoveAsync(RuntimeOptions options, string id)
+    {
+        var cgroup = SandboxCgroup.Existing(options, id);
+        await cgroup.KillAllAsync(options.KillGrace, options.TimeProvider);
+        cgroup.Remove();
+        Scratch.Existing(options, id).Remove();
+        WorkRootPaths.DeleteDirectory(WorkRootPaths.Bundle(options, id));
+        WorkRootPaths.DeleteDirectory(Path.Combine(WorkRootPaths.RuncStateRoot(options), id));
+        WorkRootPaths.DeleteRunscState(options, id);
+    }
+
+    // Execution ids with state in the work root: scratch, bundles and runc state are named by id, runsc's entries <id>_*.
+    private static HashSet<string> StateIds(RuntimeOptions options)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var root in new[] { WorkRootPaths.ScratchRoot(options), WorkRootPaths.BundlesRoot(options), WorkRootPaths.RuncStateRoot(options) })
+        {
+            if (Directory.Exists(root))
+            {
+                ids.UnionWith(Directory.EnumerateDirectories(root).Select(Path.GetFileName)!);
+            }
+        }
+
+        var runsc = WorkRootPaths.RunscStateRoot(options);
+        if (Directory.Exists(runsc))
+        {
+            ids.UnionWith(Directory.EnumerateFileSystemEntries(runsc, "*_*").Select(e => Path.GetFileName(e).Split('_')[0]));
+        }
+
+        return ids;
     }
 }

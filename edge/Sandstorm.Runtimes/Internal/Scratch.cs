@@ -37,12 +37,12 @@ internal sealed class Scratch
     }
 
     /// <summary>The scratch of an execution that may exist from before (to remove it).</summary>
-    public static Scratch Existing(RuntimeOptions options, string id) => new(Path.Combine(options.WorkRoot, "scratch", id), mounted: true);
+    public static Scratch Existing(RuntimeOptions options, string id) => new(Path.Combine(WorkRootPaths.ScratchRoot(options), id), mounted: true);
 
     /// <summary>An empty, size-capped scratch directory (a tmpfs when running as root).</summary>
     public static Scratch CreateEmpty(RuntimeOptions options, string id, bool ownedBySandboxUser)
     {
-        var root = Path.Combine(options.WorkRoot, "scratch");
+        var root = WorkRootPaths.ScratchRoot(options);
         Directory.CreateDirectory(root);
         var path = Path.Combine(root, id);
         Directory.CreateDirectory(path);

@@ -6,7 +6,11 @@ namespace Sandstorm.Runtimes.Internal;
 /// </summary>
 internal static class WorkRootPaths
 {
-    public static string Bundle(RuntimeOptions options, string id) => Path.Combine(options.WorkRoot, "bundles", id);
+    public static string ScratchRoot(RuntimeOptions options) => Path.Combine(options.WorkRoot, "scratch");
+
+    public static string BundlesRoot(RuntimeOptions options) => Path.Combine(options.WorkRoot, "bundles");
+
+    public static string Bundle(RuntimeOptions options, string id) => Path.Combine(BundlesRoot(options), id);
 
     public static string RuncStateRoot(RuntimeOptions options) => Path.Combine(options.WorkRoot, "runc-state");
 
