@@ -361,10 +361,8 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
         var ready = false;
         try
         {
-            // Like any execution: what dead processes left goes first, and this process owns the sandbox until it is destroyed.
-            await Orphans.SweepOnceAsync(Options);
-            Orphans.Claim(Options, context.Id);
-            context.Claimed = true;
+            // Owned like any execution, until the sandbox is destroyed or its execution cleaned up.
+            await ClaimAsync(context);
 
             context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(WarmSpec), CgroupPidsLimit(WarmSpec), WarmSpec.Cpu);
             context.Scratch = Scratch.CreateEmpty(Options, context.Id, ownedBySandboxUser: true);

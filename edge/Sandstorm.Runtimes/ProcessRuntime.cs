@@ -50,7 +50,7 @@ public sealed class ProcessRuntime : SandboxRuntimeBase, IAsyncDisposable
         }
 
         var launch = await PrepareAsync(context, ct);
-        // Null: the server could not fork (it just died); nothing ran, so the interpreter starts cold instead.
+        // Null: the server gave no pid and nothing ran in the cgroups, so the interpreter starts cold instead.
         return await ChildRunner.RunForkedAsync(_python, launch, launch.Arguments[^1], context, stopSandbox, ct)
             ?? await ChildRunner.RunAsync(launch, context, stopSandbox, ct);
     }

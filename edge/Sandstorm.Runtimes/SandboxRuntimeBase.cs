@@ -60,10 +60,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             }
             else
             {
-                // Before this process's first execution here: what dead processes left in the work root.
-                await Orphans.SweepOnceAsync(Options);
-                Orphans.Claim(Options, context.Id);
-                context.Claimed = true;
+                await ClaimAsync(context);
                 if (cgroups)
                 {
                     context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(spec), CgroupPidsLimit(spec), spec.Cpu);
@@ -226,6 +223,17 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 await context.Cgroup.KillAllAsync(Options.KillGrace, Options.TimeProvider);
             }
         }
+    }
+
+    /// <summary>
+    /// Makes this process the owner of an execution before any of its state exists (see <see cref="Orphans"/>); before
+    /// this process's first execution in the work root, what dead processes left there is swept.
+    /// </summary>
+    private protected async Task ClaimAsync(SandboxContext context)
+    {
+        await Orphans.SweepOnceAsync(Options);
+        Orphans.Claim(Options, context.Id);
+        context.Claimed = true;
     }
 
     private protected async Task CleanupAsync(SandboxContext context)

@@ -17,21 +17,10 @@ public sealed class HostDeathTests
     public async Task KilledHost_TakesItsSandboxedChildrenWithIt(string runtime, string isolation)
     {
         Assert.Contains(runtime, TestRuntimes.WorkingAll());
-        var workRoot = Path.Combine(Path.GetTempPath(), "sandstorm-edge-hostdeath");
-        var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Sandstorm.Edge"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
         // The host's own work root, so its leftovers (it cannot clean up) are told apart and removed below.
-        psi.Environment["TMPDIR"] = workRoot;
+        var workRoot = Path.Combine(Path.GetTempPath(), "sandstorm-edge-hostdeath");
         Directory.CreateDirectory(workRoot);
-        foreach (var arg in new[] { "exec", "--runtime", runtime, "--isolation", isolation, "--language", "python", "--code", "import time\ntime.sleep(600)", "--timeout", "900" })
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        using var host = Process.Start(psi)!;
+        using var host = StartHost(workRoot, "exec", "--runtime", runtime, "--isolation", isolation, "--language", "python", "--code", "import time\ntime.sleep(600)", "--timeout", "900");
         List<int> sandboxed = [];
         string? id = null;
         var running = false;
@@ -91,8 +80,8 @@ public sealed class HostDeathTests
         }
     }
 
-    // A second, short-lived host in the same work root.
-    private static async Task RunOnceAsync(string workRoot)
+    // A `sandstorm-edge` process whose work root is under workRoot.
+    private static Process StartHost(string workRoot, params string[] args)
     {
         var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Sandstorm.Edge"))
         {
@@ -100,12 +89,18 @@ public sealed class HostDeathTests
             RedirectStandardError = true,
         };
         psi.Environment["TMPDIR"] = workRoot;
-        foreach (var arg in new[] { "exec", "--runtime", ProcessRuntime.RuntimeName, "--isolation", "none", "--language", "bash", "--code", "echo swept" })
+        foreach (var arg in args)
         {
             psi.ArgumentList.Add(arg);
         }
 
-        using var next = Process.Start(psi)!;
+        return Process.Start(psi)!;
+    }
+
+    // A second, short-lived host in the same work root.
+    private static async Task RunOnceAsync(string workRoot)
+    {
+        using var next = StartHost(workRoot, "exec", "--runtime", ProcessRuntime.RuntimeName, "--isolation", "none", "--language", "bash", "--code", "echo swept");
         var output = next.StandardOutput.ReadToEndAsync();
         var error = next.StandardError.ReadToEndAsync();
         await next.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));

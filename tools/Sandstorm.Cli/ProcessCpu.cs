@@ -9,22 +9,27 @@ public readonly record struct ProcessCpu(TimeSpan Self, TimeSpan Children)
     private const double TicksPerSecond = 100;
 
     /// <summary>
-    /// CPU of a process's live children matching <paramref name="live"/> (by command line), each with everything it waited
-    /// for in turn (a fork server that outlives the measurement reaps the runs it forked).
+    /// CPU of a process's live children, split by <paramref name="matches"/> on their command lines, each with everything it
+    /// waited for in turn (a fork server that outlives the measurement reaps the runs it forked).
     /// </summary>
-    public static TimeSpan LiveChildren(int pid, Func<string, bool> live)
+    public static (TimeSpan Matching, TimeSpan Other) LiveChildren(int pid, Func<string, bool> matches)
     {
-        var total = TimeSpan.Zero;
+        var (matching, other) = (TimeSpan.Zero, TimeSpan.Zero);
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var child) && ParentOf(child) == pid)
             {
                 try
                 {
-                    if (live(File.ReadAllText($"/proc/{child}/cmdline").Replace('\0', ' ')))
+                    var matched = matches(File.ReadAllText($"/proc/{child}/cmdline").Replace('\0', ' '));
+                    var c = Read(child);
+                    if (matched)
                     {
-                        var c = Read(child);
-                        total += c.Self + c.Children;
+                        matching += c.Self + c.Children;
+                    }
+                    else
+                    {
+                        other += c.Self + c.Children;
                     }
                 }
                 catch (IOException)
@@ -34,7 +39,7 @@ public readonly record struct ProcessCpu(TimeSpan Self, TimeSpan Children)
             }
         }
 
-        return total;
+        return (matching, other);
     }
 
     private static int? ParentOf(int pid)

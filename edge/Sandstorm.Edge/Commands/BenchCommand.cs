@@ -106,8 +106,7 @@ public sealed class BenchCommand : IEdgeCommand
     {
         var samples = new Dictionary<(string Runtime, string Language), List<double>>();
         var paired = new Dictionary<(string Runtime, string Language), List<double>>();
-        var contenders = new List<string> { Bare };
-        contenders.AddRange(runtimes.Select(r => r.Label));
+        string[] contenders = [Bare, .. runtimes.Select(r => r.Label)];
         var bareDir = Directory.CreateTempSubdirectory("sandstorm-bench-");
         try
         {
@@ -117,9 +116,9 @@ public sealed class BenchCommand : IEdgeCommand
                 {
                     var spec = new ExecutionSpec { Language = language, Code = Hello[language], MemoryMiB = 256, Timeout = TimeSpan.FromSeconds(60) };
                     var times = new Dictionary<string, double>(StringComparer.Ordinal);
-                    for (var k = 0; k < contenders.Count; k++)
+                    for (var k = 0; k < contenders.Length; k++)
                     {
-                        var name = contenders[(i + k) % contenders.Count];
+                        var name = contenders[(i + k) % contenders.Length];
 
                         // A warm sandbox booting in the background would slow whatever is measured next.
                         await WaitWarmAsync(runtimes, ct);
@@ -177,8 +176,7 @@ public sealed class BenchCommand : IEdgeCommand
     private static async Task MeasureThroughputAsync(List<(string Label, ISandboxRuntime Runtime)> runtimes, string[] languages, int runs, int concurrency, EdgeContext context, CancellationToken ct)
     {
         const int Rounds = 3;
-        var contenders = new List<string> { Bare };
-        contenders.AddRange(runtimes.Select(r => r.Label));
+        string[] contenders = [Bare, .. runtimes.Select(r => r.Label)];
         var rates = new Dictionary<(string Runtime, string Language), List<double>>();
         var bareDirs = Enumerable.Range(0, concurrency).Select(_ => Directory.CreateTempSubdirectory("sandstorm-bench-")).ToArray();
         try
@@ -188,9 +186,9 @@ public sealed class BenchCommand : IEdgeCommand
                 foreach (var language in languages)
                 {
                     var spec = new ExecutionSpec { Language = language, Code = Hello[language], MemoryMiB = 256, Timeout = TimeSpan.FromSeconds(60) };
-                    for (var k = 0; k < contenders.Count; k++)
+                    for (var k = 0; k < contenders.Length; k++)
                     {
-                        var name = contenders[(round + k) % contenders.Count];
+                        var name = contenders[(round + k) % contenders.Length];
                         var runtime = runtimes.SingleOrDefault(r => r.Label == name).Runtime;
                         await WaitWarmAsync(runtimes, ct);
                         var next = 0;

@@ -17,13 +17,13 @@ internal static class Orphans
     /// <summary>Records this process as the owner of execution <paramref name="id"/>.</summary>
     public static void Claim(RuntimeOptions options, string id)
     {
-        var owners = Path.Combine(options.WorkRoot, "owners");
+        var owners = WorkRootPaths.OwnersRoot(options);
         Directory.CreateDirectory(owners);
         File.WriteAllText(Path.Combine(owners, id), Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n" + options.CgroupParent + "\n");
     }
 
     /// <summary>Forgets the owner of an execution whose clean-up succeeded.</summary>
-    public static void Release(RuntimeOptions options, string id) => File.Delete(Path.Combine(options.WorkRoot, "owners", id));
+    public static void Release(RuntimeOptions options, string id) => File.Delete(Path.Combine(WorkRootPaths.OwnersRoot(options), id));
 
     /// <summary>Sweeps the work root once per process (later calls await the same sweep); never throws.</summary>
     public static Task SweepOnceAsync(RuntimeOptions options) =>
@@ -46,7 +46,7 @@ internal static class Orphans
     /// </summary>
     public static async Task<int> SweepAsync(RuntimeOptions options)
     {
-        var owners = Path.Combine(options.WorkRoot, "owners");
+        var owners = WorkRootPaths.OwnersRoot(options);
         var swept = 0;
         foreach (var file in Directory.Exists(owners) ? Directory.EnumerateFiles(owners) : [])
         {

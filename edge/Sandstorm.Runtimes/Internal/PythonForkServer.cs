@@ -123,7 +123,8 @@ internal sealed class PythonForkServer(RuntimeOptions options) : IAsyncDisposabl
             }
             catch (TimeoutException)
             {
-                // A server that does not answer is broken: kill it (its children go with it) and let the run start cold.
+                // A server that does not answer is broken: kill it (its children go with it); the caller decides whether
+                // the run had begun (ChildRunner.RunForkedAsync).
                 if (Pid is { } stuck)
                 {
                     Libc.kill(stuck, Libc.SIGKILL);

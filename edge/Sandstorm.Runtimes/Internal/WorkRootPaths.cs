@@ -6,6 +6,9 @@ namespace Sandstorm.Runtimes.Internal;
 /// </summary>
 internal static class WorkRootPaths
 {
+    /// <summary>Owner records, one file per execution (see <see cref="Orphans"/>).</summary>
+    public static string OwnersRoot(RuntimeOptions options) => Path.Combine(options.WorkRoot, "owners");
+
     public static string ScratchRoot(RuntimeOptions options) => Path.Combine(options.WorkRoot, "scratch");
 
     public static string BundlesRoot(RuntimeOptions options) => Path.Combine(options.WorkRoot, "bundles");

@@ -46,16 +46,16 @@ public static class BenchPipelineCommand
 
             // Throughput, then the same number of bare processes at the same concurrency: the machine's ceiling.
             var total = runs * 2;
-            // Sandbox processes: the runs' (ended) and the Python fork server's with the runs it forked; not the host's Azurite.
-            static bool Sandboxes(string cmdline) => !cmdline.Contains("azurite", StringComparison.Ordinal);
+            // Live children: the host's Azurite, and sandbox processes (the Python fork server with the runs it forked);
+            // sandbox processes also include the runs' ended ones.
             static bool Azurite(string cmdline) => cmdline.Contains("azurite", StringComparison.Ordinal);
             var cpuBefore = ProcessCpu.Read(host.ProcessId);
-            var sandboxesBefore = cpuBefore.Children + ProcessCpu.LiveChildren(host.ProcessId, Sandboxes);
-            var azuriteBefore = ProcessCpu.LiveChildren(host.ProcessId, Azurite);
+            var (azuriteBefore, liveBefore) = ProcessCpu.LiveChildren(host.ProcessId, Azurite);
+            var sandboxesBefore = cpuBefore.Children + liveBefore;
             var (hostWall, failures) = await AtConcurrencyAsync(concurrency, total, () => SubmitAsync(http));
             var cpuAfter = ProcessCpu.Read(host.ProcessId);
-            var sandboxesAfter = cpuAfter.Children + ProcessCpu.LiveChildren(host.ProcessId, Sandboxes);
-            var azuriteAfter = ProcessCpu.LiveChildren(host.ProcessId, Azurite);
+            var (azuriteAfter, liveAfter) = ProcessCpu.LiveChildren(host.ProcessId, Azurite);
+            var sandboxesAfter = cpuAfter.Children + liveAfter;
             var (bareWall, _) = await AtConcurrencyAsync(concurrency, total, BareAsync);
             var throughput = total / hostWall.TotalSeconds;
             var ceiling = total / bareWall.TotalSeconds;
