@@ -1,4 +1,4 @@
-using Azure.Identity;
+using Azure.Core;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,7 +28,7 @@ public static class RoutingServiceCollectionExtensions
         services.TryAddSingleton(options);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IExplorationRandom>(_ => new SeededExplorationRandom(options.Seed ?? Environment.TickCount));
-        services.TryAddSingleton<IModelStore>(sp => CreateStore(options, sp.GetService<BlobServiceClient>()));
+        services.TryAddSingleton<IModelStore>(sp => CreateStore(options, sp));
         services.TryAddSingleton(sp => new RoutingModelHolder(sp.GetRequiredService<IModelStore>(), new RoutingCalibration(options)));
         services.TryAddSingleton<RoutingMarketState>();
         services.TryAddSingleton<LightGbmRouter>();
@@ -46,7 +46,7 @@ public static class RoutingServiceCollectionExtensions
         return services;
     }
 
-    private static IModelStore CreateStore(RoutingOptions options, BlobServiceClient? registered)
+    private static IModelStore CreateStore(RoutingOptions options, IServiceProvider services)
     {
         if (!string.IsNullOrWhiteSpace(options.ModelStoreConnectionString))
         {
@@ -55,13 +55,13 @@ public static class RoutingServiceCollectionExtensions
 
         if (!string.IsNullOrWhiteSpace(options.ModelStoreServiceUri))
         {
-            // Identity, not keys: the managed identity needs Storage Blob Data Contributor on the account.
-            var service = new BlobServiceClient(new Uri(options.ModelStoreServiceUri), new DefaultAzureCredential());
+            // Identity, not keys: the host's credential (the managed identity needs Storage Blob Data Contributor on the account).
+            var service = new BlobServiceClient(new Uri(options.ModelStoreServiceUri), services.GetRequiredService<TokenCredential>());
             return new AzureBlobModelStore(service.GetBlobContainerClient(options.ModelContainer));
         }
 
         // The host's storage account (Azurite locally, the app's account with its managed identity in Azure).
-        return registered is not null
+        return services.GetService<BlobServiceClient>() is { } registered
             ? new AzureBlobModelStore(registered.GetBlobContainerClient(options.ModelContainer))
             : new InMemoryModelStore();
     }

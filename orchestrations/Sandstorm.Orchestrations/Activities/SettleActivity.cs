@@ -14,7 +14,6 @@ namespace Sandstorm.Orchestrations.Activities;
 /// </summary>
 public sealed class SettleActivity(
     IProviderCatalog catalog,
-    RunPayloads payloads,
     RunStore runs,
     LedgerStore ledger,
     IRunRecorder recorder,
@@ -29,7 +28,7 @@ public sealed class SettleActivity(
     public async Task<RunOutcome> ExecuteAsync(SettleInput input, CancellationToken cancellationToken)
     {
         var run = input.Run;
-        var request = await payloads.GetRequestAsync(run, cancellationToken);
+        var intent = run.Intent;
         var lease = input.Lease;
         var provider = lease is null ? null : catalog.Get(lease.Provider);
 
@@ -37,8 +36,8 @@ public sealed class SettleActivity(
         var cost = CostBreakdown.Zero;
         if (provider is not null && lease is not null)
         {
-            var providerCost = input.Result is { } r ? provider.ComputeCost(lease, RunPayloads.SpecOf(request), ToResult(r)) : 0m;
-            cost = TierFees.Compute(lease.Provider, providerCost, request.SecurityTier);
+            var providerCost = input.Result is { } r ? provider.ComputeCost(lease, BilledSpec(intent), ToResult(r)) : 0m;
+            cost = TierFees.Compute(lease.Provider, providerCost, intent.SecurityTier);
         }
 
         var result = new RunResult
@@ -60,8 +59,8 @@ public sealed class SettleActivity(
         };
 
         var release = provider is null ? Task.CompletedTask : provider.ReleaseAsync(lease!, cancellationToken);
-        var billed = provider is null ? Task.FromResult<LedgerEntry?>(null) : BillAsync(input, request, cost, cancellationToken);
-        var provenance = recorder.RecordAsync(input, request, result, cancellationToken);
+        var billed = provider is null ? Task.FromResult<LedgerEntry?>(null) : BillAsync(input, cost, cancellationToken);
+        var provenance = recorder.RecordAsync(input, result, cancellationToken);
         await Task.WhenAll(release, billed, provenance);
 
         await faults.AtAsync(FaultPoints.SettleAfterLedger);
@@ -89,9 +88,9 @@ public sealed class SettleActivity(
         return new RunOutcome(run.RunId, input.Status, result.Cost!.Total, input.Error);
     }
 
-    private async Task<LedgerEntry?> BillAsync(SettleInput input, RunRequest request, CostBreakdown cost, CancellationToken cancellationToken)
+    private async Task<LedgerEntry?> BillAsync(SettleInput input, CostBreakdown cost, CancellationToken cancellationToken)
     {
-        var (run, lease) = (input.Run, input.Lease!);
+        var (run, lease, request) = (input.Run, input.Lease!, input.Run.Intent);
         var (entry, added) = await ledger.AddOnceAsync(
             new LedgerEntry
             {
@@ -110,7 +109,7 @@ public sealed class SettleActivity(
                 LatencyMs = (long)(input.FinishedAt - run.SubmittedAt).TotalMilliseconds,
                 SettledAt = time.GetUtcNow(),
                 Language = request.Language,
-                CodeLength = request.Code.Length,
+                CodeLength = request.CodeLength,
                 Cpu = request.Cpu,
                 MemoryMiB = request.Memory,
                 TimeoutMs = request.Timeout,
@@ -127,6 +126,17 @@ public sealed class SettleActivity(
 
         return entry;
     }
+
+    /// <summary>The resources a provider bills by (code and files are not part of any price).</summary>
+    private static ExecutionSpec BilledSpec(RunIntent intent) => new()
+    {
+        Language = intent.Language,
+        Code = "",
+        Cpu = intent.Cpu,
+        MemoryMiB = intent.Memory,
+        Timeout = TimeSpan.FromMilliseconds(intent.Timeout),
+        IsolationLevel = intent.IsolationLevel,
+    };
 
     private static ExecutionResult ToResult(ExecutionSummary s) => new()
     {
