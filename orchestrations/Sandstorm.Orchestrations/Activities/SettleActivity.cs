@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Pricing;
 using Sandstorm.Providers;
+using Sandstorm.Routing;
 using Sandstorm.Storage;
 
 namespace Sandstorm.Orchestrations.Activities;
@@ -20,6 +21,7 @@ public sealed class SettleActivity(
     IRunRecorder recorder,
     IFaultInjector faults,
     RunCompletionNotifier notifier,
+    SettleRouting routing,
     TimeProvider time,
     ILogger<SettleActivity> logger)
     : TaskActivity<SettleInput, RunOutcome>
@@ -34,12 +36,14 @@ public sealed class SettleActivity(
         var provider = lease is null ? null : catalog.Get(lease.Provider);
 
         // Cost is a pure function of the run, so a retry computes the same figure the ledger already holds.
-        var cost = CostBreakdown.Zero;
+        var fees = new FeeBreakdown(0m, 0m, 0m, null, 0m);
         if (provider is not null && lease is not null)
         {
             var providerCost = input.Result is { } r ? provider.ComputeCost(lease, RunPayloads.SpecOf(request), ToResult(r)) : 0m;
-            cost = TierFees.Compute(lease.Provider, providerCost, request.SecurityTier);
+            fees = SettleRouting.Fees(lease.Provider, providerCost, request, input.Route);
         }
+
+        var cost = fees.ToCost();
 
         var result = new RunResult
         {
@@ -60,11 +64,12 @@ public sealed class SettleActivity(
         };
 
         var release = provider is null ? Task.CompletedTask : provider.ReleaseAsync(lease!, cancellationToken);
-        var billed = provider is null ? Task.FromResult<LedgerEntry?>(null) : BillAsync(input, request, cost, cancellationToken);
+        var billed = provider is null ? Task.FromResult<LedgerEntry?>(null) : BillAsync(input, request, fees, cancellationToken);
         var provenance = recorder.RecordAsync(input, request, result, cancellationToken);
         await Task.WhenAll(release, billed, provenance);
 
         await faults.AtAsync(FaultPoints.SettleAfterLedger);
+        routing.Observe(input, request, fees.ProviderCost);
 
         if (await billed is { } entry)
         {
@@ -89,7 +94,7 @@ public sealed class SettleActivity(
         return new RunOutcome(run.RunId, input.Status, result.Cost!.Total, input.Error);
     }
 
-    private async Task<LedgerEntry?> BillAsync(SettleInput input, RunRequest request, CostBreakdown cost, CancellationToken cancellationToken)
+    private async Task<LedgerEntry?> BillAsync(SettleInput input, RunRequest request, FeeBreakdown cost, CancellationToken cancellationToken)
     {
         var (run, lease) = (input.Run, input.Lease!);
         var (entry, added) = await ledger.AddOnceAsync(
@@ -101,9 +106,19 @@ public sealed class SettleActivity(
                 Runtime = lease.Runtime,
                 Region = lease.Region,
                 Status = input.Status,
-                ProviderCost = cost.Provider,
+                ProviderCost = cost.ProviderCost,
                 Fees = cost.Fees,
                 Total = cost.Total,
+                AutopilotFee = cost.AutopilotFee,
+                ShieldFee = cost.ShieldFee,
+                BaselineProvider = input.Route?.Baseline?.Provider,
+                BaselineCost = cost.BaselineCost,
+                Savings = cost.Savings,
+                CarbonGrams = routing.CarbonGrams(lease, request, input.Result, input.FinishedAt),
+                SecurityTier = request.SecurityTier,
+                Requirements = Workload.From(request).Requirements,
+                Files = request.Files?.Count ?? 0,
+                PreferredRegion = request.Constraints?.PreferredRegion,
                 DurationMs = input.Result?.WallTimeMs ?? 0,
                 CpuMs = input.Result?.CpuTimeMs ?? 0,
                 PeakMemoryBytes = input.Result?.PeakMemoryBytes ?? 0,

@@ -20,6 +20,23 @@ public sealed class RegionCatalog
 
     private readonly FrozenDictionary<string, RegionInfo> _byName;
 
+    // Names providers and clouds use for the same metro, its residency set and its location (approximate, public knowledge).
+    private static readonly (string[] Names, string Residency, double Lat, double Lon)[] Defaults =
+    [
+        (["us-east", "us-east-1", "eastus", "eastus2", "us-east1", "us-east4", "iad", "us"], "us", 38.9, -77.4),
+        (["us-central", "centralus", "us-central1", "us-east-2", "ord"], "us", 41.6, -93.6),
+        (["us-west", "us-west-2", "westus2", "us-west1", "us-west2", "westus", "sjc", "sea"], "us", 45.6, -121.2),
+        (["eu-west", "eu-west-1", "northeurope", "dub"], "eu", 53.3, -6.3),
+        (["westeurope", "europe-west4", "europe-west1", "ams"], "eu", 52.4, 4.9),
+        (["eu-central", "eu-central-1", "germanywestcentral", "europe-west3", "fra", "eu"], "eu", 50.1, 8.7),
+        (["eu-north", "eu-north-1", "swedencentral", "arn"], "eu", 59.3, 18.1),
+        (["uk-south", "eu-west-2", "uksouth", "europe-west2", "lhr"], "uk", 51.5, -0.1),
+        (["ap-south", "ap-south-1", "centralindia", "asia-south1", "bom"], "ap", 19.1, 72.9),
+        (["ap-southeast", "ap-southeast-1", "southeastasia", "asia-southeast1", "sin"], "ap", 1.35, 103.8),
+        (["ap-northeast", "ap-northeast-1", "japaneast", "asia-northeast1", "nrt"], "ap", 35.7, 139.7),
+        (["ap-southeast-2", "australiaeast", "australia-southeast1", "syd"], "ap", -33.9, 151.2),
+    ];
+
     public RegionCatalog(IEnumerable<RegionInfo>? extra = null)
     {
         var map = new Dictionary<string, RegionInfo>(StringComparer.OrdinalIgnoreCase);
@@ -108,20 +125,4 @@ public sealed class RegionCatalog
         return 2 * R * Math.Asin(Math.Min(1, Math.Sqrt(h)));
     }
 
-    // Names providers and clouds use for the same metro, its residency set and its location (approximate, public knowledge).
-    private static readonly (string[] Names, string Residency, double Lat, double Lon)[] Defaults =
-    [
-        (["us-east", "us-east-1", "eastus", "eastus2", "us-east1", "us-east4", "iad", "us"], "us", 38.9, -77.4),
-        (["us-central", "centralus", "us-central1", "us-east-2", "ord"], "us", 41.6, -93.6),
-        (["us-west", "us-west-2", "westus2", "us-west1", "us-west2", "westus", "sjc", "sea"], "us", 45.6, -121.2),
-        (["eu-west", "eu-west-1", "northeurope", "dub"], "eu", 53.3, -6.3),
-        (["westeurope", "europe-west4", "europe-west1", "ams"], "eu", 52.4, 4.9),
-        (["eu-central", "eu-central-1", "germanywestcentral", "europe-west3", "fra", "eu"], "eu", 50.1, 8.7),
-        (["eu-north", "eu-north-1", "swedencentral", "arn"], "eu", 59.3, 18.1),
-        (["uk-south", "eu-west-2", "uksouth", "europe-west2", "lhr"], "uk", 51.5, -0.1),
-        (["ap-south", "ap-south-1", "centralindia", "asia-south1", "bom"], "ap", 19.1, 72.9),
-        (["ap-southeast", "ap-southeast-1", "southeastasia", "asia-southeast1", "sin"], "ap", 1.35, 103.8),
-        (["ap-northeast", "ap-northeast-1", "japaneast", "asia-northeast1", "nrt"], "ap", 35.7, 139.7),
-        (["ap-southeast-2", "australiaeast", "australia-southeast1", "syd"], "ap", -33.9, 151.2),
-    ];
 }
