@@ -86,20 +86,23 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
             {
                 marginNote = " (fits only without the safety margin)";
             }
-            else if (maxLatency is { } ml)
+            else
             {
-                // Only maxLatency binds and the fastest could still make it on a good run (the margin's mirror image below
-                // the median): a late result beats a refusal (which fails the caller for certain), so run the fastest that
-                // fits the budget and the timeout, and say so.
+                // Nothing fits on its median either, but some candidate could on a good run (the margin's mirror image below
+                // the median): a placement that may overrun beats a refusal, which fails the caller for certain. Run the one
+                // most likely to fit every limit, and say so. Only a run no candidate could fit even then is refused.
+                // A candidate whose limits sit within a few margin widths below its median still succeeds on a lucky run.
                 var hopeful = scored
-                    .Where(s => s.LatencyMs * s.LatencyMs / s.HighLatencyMs <= ml && Violation(s.CostUsd, s.LatencyMs, s.CarbonGrams, s, maxCost, null, maxCarbon, w.TimeoutMs) is null)
-                    .OrderBy(s => s.LatencyMs)
+                    .Select(s => (S: s, Chance: Math.Min(Chance(s, maxCost, maxLatency, maxCarbon), Chance(s, null, w.TimeoutMs, null))))
+                    .Where(c => c.Chance >= -HopefulWidths && (maxCarbon is null || c.S.CarbonGrams is not null))
+                    .OrderByDescending(c => c.Chance)
+                    .Select(c => c.S)
                     .FirstOrDefault();
                 if (hopeful is not null)
                 {
                     within.Add((hopeful, hopeful.ExpectedCostUsd, hopeful.ExpectedLatencyMs));
                     outside.RemoveAll(o => o.Key == hopeful.Candidate.Route.Key);
-                    marginNote = $" (predicted {Ms(hopeful.LatencyMs)} ms may miss maxLatency {Ms(ml)}; fastest that can still make it)";
+                    marginNote = $" (predicted {Describe(hopeful, RoutingStrategy.Balanced)} may exceed the run's limits; the candidate most likely to fit them)";
                 }
             }
 
@@ -122,9 +125,9 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
         // When maxLatency only fits below the safety margin, the strategy's metric matters less than making it at all: take the
         // candidate most likely to, the one whose highest quantile still under maxLatency is highest (a tight, slightly slower
         // host beats a faster one that scatters).
-        var chance = marginNote.Length > 0 && maxLatency is not null;
+        var chance = marginNote.Length > 0 && (maxLatency is not null || maxCost is not null || maxCarbon is not null);
         var ordered = within
-            .Select(c => (c.S, Objective: chance ? -Chance(c.S, maxLatency!.Value) : Objective(strategy, c, minCost, minLatency, context.Now)))
+            .Select(c => (c.S, Objective: chance ? -Chance(c.S, maxCost, maxLatency, maxCarbon) : Objective(strategy, c, minCost, minLatency, context.Now)))
             .OrderBy(c => c.Objective)
             .ThenBy(c => c.S.ExpectedCostUsd)
             .ThenBy(c => c.S.Candidate.Route.Key, StringComparer.Ordinal)
@@ -346,12 +349,38 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
         return (s, s.ExpectedCostUsd / (1 - failure), s.ExpectedLatencyMs / (1 - failure));
     }
 
-    /// <summary>How many of its upper-margin widths a candidate's median sits below <paramref name="maxLatency"/> (larger = likelier to make it).</summary>
-    private static double Chance(ScoredCandidate s, double maxLatency)
+    /// <summary>
+    /// How likely a candidate is to fit every limit: the smallest, over the limits set, of how many upper-margin widths its
+    /// median sits below the limit (larger = likelier; negative = its median is over).
+    /// </summary>
+    private static double Chance(ScoredCandidate s, double? maxCost, double? maxLatency, double? maxCarbon)
     {
-        var width = Math.Log(Math.Max(s.HighLatencyMs, s.LatencyMs * 1.0001) / s.LatencyMs);
-        return Math.Log(maxLatency / s.LatencyMs) / width;
+        static double Widths(double median, double high, double limit) =>
+            Math.Log(limit / median) / Math.Log(Math.Max(high, median * 1.0001) / median);
+        var chance = double.MaxValue;
+        if (maxLatency is { } ml)
+        {
+            chance = Math.Min(chance, Widths(s.LatencyMs, s.HighLatencyMs, ml));
+        }
+
+        if (maxCost is { } mc)
+        {
+            chance = Math.Min(chance, Widths(s.CostUsd, s.HighCostUsd, mc));
+        }
+
+        if (maxCarbon is { } mg && s.CarbonGrams is { } g && s.HighCarbonGrams is { } hg)
+        {
+            chance = Math.Min(chance, Widths(g, hg, mg));
+        }
+
+        return chance;
     }
+
+    /// <summary>
+    /// How many margin widths below its median a limit may sit for a candidate still to be tried rather than the run refused:
+    /// with the margin at the 90th percentile a width is ~1.28σ, so 3 widths reach a ~1-in-10,000 run; beyond, refuse.
+    /// </summary>
+    private const double HopefulWidths = 3;
 
     private static string? Violation(double cost, double latency, double? carbon, ScoredCandidate s, double? maxCost, double? maxLatency, double? maxCarbon, int timeoutMs)
     {

@@ -273,7 +273,7 @@ public static class RoutingBenchmark
             {
                 decision = router.Decide(context, holder.Current);
             }
-            catch (NoCandidateException)
+            catch (NoCandidateException refusal) when (Environment.GetEnvironmentVariable("SANDSTORM_BENCH_DEBUG") is null || Print(refusal, w))
             {
                 // Refused up front: no money spent, the caller's constraint not met.
             }
@@ -612,6 +612,12 @@ public static class RoutingBenchmark
         }
 
         static string Provider(string? key) => key is null ? "-" : key[..key.IndexOf('/', StringComparison.Ordinal)] + key[key.LastIndexOf('/')..];
+    }
+
+    private static bool Print(NoCandidateException e, Workload w)
+    {
+        Console.Error.WriteLine($"refused: {e.Message} [{w.Strategy} maxCost={w.Constraints?.MaxCost} maxLatency={w.Constraints?.MaxLatency} timeout={w.TimeoutMs}]");
+        return true;
     }
 
     private static string Mark(bool ok) => ok ? "OK" : "MISSED";
