@@ -9,6 +9,7 @@ using Sandstorm.Routing;
 using Sandstorm.Runtimes;
 using Sandstorm.Security;
 using Sandstorm.Storage;
+using Sandstorm.Telemetry;
 
 namespace Sandstorm.Functions;
 
@@ -24,6 +25,7 @@ public static class SandstormFunctionsSetup
         builder.Services.AddSandstormLocalProvider();
         builder.Services.AddSandstormEdge(builder.Configuration);
         builder.Services.AddSandstormRouting(builder.Configuration);
+        builder.Services.AddSandstormTelemetry(builder.Configuration);
         builder.Services.AddSandstormOrchestrations();
         builder.Services.AddSandstormApi();
         builder.Services.AddSandstormBatches(builder.Configuration, listen: false);

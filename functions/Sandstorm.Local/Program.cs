@@ -9,6 +9,7 @@ using Sandstorm.Routing;
 using Sandstorm.Runtimes;
 using Sandstorm.Security;
 using Sandstorm.Storage;
+using Sandstorm.Telemetry;
 
 var options = LocalOptions.Parse(args);
 using var azurite = options.Storage is null ? LocalAzurite.Start(options.StateDirectory) : null;
@@ -26,6 +27,7 @@ builder.Services.AddSandstormCloudProviders(builder.Configuration);
 builder.Services.AddSandstormLocalProvider();
 // Before the orchestrations, which fall back to the rule-based router only if no router is registered.
 builder.Services.AddSandstormRouting(builder.Configuration);
+builder.Services.AddSandstormTelemetry(builder.Configuration);
 builder.Services.AddSandstormEdge(builder.Configuration).AddSandstormEdgeSweeper();
 builder.Services.AddSandstormOrchestrations();
 builder.Services.AddSandstormApi();

@@ -74,6 +74,8 @@ public static class SandstormTasks
         services.TryAddSingleton<IRoutingLearner>(NoLearning.Instance);
         services.TryAddSingleton<SettleRouting>();
         services.TryAddSingleton<IRoutingMarketSource, ProviderCatalogMarketSource>();
+        services.AddHostedService(sp => new ProviderHealthSampler(
+            sp.GetService<Providers.IProviderCatalog>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<Telemetry.ITelemetrySink>()));
         return services;
     }
 
