@@ -19,29 +19,29 @@ public sealed class SettleRouting(IRoutingLearner learner, RoutingMarketState ma
     /// The run's fees: Autopilot on the savings against the decision's baseline, Shield per monitored second. Shield's coverage
     /// is not reported yet (the Shield work supplies it), so a Shield run pays no Shield fee until it is: <paramref name="shield"/> = null.
     /// </summary>
-    public static FeeBreakdown Fees(string provider, decimal providerCost, RunRequest request, RouteDecision? route, ShieldCoverage? shield = null) =>
-        TierFees.Compute(new FeeInput(provider, providerCost, request.SecurityTier)
+    public static FeeBreakdown Fees(string provider, decimal providerCost, SecurityTier tier, RouteDecision? route, ShieldCoverage? shield = null) =>
+        TierFees.Compute(new FeeInput(provider, providerCost, tier)
         {
             BaselineCost = route?.Baseline?.PredictedCostUsd is { } b ? (decimal)b : null,
             Shield = shield,
         });
 
     /// <summary>Grams CO₂e of the execution: its wall time and resources × the grid intensity of its region in that hour (null if unknown).</summary>
-    public double? CarbonGrams(SandboxLease? lease, RunRequest request, ExecutionSummary? result, DateTimeOffset at)
+    public double? CarbonGrams(SandboxLease? lease, Workload workload, ExecutionSummary? result, DateTimeOffset at)
     {
         if (lease is null || result is null || market.Carbon.GramsPerKwh(lease.Region, at) is not { } intensity)
         {
             return null;
         }
 
-        return Math.Round(EnergyModel.Grams(request.Cpu, request.Memory, result.WallTimeMs / 1000.0, intensity), 6);
+        return Math.Round(EnergyModel.Grams(workload.Cpu, workload.MemoryMiB, result.WallTimeMs / 1000.0, intensity), 6);
     }
 
     /// <summary>
     /// Hands the outcome to the router at once (calibration and failure rates move before the next decision). Runs stopped by
     /// someone (cancelled, quarantined) and runs that never ran teach nothing. Never throws: learning must not fail a settle.
     /// </summary>
-    public void Observe(SettleInput input, RunRequest request, decimal providerCost)
+    public void Observe(SettleInput input, Workload workload, decimal providerCost)
     {
         var lease = input.Lease;
         if (lease is null || input.Status is not (RunStatus.Succeeded or RunStatus.Failed or RunStatus.TimedOut))
@@ -59,9 +59,9 @@ public sealed class SettleRouting(IRoutingLearner learner, RoutingMarketState ma
             {
                 RunId = input.Run.RunId,
                 Time = input.Run.SubmittedAt,
-                Workload = Workload.From(request),
+                Workload = workload,
                 Route = new RouteCandidate(lease.Provider, lease.Runtime, lease.Region),
-                RuntimeIsolation = request.IsolationLevel,
+                RuntimeIsolation = workload.IsolationLevel,
                 Price = price,
                 CostUsd = (double)providerCost,
                 LatencyMs = latency,

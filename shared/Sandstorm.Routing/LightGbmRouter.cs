@@ -272,6 +272,9 @@ public sealed class LightGbmRouter(RoutingModelHolder models, RoutingOptions opt
         return result;
     }
 
+    /// <summary>The failure rate learnt online for a <c>provider/region</c> (what the objective adds to the provider's own).</summary>
+    public double LearntFailureRate(string healthKey, DateTimeOffset now) => models.Calibration.FailureRate(healthKey, now);
+
     /// <summary>
     /// Online learning from a settled run (Settle calls it through <see cref="IRoutingLearner"/>): the placement's failure rate,
     /// and for a successful run the residual of its cost and latency against what was predicted, into the calibration the

@@ -40,7 +40,7 @@ public sealed class SettleActivity(
         if (provider is not null && lease is not null)
         {
             var providerCost = input.Result is { } r ? provider.ComputeCost(lease, RunPayloads.SpecOf(request), ToResult(r)) : 0m;
-            fees = SettleRouting.Fees(lease.Provider, providerCost, request, input.Route);
+            fees = SettleRouting.Fees(lease.Provider, providerCost, request.SecurityTier, input.Route);
         }
 
         var cost = fees.ToCost();
@@ -69,7 +69,7 @@ public sealed class SettleActivity(
         await Task.WhenAll(release, billed, provenance);
 
         await faults.AtAsync(FaultPoints.SettleAfterLedger);
-        routing.Observe(input, request, fees.ProviderCost);
+        routing.Observe(input, Workload.From(request), fees.ProviderCost);
 
         if (await billed is { } entry)
         {
@@ -114,7 +114,7 @@ public sealed class SettleActivity(
                 BaselineProvider = input.Route?.Baseline?.Provider,
                 BaselineCost = cost.BaselineCost,
                 Savings = cost.Savings,
-                CarbonGrams = routing.CarbonGrams(lease, request, input.Result, input.FinishedAt),
+                CarbonGrams = routing.CarbonGrams(lease, Workload.From(request), input.Result, input.FinishedAt),
                 SecurityTier = request.SecurityTier,
                 Requirements = Workload.From(request).Requirements,
                 Files = request.Files?.Count ?? 0,
