@@ -11,6 +11,7 @@ using Sandstorm.Providers.Cloud;
 using Sandstorm.Routing;
 using Sandstorm.Security;
 using Sandstorm.Storage;
+using Sandstorm.Telemetry;
 
 namespace Sandstorm.Api;
 
@@ -37,6 +38,7 @@ public static class ControlPlaneComposition
         services.TryAddSingleton<IProviderCatalog, ProviderCatalog>();
 
         services.AddSandstormRouting(configuration);
+        services.AddSandstormTelemetry(configuration);
         services.AddSandstormOrchestrations();
         services.AddSandstormApi();
         services.AddSandstormBatches(configuration, host);
