@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.Channels;
+using Sandstorm.Core.Sandboxes;
 using Sandstorm.Runtimes.Internal;
 
 namespace Sandstorm.Runtimes;
@@ -15,7 +16,7 @@ namespace Sandstorm.Runtimes;
 /// inside, so a path resolves in the sandbox's own view and can never reach the host. Everything it started shares the
 /// sandbox's limits; disposing the sandbox kills all of it and removes what it left on the host.
 /// </summary>
-public sealed class KeptSandbox : IAsyncDisposable
+public sealed class KeptSandbox : ISandboxSession, IAsyncDisposable
 {
     /// <summary>The sandbox's user, its home and working directory (E2B's conventions).</summary>
     public const string User = "user";
@@ -38,15 +39,18 @@ public sealed class KeptSandbox : IAsyncDisposable
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Func<(long CpuMs, long PeakMemoryBytes)> _usage;
+    private readonly Action<KeptSandboxSpec> _applyLimits;
     private int _nextId;
     private int _disposed;
 
-    internal KeptSandbox(string id, string runtime, Process init, Func<(long, long)> usage, Func<Task> destroy)
+    internal KeptSandbox(string id, string runtime, KeptSandboxSpec spec, Process init, Func<(long, long)> usage, Action<KeptSandboxSpec> applyLimits, Func<Task> destroy)
     {
         Id = id;
         Runtime = runtime;
+        Spec = spec;
         _init = init;
         _usage = usage;
+        _applyLimits = applyLimits;
         _destroy = destroy;
         _toInit = init.StandardInput.BaseStream;
         _ = Task.Run(ReadLoopAsync);
@@ -58,6 +62,19 @@ public sealed class KeptSandbox : IAsyncDisposable
     /// <summary>Runtime it runs under (bwrap, gvisor, ...).</summary>
     public string Runtime { get; }
 
+    /// <summary>The limits it runs under now.</summary>
+    public KeptSandboxSpec Spec { get; private set; }
+
+    /// <summary>
+    /// Sets the sandbox's cgroup limits (memory, processes, CPU) to <paramref name="spec"/>'s, e.g. when a warm sandbox is
+    /// claimed. Its disk size was fixed at its start.
+    /// </summary>
+    public void ApplyLimits(KeptSandboxSpec spec)
+    {
+        _applyLimits(spec);
+        Spec = spec with { DiskMiB = Spec.DiskMiB };
+    }
+
     /// <summary>Completes when the sandbox has ended, whether destroyed or died (its init exited).</summary>
     public Task Ended => _ended.Task;
 
@@ -65,7 +82,7 @@ public sealed class KeptSandbox : IAsyncDisposable
     public bool IsAlive => !_ended.Task.IsCompleted;
 
     /// <summary>Processes started and not yet ended.</summary>
-    public IReadOnlyCollection<KeptProcess> Processes => [.. _processes.Values.Where(p => !p.Exited.IsCompleted)];
+    public IReadOnlyCollection<ISandboxProcess> Processes => [.. _processes.Values.Where(p => !p.Exited.IsCompleted)];
 
     /// <summary>CPU time used and peak memory of everything in the sandbox so far.</summary>
     public (long CpuMs, long PeakMemoryBytes) Usage() => _usage();
@@ -73,7 +90,7 @@ public sealed class KeptSandbox : IAsyncDisposable
     internal Task WaitReadyAsync(TimeSpan timeout) => _ready.Task.WaitAsync(timeout);
 
     /// <summary>Starts a command; returns once it runs (its pid known). Output goes to <paramref name="sink"/> as it comes.</summary>
-    public async Task<KeptProcess> StartProcessAsync(ProcessSpec spec, IProcessSink sink, CancellationToken ct)
+    public async Task<ISandboxProcess> StartProcessAsync(ProcessSpec spec, IProcessSink sink, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var id = NextId();
@@ -93,7 +110,7 @@ public sealed class KeptSandbox : IAsyncDisposable
     }
 
     /// <summary>The running process with this pid (inside the sandbox), or null.</summary>
-    public KeptProcess? FindProcess(int pid) => _processes.Values.FirstOrDefault(p => p.Pid == pid && !p.Exited.IsCompleted);
+    public ISandboxProcess? FindProcess(int pid) => _processes.Values.FirstOrDefault(p => p.Pid == pid && !p.Exited.IsCompleted);
 
     /// <summary>The entry at <paramref name="path"/> (not following a final symlink).</summary>
     public Task<SandboxFileInfo> StatAsync(string path, CancellationToken ct) => FileOpAsync<SandboxFileInfo>(new { op = "stat", path }, ct);
@@ -181,7 +198,7 @@ public sealed class KeptSandbox : IAsyncDisposable
             await ControlAsync(Ping, CancellationToken.None).WaitAsync(timeout);
             return true;
         }
-        catch (Exception e) when (e is TimeoutException or KeptSandboxException)
+        catch (Exception e) when (e is TimeoutException or SandboxException)
         {
             return false;
         }
@@ -397,7 +414,7 @@ public sealed class KeptSandbox : IAsyncDisposable
             return;
         }
 
-        _ready.TrySetException(new KeptSandboxException(KeptSandboxException.Gone, reason));
+        _ready.TrySetException(new SandboxException(SandboxErrors.Gone, reason));
         foreach (var process in _processes.Values)
         {
             process.OnSandboxEnded();
@@ -405,16 +422,16 @@ public sealed class KeptSandbox : IAsyncDisposable
 
         foreach (var request in _requests.Values)
         {
-            request.Fail(new KeptSandboxException(KeptSandboxException.Gone, reason));
+            request.Fail(new SandboxException(SandboxErrors.Gone, reason));
         }
     }
 
-    private static KeptSandboxException Gone() => new(KeptSandboxException.Gone, "the sandbox has ended");
+    private static SandboxException Gone() => new(SandboxErrors.Gone, "the sandbox has ended");
 
-    private static KeptSandboxException Failure(ReadOnlySpan<byte> payload)
+    private static SandboxException Failure(ReadOnlySpan<byte> payload)
     {
         var error = JsonSerializer.Deserialize<ErrorMessage>(payload, Json)!;
-        return new KeptSandboxException(error.Code ?? "io", error.Message ?? "the sandbox refused the operation");
+        return new SandboxException(error.Code ?? SandboxErrors.Io, error.Message ?? "the sandbox refused the operation");
     }
 
     private static T Deserialize<T>(JsonElement element) => element.Deserialize<T>(Json)!;
@@ -447,7 +464,7 @@ public sealed class KeptSandbox : IAsyncDisposable
 }
 
 /// <summary>A command started in a <see cref="KeptSandbox"/>.</summary>
-public sealed class KeptProcess
+public sealed class KeptProcess : ISandboxProcess
 {
     private readonly KeptSandbox _sandbox;
     private readonly uint _id;
@@ -495,7 +512,7 @@ public sealed class KeptProcess
         _exited.TrySetResult(exit);
     }
 
-    internal void OnFailed(KeptSandboxException e)
+    internal void OnFailed(SandboxException e)
     {
         _started.TrySetException(e);
         _exited.TrySetException(e);
@@ -503,112 +520,9 @@ public sealed class KeptProcess
 
     internal void OnSandboxEnded()
     {
-        var gone = new KeptSandboxException(KeptSandboxException.Gone, "the sandbox ended while the command ran");
+        var gone = new SandboxException(SandboxErrors.Gone, "the sandbox ended while the command ran");
         _started.TrySetException(gone);
         _exited.TrySetResult(new ProcessExit(null, 9) { SandboxEnded = true });
     }
 }
 
-/// <summary>What to run in a kept sandbox.</summary>
-public sealed record ProcessSpec
-{
-    /// <summary>The program and its arguments (for a shell command: <c>/bin/bash -l -c "..."</c>).</summary>
-    public required IReadOnlyList<string> Arguments { get; init; }
-
-    /// <summary>Working directory as the sandbox sees it; null: the home.</summary>
-    public string? WorkingDirectory { get; init; }
-
-    /// <summary>The whole environment of the process.</summary>
-    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
-
-    /// <summary>Keep a stdin pipe open for <see cref="KeptProcess.SendInputAsync"/>; otherwise stdin is /dev/null.</summary>
-    public bool Stdin { get; init; }
-
-    /// <summary>A shell command line, as agents send it.</summary>
-    public static IReadOnlyList<string> Shell(string command) => ["/bin/bash", "-l", "-c", command];
-}
-
-/// <summary>How a kept process ended: an exit code, or the signal that killed it.</summary>
-public sealed record ProcessExit(int? Code, int? Signal)
-{
-    /// <summary>True when it ended because the whole sandbox did.</summary>
-    public bool SandboxEnded { get; init; }
-}
-
-/// <summary>Which output stream a chunk came from.</summary>
-public enum ProcessStream
-{
-    Stdout,
-    Stderr,
-}
-
-/// <summary>Receives a kept process's output as it comes, on the sandbox's reader (so it must copy, not block).</summary>
-public interface IProcessSink
-{
-    void OnOutput(ProcessStream stream, ReadOnlySpan<byte> data);
-}
-
-/// <summary>A file, directory or symlink in a kept sandbox, as its init saw it.</summary>
-public sealed record SandboxFileInfo
-{
-    public required string Name { get; init; }
-
-    /// <summary><c>file</c>, <c>dir</c> or <c>symlink</c>.</summary>
-    public required string Type { get; init; }
-
-    /// <summary>Absolute path inside the sandbox.</summary>
-    public required string Path { get; init; }
-
-    public long Size { get; init; }
-
-    /// <summary>Permission bits (e.g. 420 = 0644).</summary>
-    public int Mode { get; init; }
-
-    /// <summary>As <c>ls -l</c> shows them, e.g. <c>-rw-r--r--</c>.</summary>
-    public string? Permissions { get; init; }
-
-    public string? Owner { get; init; }
-
-    public string? Group { get; init; }
-
-    /// <summary>Modification time, nanoseconds since the Unix epoch.</summary>
-    public long ModifiedTime { get; init; }
-
-    public string? SymlinkTarget { get; init; }
-
-    public DateTimeOffset Modified => DateTimeOffset.UnixEpoch.AddTicks(ModifiedTime / 100);
-}
-
-/// <summary>A refusal or failure of a kept sandbox's operation, with a stable code.</summary>
-public sealed class KeptSandboxException : Exception
-{
-    /// <summary>The sandbox has ended; nothing can reach it any more.</summary>
-    public const string Gone = "gone";
-
-    public KeptSandboxException(string code, string message)
-        : base(message)
-    {
-        Code = code;
-    }
-
-    public KeptSandboxException()
-        : this("io", "kept sandbox failure")
-    {
-    }
-
-    public KeptSandboxException(string message)
-        : this("io", message)
-    {
-    }
-
-    public KeptSandboxException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-        Code = "io";
-    }
-
-    /// <summary>
-    /// not_found, exists, outside, is_dir, not_dir, too_large, no_space, invalid, denied, exec, no_stdin, io, gone.
-    /// </summary>
-    public string Code { get; }
-}

@@ -120,16 +120,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             throw new InvalidOperationException($"runtime '{Name}' needs cgroup v1 limits: {noCgroupReason}");
         }
 
-        var execution = new ExecutionSpec
-        {
-            Language = Languages.Bash,
-            Code = "",
-            Cpu = spec.Cpu,
-            MemoryMiB = spec.MemoryMiB,
-            MaxProcesses = spec.MaxProcesses,
-            Timeout = Timeout.InfiniteTimeSpan,
-            IsolationLevel = Isolation,
-        };
+        var execution = KeptExecution(spec);
         var context = new SandboxContext(execution, Options) { Kept = true, Command = SandboxInit.Command };
         KeptSandbox? sandbox = null;
         try
@@ -143,8 +134,14 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             sandbox = new KeptSandbox(
                 context.Id,
                 Name,
+                spec,
                 init,
                 () => cgroup.ReadStats() is var (cpu, peak, _) ? (cpu, peak) : default,
+                limits =>
+                {
+                    var limited = KeptExecution(limits);
+                    cgroup.SetLimits(CgroupMemoryBytes(limited), CgroupPidsLimit(limited), limited.Cpu);
+                },
                 async () =>
                 {
                     await StopAsync(context);
@@ -175,6 +172,18 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             throw;
         }
     }
+
+    // The execution-shaped limits of a kept sandbox, which the runtime's cgroup and rlimit rules take.
+    private ExecutionSpec KeptExecution(KeptSandboxSpec spec) => new()
+    {
+        Language = Languages.Bash,
+        Code = "",
+        Cpu = spec.Cpu,
+        MemoryMiB = spec.MemoryMiB,
+        MaxProcesses = spec.MaxProcesses,
+        Timeout = Timeout.InfiniteTimeSpan,
+        IsolationLevel = Isolation,
+    };
 
     /// <summary>
     /// A sandbox started ahead of this execution, with its cgroup limits set for <paramref name="spec"/>, or null to

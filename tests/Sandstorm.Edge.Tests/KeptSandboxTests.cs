@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Sandstorm.Core.Sandboxes;
 using Sandstorm.Runtimes;
 
 namespace Sandstorm.Edge.Tests;
@@ -112,12 +113,12 @@ public sealed class KeptSandboxTests
 
         var made = await sandbox.MakeDirectoryAsync("data/sub", CancellationToken.None);
         Assert.Equal("dir", made.Type);
-        Assert.Equal("exists", (await Assert.ThrowsAsync<KeptSandboxException>(() => sandbox.MakeDirectoryAsync("data/sub", CancellationToken.None))).Code);
+        Assert.Equal("exists", (await Assert.ThrowsAsync<SandboxException>(() => sandbox.MakeDirectoryAsync("data/sub", CancellationToken.None))).Code);
 
         var moved = await sandbox.MoveAsync("data/in.txt", "data/sub/renamed.txt", CancellationToken.None);
         Assert.Equal("/home/user/data/sub/renamed.txt", moved.Path);
         await sandbox.RemoveAsync("data", CancellationToken.None);
-        Assert.Equal("not_found", (await Assert.ThrowsAsync<KeptSandboxException>(() => sandbox.StatAsync("data", CancellationToken.None))).Code);
+        Assert.Equal("not_found", (await Assert.ThrowsAsync<SandboxException>(() => sandbox.StatAsync("data", CancellationToken.None))).Code);
 
         var tmp = await sandbox.WriteFileAsync("/tmp/scratch.txt", new MemoryStream("t"u8.ToArray()), 1 << 20, CancellationToken.None);
         Assert.Equal("/tmp/scratch.txt", tmp.Path);
@@ -132,9 +133,9 @@ public sealed class KeptSandboxTests
 
         foreach (var path in new[] { "../../etc/passwd", "/etc/passwd", "escape/passwd", "/home/user/../../usr/bin/python3", "/proc/self/environ" })
         {
-            var refused = await Assert.ThrowsAsync<KeptSandboxException>(() => sandbox.ReadFileAsync(path, 1 << 20, _ => Stream.Null, CancellationToken.None));
+            var refused = await Assert.ThrowsAsync<SandboxException>(() => sandbox.ReadFileAsync(path, 1 << 20, _ => Stream.Null, CancellationToken.None));
             Assert.Equal("outside", refused.Code);
-            Assert.Equal("outside", (await Assert.ThrowsAsync<KeptSandboxException>(() => sandbox.WriteFileAsync(path, new MemoryStream("x"u8.ToArray()), 1 << 20, CancellationToken.None))).Code);
+            Assert.Equal("outside", (await Assert.ThrowsAsync<SandboxException>(() => sandbox.WriteFileAsync(path, new MemoryStream("x"u8.ToArray()), 1 << 20, CancellationToken.None))).Code);
         }
 
         // A symlink that stays inside is followed.
@@ -150,7 +151,7 @@ public sealed class KeptSandboxTests
         await using var sandbox = await StartAsync(runtime);
         await sandbox.WriteFileAsync("keep.txt", new MemoryStream("old"u8.ToArray()), 1 << 20, CancellationToken.None);
 
-        var refused = await Assert.ThrowsAsync<KeptSandboxException>(() =>
+        var refused = await Assert.ThrowsAsync<SandboxException>(() =>
             sandbox.WriteFileAsync("keep.txt", new MemoryStream(new byte[200_000]), 100_000, CancellationToken.None));
 
         Assert.Equal("too_large", refused.Code);
@@ -205,7 +206,7 @@ public sealed class KeptSandboxTests
 
         Assert.True((await running.Exited.WaitAsync(TimeSpan.FromSeconds(30))).SandboxEnded);
         Assert.False(sandbox.IsAlive);
-        await Assert.ThrowsAsync<KeptSandboxException>(() => sandbox.StatAsync("~", CancellationToken.None));
+        await Assert.ThrowsAsync<SandboxException>(() => sandbox.StatAsync("~", CancellationToken.None));
         HostState.AssertClean();
     }
 
