@@ -45,6 +45,11 @@ internal static class ExactlyOnce
                 Assert.NotNull(run.ExecuteError);
                 Assert.True(run.ExecuteError.NeverStarted, run.ExecuteError.Message);
                 break;
+            case Expect.TimedOut:
+                Assert.Null(run.ExecuteError);
+                Assert.True(run.Result!.TimedOut);
+                Assert.Null(run.Result.ExitCode);
+                break;
             case Expect.Interrupted:
                 Assert.Null(run.Result);
                 Assert.NotNull(run.ExecuteError);
@@ -54,6 +59,9 @@ internal static class ExactlyOnce
                 break;
         }
     }
+
+    /// <summary>A quick run with a short deadline, for synchronous APIs where a lost answer costs the whole deadline.</summary>
+    public static ExecutionSpec QuickSpec() => ProviderHarness.Spec("print('a')\nprint('b')", timeout: TimeSpan.FromSeconds(3));
 
     public static ExecutionSpec LongSpec(TimeSpan? timeout = null) => ProviderHarness.Spec(LongCode, timeout: timeout ?? TimeSpan.FromSeconds(20));
 }

@@ -26,6 +26,12 @@ public enum Expect
 
     /// <summary>The execution fails, final: execution-interrupted, not transient, not never-started.</summary>
     Interrupted,
+
+    /// <summary>
+    /// The run's own deadline passed without an answer: a timed-out result (a synchronous API cannot tell a hung provider
+    /// from slow code), final, never retried.
+    /// </summary>
+    TimedOut,
 }
 
 /// <summary>Builds the adapters exactly as production does (configuration → AddSandstormCloudProviders), pointed at stand-ins.</summary>

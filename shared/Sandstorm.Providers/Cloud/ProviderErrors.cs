@@ -38,6 +38,14 @@ public static class ProviderErrors
                     return true;
                 case HttpRequestException:
                     return false;
+                // gRPC reports a connection it could not open with the socket error itself.
+                case System.Net.Sockets.SocketException
+                {
+                    SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused or System.Net.Sockets.SocketError.HostNotFound
+                        or System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable
+                        or System.Net.Sockets.SocketError.TryAgain or System.Net.Sockets.SocketError.NoData,
+                }:
+                    return true;
                 case Grpc.Core.RpcException rpc:
                     return rpc.StatusCode == Grpc.Core.StatusCode.Unavailable && NotDelivered(rpc.Status.DebugException);
             }

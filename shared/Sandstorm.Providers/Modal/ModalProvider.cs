@@ -52,6 +52,9 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
         {
             HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2) },
             DisposeHttpClient = true,
+            // A call cancelled by its token (the pipeline's per-attempt timeout, the run's deadline) throws
+            // OperationCanceledException, which the timeout strategy turns into a timeout, not RpcException(Cancelled).
+            ThrowOperationCanceledOnCancellation = true,
         });
         _client = new ModalClient.ModalClientClient(_channel);
         _caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
