@@ -222,6 +222,15 @@ public sealed class E2BStandIn : ICloudStandIn
         }
 
         var fault = Faults.Next("start");
+        if (fault?.Kind == FaultKind.Refuse)
+        {
+            // What envd answers when it cannot launch the process: an error, and no start event.
+            var refusal = new EnvdStream(http);
+            await refusal.StartAsync();
+            await refusal.SendAsync(new { error = new { code = "invalid_argument", message = "error starting process: fork/exec: no such file or directory" } }, flags: 0x02);
+            return;
+        }
+
         if (await FaultPlan.ApplyHttpAsync(fault, http))
         {
             return;

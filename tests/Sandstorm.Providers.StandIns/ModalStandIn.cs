@@ -319,6 +319,8 @@ public sealed class ModalStandIn : ICloudStandIn
             {
                 case FaultKind.Status:
                     throw new RpcException(new Status((StatusCode)fault.Status, fault.Body ?? "stand-in fault"));
+                case FaultKind.Refuse:
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, "stand-in refused the call"));
                 case FaultKind.Reset:
                     // What a client sees when the server is gone.
                     throw new RpcException(new Status(StatusCode.Unavailable, "connection reset by stand-in"));

@@ -18,6 +18,12 @@ public enum FaultKind
     /// <summary>Answers with an error status (HTTP) or status code (gRPC); nothing happens.</summary>
     Status,
 
+    /// <summary>
+    /// Refuses the call in the protocol's own terms before acting: HTTP 400, gRPC FAILED_PRECONDITION, and on E2B's process
+    /// start a Connect end-of-stream error invalid_argument before any start event (what envd sends when it cannot launch).
+    /// </summary>
+    Refuse,
+
     /// <summary>Waits <see cref="Fault.Delay"/>, then acts and answers normally (nothing happens if the client gave up first).</summary>
     Slow,
 
@@ -142,6 +148,11 @@ public sealed class FaultPlan
 
                 http.Response.ContentType = "application/json";
                 await http.Response.WriteAsync(fault.Body ?? $$"""{"code":{{fault.Status}},"message":"stand-in fault {{fault.Status}}"}""");
+                return true;
+            case FaultKind.Refuse:
+                http.Response.StatusCode = 400;
+                http.Response.ContentType = "application/json";
+                await http.Response.WriteAsync("""{"code":400,"message":"stand-in refused the request"}""");
                 return true;
             case FaultKind.Slow:
                 await Task.Delay(fault.Delay, http.RequestAborted);

@@ -52,6 +52,7 @@ public sealed class AcaProviderTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData(FaultKind.Refuse, Expect.NeverStarted, 0)]
     [InlineData(FaultKind.Reset, Expect.Interrupted, 0)]
     [InlineData(FaultKind.Hang, Expect.TimedOut, 0)]
     [InlineData(FaultKind.DropAfter, Expect.Interrupted, 1)]

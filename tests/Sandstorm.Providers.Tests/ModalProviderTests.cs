@@ -33,6 +33,7 @@ public sealed class ModalProviderTests : IAsyncLifetime
     [InlineData(CloudStep.Create, FaultKind.HangAfter, Expect.Succeeds, 1)]
     [InlineData(CloudStep.Create, FaultKind.Hang, Expect.ProvisionFails, 0)]
     [InlineData(CloudStep.Create, FaultKind.Reset, Expect.ProvisionFails, 0)]
+    [InlineData(CloudStep.Start, FaultKind.Refuse, Expect.NeverStarted, 0)]
     [InlineData(CloudStep.Start, FaultKind.Reset, Expect.Interrupted, 0)]
     [InlineData(CloudStep.Start, FaultKind.Hang, Expect.Interrupted, 0)]
     [InlineData(CloudStep.Start, FaultKind.DropAfter, Expect.Interrupted, 1)]

@@ -175,7 +175,7 @@ public sealed class E2BProvider : ISandboxProvider
         await KillAsync(lease.SandboxId, lease.TenantId, cancellationToken);
         if (lease.RunId is { } runId)
         {
-            // Any other sandbox of the run: one whose create answer was lost, made before this lease's create.
+            // Any other sandbox of the run: one whose create answer was lost, wherever it landed in time.
             await KillRunAsync(runId, lease.TenantId, except: lease.SandboxId, cancellationToken);
         }
     }
@@ -421,7 +421,7 @@ public sealed class E2BProvider : ISandboxProvider
 
                         if ((flags & ConnectEnvelopeReader.EndStreamFlag) != 0)
                         {
-                            ThrowIfStreamError(payload, reattaching);
+                            ThrowIfStreamError(payload, reattaching, stream.Started);
                             return stream.Ended ? null : "the stream closed before the process ended";
                         }
 
@@ -498,7 +498,8 @@ public sealed class E2BProvider : ISandboxProvider
         OomKilled = oom,
     };
 
-    private static void ThrowIfStreamError(byte[] payload, bool reattaching)
+    /// <param name="started">Whether the stream said the process started (its start event); envd sends it only once it has.</param>
+    private static void ThrowIfStreamError(byte[] payload, bool reattaching, bool started)
     {
         if (payload.Length == 0)
         {
@@ -521,7 +522,7 @@ public sealed class E2BProvider : ISandboxProvider
                 throw ExecutionFailures.Interrupted(Id, $"the process was no longer running when the stream was reattached, so its result was lost ({msg})");
             }
 
-            throw code switch
+            var failure = code switch
             {
                 // The sandbox went away under the process (killed, crashed, timed out at the platform).
                 "unavailable" or "not_found" or "aborted" => new ProviderException(Id, CloudErrorCodes.SandboxLost, text, transient: true),
@@ -531,6 +532,11 @@ public sealed class E2BProvider : ISandboxProvider
                 "permission_denied" => new ProviderException(Id, CloudErrorCodes.Forbidden, text),
                 _ => new ProviderException(Id, CloudErrorCodes.ExecutionFailed, text),
             };
+
+            // envd refused the start itself (it could not launch the process: a bad directory, an unknown user, limits) before
+            // any start event: nothing ran.
+            var refused = code is "invalid_argument" or "permission_denied" or "unauthenticated" or "failed_precondition" or "resource_exhausted";
+            throw !reattaching && !started && refused ? failure.AsNeverStarted() : failure;
         }
     }
 
@@ -578,6 +584,9 @@ public sealed class E2BProvider : ISandboxProvider
 
         public bool Ended { get; private set; }
 
+        /// <summary>The stream said the process started (a start event).</summary>
+        public bool Started { get; private set; }
+
         /// <summary>The stream was reattached: output written while detached may be missing.</summary>
         public bool Reattached { get; set; }
 
@@ -606,6 +615,12 @@ public sealed class E2BProvider : ISandboxProvider
                 return;
             }
 
+            if (ev.TryGetProperty("start", out _))
+            {
+                Started = true;
+                return;
+            }
+
             if (ev.TryGetProperty("end", out var end))
             {
                 // Proto3 JSON omits zero values: a missing exitCode is 0 when the process exited.
@@ -621,7 +636,7 @@ public sealed class E2BProvider : ISandboxProvider
                 Ended = true;
             }
 
-            // start and keepalive carry nothing we need.
+            // keepalive carries nothing.
         }
     }
 }
