@@ -101,10 +101,14 @@ public sealed class CloudProvidersTests(CloudHostFixture fixture)
         var (tenant, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString);
         var cloud = fixture.Cloud(provider);
         cloud.Faults.At(step, kind);
-        // Still running when a stream is reattached or resumed, so the fault strikes while the code runs.
-        const string slow = "import time, hashlib\ntime.sleep(2)\nprint(hashlib.sha256(b'sandstorm').hexdigest()[:16])";
+        // The code finishes only once E2B's stream has been reattached (at once for the other clouds), so the fault
+        // strikes while it runs, whatever the machine's load.
+        using var gate = new Gate();
+        var reattachedBefore = fixture.E2B.Reattached;
+        gate.OpenWhen(() => provider != "e2b" || step != CloudStep.Start || fixture.E2B.Reattached > reattachedBefore);
+        var gated = $"import os, time, hashlib\ndeadline = time.time() + 60\nwhile not os.path.exists({JsonSerializer.Serialize(gate.Path)}) and time.time() < deadline: time.sleep(0.02)\nprint(hashlib.sha256(b'sandstorm').hexdigest()[:16])";
 
-        var run = await SubmitAsync(key, isolation, [provider], code: slow);
+        var run = await SubmitAsync(key, isolation, [provider], code: gated);
 
         var runId = run.GetProperty("id").GetString()!;
         Assert.Equal(status, run.GetProperty("status").GetString());

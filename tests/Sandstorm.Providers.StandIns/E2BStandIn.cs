@@ -28,6 +28,7 @@ public sealed class E2BStandIn : ICloudStandIn
     private int _next;
     private int _executions;
     private int _pids = 1000;
+    private int _reattached;
 
     public string Provider => "e2b";
 
@@ -45,6 +46,9 @@ public sealed class E2BStandIn : ICloudStandIn
     public int Live => _sandboxes.Count;
 
     public int Executions => _executions;
+
+    /// <summary>Times a client reattached to a running process (a Connect that found it and is following it).</summary>
+    public int Reattached => _reattached;
 
     public List<string> Requests { get; } = [];
 
@@ -290,6 +294,7 @@ public sealed class E2BStandIn : ICloudStandIn
         }
 
         await stream.SendAsync(new { @event = new { start = new { pid = running.Pid } } });
+        Interlocked.Increment(ref _reattached);
         await ForwardAsync(stream, sandbox, running, events, fault: null);
     }
 

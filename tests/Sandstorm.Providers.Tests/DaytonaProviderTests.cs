@@ -23,7 +23,11 @@ public sealed class DaytonaProviderTests : IAsyncLifetime
         config[$"{Section}:BaseUrl"] = _standIn.BaseUrl.ToString();
         config[$"{Section}:ApiKey"] = DaytonaStandIn.ApiKey;
         config[$"{Section}:StartPollInterval"] = "00:00:00.050";
-        config[$"{Section}:ProvisionTimeout"] = "00:00:01";
+        if (!faulty)
+        {
+            config[$"{Section}:ProvisionTimeout"] = "00:00:01";
+        }
+
         return ProviderHarness.Build(config);
     }
 

@@ -25,7 +25,7 @@ public sealed class E2BProviderTests : IAsyncLifetime
         config[$"{Section}:BaseUrl"] = _standIn.BaseUrl.ToString();
         config[$"{Section}:SandboxUrl"] = _standIn.BaseUrl.ToString();
         config[$"{Section}:ApiKey"] = apiKey;
-        config[$"{Section}:StreamIdleTimeout"] = "00:00:02";
+        config[$"{Section}:StreamIdleTimeout"] = faulty ? "00:00:04" : "00:00:02";
         config[$"{Section}:KeepaliveInterval"] = "00:00:01";
         return ProviderHarness.Build(config);
     }
@@ -122,8 +122,11 @@ public sealed class E2BProviderTests : IAsyncLifetime
         var e2b = sp.GetRequiredService<E2BProvider>();
         var request = ProviderHarness.Request();
         _standIn.Faults.At(step, kind);
+        // The code finishes only once a broken stream is reattached (or at once when the fault is elsewhere).
+        using var gate = new Gate();
+        gate.OpenWhen(() => expect != Expect.SucceedsReattached || _standIn.Reattached > 0);
 
-        var run = await ProviderHarness.RunOnceAsync(e2b, request, ExactlyOnce.LongSpec());
+        var run = await ProviderHarness.RunOnceAsync(e2b, request, ProviderHarness.Spec(gate.PythonCode(), timeout: TimeSpan.FromSeconds(30)));
 
         ExactlyOnce.Check(run, expect, _standIn, request.RunId, executions);
         Assert.Equal(0, _standIn.Live);

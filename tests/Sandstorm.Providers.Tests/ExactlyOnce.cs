@@ -61,7 +61,7 @@ internal static class ExactlyOnce
     }
 
     /// <summary>A quick run with a short deadline, for synchronous APIs where a lost answer costs the whole deadline.</summary>
-    public static ExecutionSpec QuickSpec() => ProviderHarness.Spec("print('a')\nprint('b')", timeout: TimeSpan.FromSeconds(3));
+    public static ExecutionSpec QuickSpec() => ProviderHarness.Spec("print('a')\nprint('b')", timeout: TimeSpan.FromSeconds(10));
 
     public static ExecutionSpec LongSpec(TimeSpan? timeout = null) => ProviderHarness.Spec(LongCode, timeout: timeout ?? TimeSpan.FromSeconds(20));
 }

@@ -62,15 +62,15 @@ internal static class ProviderHarness
     };
 
     /// <summary>
-    /// Settings for fault tests: every wait a fault causes is short (a call, a create, the grace after a run's timeout),
-    /// retries are quick, the breaker stays closed.
+    /// Settings for fault tests: the waits a fault causes (a call, a create, the grace after a run's timeout) are short but
+    /// leave room for a loaded machine, retries are quick, the breaker stays closed.
     /// </summary>
     public static Dictionary<string, string?> Faulty(string section)
     {
         var config = Resilience(section);
-        config[$"{section}:RequestTimeout"] = "00:00:02";
-        config[$"{section}:ProvisionTimeout"] = "00:00:02";
-        config[$"{section}:ExecutionGrace"] = "00:00:01";
+        config[$"{section}:RequestTimeout"] = "00:00:05";
+        config[$"{section}:ProvisionTimeout"] = "00:00:05";
+        config[$"{section}:ExecutionGrace"] = "00:00:02";
         return config;
     }
 
