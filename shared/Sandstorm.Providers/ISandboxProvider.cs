@@ -65,7 +65,7 @@ public sealed record SandboxLease(string Provider, string SandboxId, string Runt
 
 /// <summary>
 /// A provider failure with a stable error code (see <see cref="Core.Errors.ErrorCodes"/>), whether retrying may help
-/// (<see cref="Transient"/>) and, for an execution, whether a retry could run the code twice (<see cref="NeverStarted"/>).
+/// (<see cref="Transient"/>), and — for an execution — whether the code provably never started (<see cref="NeverStarted"/>).
 /// </summary>
 public sealed class ProviderException : Exception
 {
