@@ -8,6 +8,7 @@ using Sandstorm.Providers.Cloud;
 using Sandstorm.Providers.Health;
 using Sandstorm.Providers.Modal.Protocol;
 using Sandstorm.Providers.Resilience;
+using SandboxCreateRequest = Sandstorm.Providers.Modal.Protocol.SandboxCreateRequest;
 
 namespace Sandstorm.Providers.Modal;
 
