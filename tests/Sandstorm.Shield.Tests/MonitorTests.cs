@@ -39,6 +39,12 @@ public sealed class MonitorTests(MonitorFixture fixture)
                 os.execv("/bin/sh", ["sh", "-i"])
             peer, _ = server.accept()
             """ },
+        { "Reverse shell", """
+            import socket, subprocess
+            server = socket.socket(); server.bind(("127.0.0.1", 4444)); server.listen(1)
+            subprocess.Popen(["/bin/bash", "-c", "bash -i >& /dev/tcp/127.0.0.1/4444 0>&1"])
+            peer, _ = server.accept()
+            """ },
         { "Read of credentials", """
             for path in ("/etc/shadow", "/root/.ssh/id_rsa"):
                 try: open(path).read()
@@ -92,8 +98,32 @@ public sealed class MonitorTests(MonitorFixture fixture)
     [MemberData(nameof(HostileCode))]
     public Task Bwrap_HostileCode_IsDetectedAndKilled(string rule, string code) => AssertQuarantinedAsync(fixture.Bwrap, rule, code);
 
+    /// <summary>
+    /// What gVisor's trace points show: not the syscalls its seccomp filter refuses first (ptrace, module calls, unshare:
+    /// refused, not reported), not the type of stdio (reverse shells by command line only), and not fork storms at the
+    /// rates gVisor's ptrace platform allows (see docs/shield.md).
+    /// </summary>
+    public static TheoryData<string, string> GvisorHostileCode
+    {
+        get
+        {
+            var data = new TheoryData<string, string>();
+            foreach (var row in HostileCode)
+            {
+                var (rule, code) = ((string)row[0], (string)row[1]);
+                if (rule is not ("Kernel module load" or "Ptrace of another process" or "Sandbox escape attempt" or "Fork storm")
+                    && !(rule == "Reverse shell" && code.Contains("os.dup2", StringComparison.Ordinal)))
+                {
+                    data.Add(rule, code);
+                }
+            }
+
+            return data;
+        }
+    }
+
     [Theory]
-    [MemberData(nameof(HostileCode))]
+    [MemberData(nameof(GvisorHostileCode))]
     public Task Gvisor_HostileCode_IsDetectedAndKilled(string rule, string code) => AssertQuarantinedAsync(fixture.Gvisor, rule, code);
 
     private async Task AssertQuarantinedAsync(ISandboxRuntime runtime, string rule, string code)
@@ -102,6 +132,7 @@ public sealed class MonitorTests(MonitorFixture fixture)
         var (result, watch) = await fixture.RunAsync(runtime, Languages.Python, code + Linger.Replace("MARKER", marker, StringComparison.Ordinal));
 
         Assert.NotEqual(ShieldCoverageLevel.None, watch.Coverage.Level);
+        Assert.True(watch.Findings.Any(f => f.Rule == rule), $"no '{rule}' finding; {watch.Events} events seen; findings: {string.Join("; ", watch.Findings.Select(f => f.Rule))}; coverage {watch.Coverage}");
         var finding = watch.Findings.First(f => f.Rule == rule);
         Assert.True(watch.Quarantined, $"not quarantined; findings: {string.Join("; ", watch.Findings.Select(f => f.Rule))}; stdout: {result.Stdout}; stderr: {result.Stderr}");
         Assert.NotNull(watch.Findings.Single(f => f.QuarantineLatency is not null).QuarantineLatency);
@@ -148,6 +179,7 @@ public sealed class MonitorTests(MonitorFixture fixture)
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("HELLO", result.Stdout, StringComparison.Ordinal);
         Assert.Equal(ShieldCoverageLevel.Partial, watch.Coverage.Level);
+        Assert.Contains("seccomp", watch.Coverage.Reason, StringComparison.Ordinal);
         Assert.Empty(watch.Findings);
         Assert.True(watch.Events >= 4, $"only {watch.Events} events seen");
     }

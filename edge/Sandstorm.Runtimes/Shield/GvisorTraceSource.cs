@@ -38,7 +38,7 @@ internal sealed class GvisorTraceSource : IDisposable
         [175] = "init_module", [176] = "delete_module", [272] = "unshare", [308] = "setns", [313] = "finit_module", [321] = "bpf",
     };
 
-    private static readonly string[] ContextFields = ["time", "thread_group_id", "container_id", "credentials", "cwd", "process_name"];
+    private static readonly string[] ContextFields = ["time", "group_id", "container_id", "credentials", "cwd", "process_name"];
 
     private readonly Socket listener;
     private readonly Action<string, ShieldEvent> onEvent;

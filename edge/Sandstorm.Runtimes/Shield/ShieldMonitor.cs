@@ -88,7 +88,9 @@ public sealed class ShieldMonitor : IAsyncDisposable
                 gvisor = GvisorTraceSource.Start(options, (id, e) => holder.Value?.Dispatch(id, e));
                 gvisorCoverage = new ShieldCoverage(
                     ShieldCoverageLevel.Partial,
-                    "gVisor runtime monitoring: execs, opens, connects, binds, uid/gid changes, ptrace, mounts, namespaces, bpf, module calls and forks; not the type of stdin/stdout (reverse shells are caught by command line only) nor the parent's name");
+                    "gVisor runtime monitoring (runsc trace points): execs with arguments, opens, connects, binds, uid/gid changes, forks; "
+                    + "syscalls the sandbox's seccomp filter refuses (ptrace, mount, unshare, setns, bpf, module calls) are refused before any trace point and so are blocked but not reported; "
+                    + "no stdin/stdout types (reverse shells are caught by command line only), no parent name; fork storms are not reached at the fork rates gVisor's ptrace platform allows");
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {
