@@ -32,7 +32,8 @@ public sealed class MonitorFixture : IAsyncLifetime
             ScratchSizeMiB = 32,
             TmpSizeMiB = 16,
         };
-        Monitor = await ShieldMonitor.StartAsync(ShieldMonitorOptions.For(baseOptions));
+        // The module syscalls' detection is checked too (through raw_syscalls on this kernel, off by default: costly).
+        Monitor = await ShieldMonitor.StartAsync(ShieldMonitorOptions.For(baseOptions) with { RawModuleSyscalls = true });
         Options = baseOptions with
         {
             Shield = Monitor,

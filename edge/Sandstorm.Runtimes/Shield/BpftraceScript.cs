@@ -49,7 +49,14 @@ internal static class BpftraceScript
     // (umount2's tracepoints are named after umount.)
     private static readonly string[] Guarded = ["ptrace", "mount", "umount", "unshare", "setns", "bpf", "pivot_root"];
 
-    public static string Build(int pidsSubsystem, int parentLevel, ulong parentId, Func<string, bool> hasTracepoint, TimeSpan forkInterval)
+    // fork and vfork (x86_64 has both): counted like a clone without CLONE_THREAD.
+    private static string ForkProbe(Func<string, bool> hasTracepoint)
+    {
+        var probes = new[] { "sys_enter_fork", "sys_enter_vfork" }.Where(hasTracepoint).Select(t => "tracepoint:syscalls:" + t).ToList();
+        return probes.Count == 0 ? string.Empty : string.Join(", ", probes) + " /@code[pid]/\n{\n  @forks[@code[pid]] = count();\n}\n";
+    }
+
+    public static string Build(int pidsSubsystem, int parentLevel, ulong parentId, Func<string, bool> hasTracepoint, TimeSpan forkInterval, bool rawModuleSyscalls)
     {
         var moduleTracepoints = hasTracepoint("sys_exit_finit_module");
         var s = new StringBuilder();
@@ -128,15 +135,16 @@ internal static class BpftraceScript
               if ((args->clone_flags & 0x10000) == 0) { @forks[@code[pid]] = count(); }
             }
 
-            {{string.Join(", ", new[] { "sys_enter_fork", "sys_enter_vfork" }.Where(hasTracepoint).Select(t => "tracepoint:syscalls:" + t).DefaultIfEmpty("tracepoint:syscalls:sys_enter_clone"))}} /@code[pid]/
-            {
-              @forks[@code[pid]] = count();
-            }
-
+            {{ForkProbe(hasTracepoint)}}
             interval:ms:{{(int)forkInterval.TotalMilliseconds}}
             {
               print(@forks);
               clear(@forks);
+            }
+
+            interval:s:10
+            {
+              clear(@openseen);
             }
 
             tracepoint:syscalls:sys_enter_connect /@code[pid]/
@@ -177,15 +185,33 @@ internal static class BpftraceScript
             s.Append(CultureInfo.InvariantCulture, $$"""
                 tracepoint:syscalls:{{probe}} /@code[pid]/
                 {
-                  $ts = nsecs;
                   $f = str(args->filename);
                   if ({{string.Join(" && ", QuietOpenPrefixes.Select(p => $"strncmp($f, \"{p}\", {p.Length}) != 0"))}}) {
-                    @opened[tid] = $ts;
-                    print((5, {{head}}, "{{syscall}}", {{flags}}));
+                    @openpass[tid] = 1;
                   }
                 }
 
-                // The path on a line of its own (O pid time path): with it in the tuple the probe would not fit BPF's stack.
+                // A process opening the same path again adds nothing a rule could use: reported once (the set is cleared
+                // every 10 s, so it stays bounded). Each step is a probe of its own: BPF's stack holds one long string.
+                tracepoint:syscalls:{{probe}} /@openpass[tid]/
+                {
+                  delete(@openpass[tid]);
+                  $f = str(args->filename);
+                  if (@openseen[pid, $f] == 0) {
+                    @openseen[pid, $f] = 1;
+                    @openemit[tid] = 1;
+                  }
+                }
+
+                tracepoint:syscalls:{{probe}} /@openemit[tid]/
+                {
+                  delete(@openemit[tid]);
+                  $ts = nsecs;
+                  @opened[tid] = $ts;
+                  print((5, {{head}}, "{{syscall}}", {{flags}}));
+                }
+
+                // The path on a line of its own (O pid time path).
                 tracepoint:syscalls:{{probe}} /@opened[tid]/
                 {
                   printf("O %d %llu %s\n", pid, @opened[tid], str(args->filename));
@@ -263,7 +289,7 @@ internal static class BpftraceScript
                 """);
         }
 
-        if (!moduleTracepoints)
+        if (!moduleTracepoints && rawModuleSyscalls)
         {
             // No tracepoints of their own (a kernel without module support): raw_syscalls runs for every syscall on
             // the host, so the syscall number is tested before the map lookup.
@@ -276,7 +302,7 @@ internal static class BpftraceScript
 
                 """);
         }
-        else
+        else if (moduleTracepoints)
         {
             foreach (var syscall in ModuleSyscalls.Values)
             {

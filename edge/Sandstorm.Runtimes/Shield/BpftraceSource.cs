@@ -49,6 +49,9 @@ internal sealed class BpftraceSource : IAsyncDisposable
 
     public long Dropped => Interlocked.Read(ref dropped);
 
+    /// <summary>Whether module syscalls (init_module, finit_module, delete_module) are traced.</summary>
+    public bool ModuleSyscallsSeen { get; private set; }
+
     /// <summary>Raised once if bpftrace exits while the monitor still runs.</summary>
     public event Action<string>? Exited;
 
@@ -97,7 +100,7 @@ internal sealed class BpftraceSource : IAsyncDisposable
         }
 
         var level = options.CgroupParent.Split('/', StringSplitOptions.RemoveEmptyEntries).Length;
-        var script = BpftraceScript.Build(pidsIndex, level, parentId, name => Directory.Exists(Path.Combine(events, "syscalls", name)), options.ForkInterval)
+        var script = BpftraceScript.Build(pidsIndex, level, parentId, name => Directory.Exists(Path.Combine(events, "syscalls", name)), options.ForkInterval, options.RawModuleSyscalls)
             + $$"""
 
             tracepoint:syscalls:sys_enter_getpgid /pid == {{Environment.ProcessId}} && args->pid >= {{MarkerBase}}/
@@ -109,14 +112,16 @@ internal sealed class BpftraceSource : IAsyncDisposable
         var path = Path.Combine(options.WorkRoot, "shield.bt");
         await File.WriteAllTextAsync(path, script, ct);
 
-        var psi = new ProcessStartInfo(options.BpftracePath)
+        // bpftrace dies with this process (its probes would otherwise stay attached): a parent-death signal, armed from the
+        // spawner's long-lived thread since the signal follows the forking thread.
+        var psi = new ProcessStartInfo("/usr/bin/setpriv")
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
         };
-        foreach (var argument in (string[])["-f", "json", path])
+        foreach (var argument in (string[])["--pdeathsig", "KILL", "--", options.BpftracePath, "-f", "json", path])
         {
             psi.ArgumentList.Add(argument);
         }
@@ -124,7 +129,8 @@ internal sealed class BpftraceSource : IAsyncDisposable
         psi.Environment["BPFTRACE_STRLEN"] = BpftraceScript.StringLength.ToString(CultureInfo.InvariantCulture);
         psi.Environment["BPFTRACE_MAP_KEYS_MAX"] = "65536";
         psi.Environment["BPFTRACE_PERF_RB_PAGES"] = "256";
-        var process = Process.Start(psi)!;
+        var process = new Process { StartInfo = psi };
+        await Internal.Spawner.StartAsync(process);
         process.StandardInput.Close();
         var source = new BpftraceSource(process, parent, onEvent, onForks, options.TimeProvider);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -132,6 +138,7 @@ internal sealed class BpftraceSource : IAsyncDisposable
         try
         {
             await source.attached.Task.WaitAsync(timeout.Token);
+            source.ModuleSyscallsSeen = Directory.Exists(Path.Combine(events, "syscalls", "sys_exit_finit_module")) || options.RawModuleSyscalls;
             return (source, null);
         }
         catch (Exception e) when (e is OperationCanceledException or InvalidOperationException)

@@ -74,7 +74,9 @@ public sealed class ShieldMonitor : IAsyncDisposable
         if (bpf is not null)
         {
             ebpf = bpf;
-            ebpfCoverage = new ShieldCoverage(ShieldCoverageLevel.Full, null);
+            ebpfCoverage = new ShieldCoverage(
+                ShieldCoverageLevel.Full,
+                bpf.ModuleSyscallsSeen ? null : "module syscalls are not traced: this kernel has no tracepoints for them (no module support, so nothing can be loaded) and RawModuleSyscalls is off");
         }
         else
         {
@@ -143,7 +145,7 @@ public sealed class ShieldMonitor : IAsyncDisposable
             cgroupId = id;
             coverage = request.Runtime == ProcessRuntime.RuntimeName
                 ? new ShieldCoverage(ShieldCoverageLevel.Partial, "Python runs forked from the warm interpreter start no exec, so they are not seen")
-                : new ShieldCoverage(ShieldCoverageLevel.Full, null);
+                : EbpfCoverage;
         }
 
         Func<Task>? drain = coverage.Level == ShieldCoverageLevel.None ? null
