@@ -153,7 +153,7 @@ internal sealed class GvisorTraceSource : IDisposable
     private async Task ServeAsync(Socket connection)
     {
         string? container = null;
-        using (connection)
+        using var owned = connection;
         try
         {
             var buffer = new byte[1 << 17];
