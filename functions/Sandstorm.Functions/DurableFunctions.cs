@@ -15,7 +15,7 @@ public static class DurableFunctions
         SandboxRunOrchestrator.RunAsync(context, context.GetInput<RunInput>()!);
 
     [Function(nameof(RouteActivity))]
-    public static Task<RouteOutcome> Route([ActivityTrigger] RunInput input, FunctionContext context) =>
+    public static Task<RouteOutcome> Route([ActivityTrigger] RunTicket input, FunctionContext context) =>
         context.InstanceServices.GetRequiredService<RouteActivity>().ExecuteAsync(input, context.CancellationToken);
 
     [Function(nameof(ProvisionActivity))]

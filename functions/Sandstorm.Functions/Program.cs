@@ -4,5 +4,5 @@ using Sandstorm.Functions;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
-builder.AddSandstorm();
+builder.Services.AddSandstormFunctions(builder.Configuration);
 builder.Build().Run();

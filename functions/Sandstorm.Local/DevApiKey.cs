@@ -1,15 +1,25 @@
+using Sandstorm.Core.Contracts;
 using Sandstorm.Storage;
 
 namespace Sandstorm.Local;
 
-/// <summary>On first start, creates a development tenant and API key, prints it, and keeps it in <c>.sandstorm/dev-api-key</c>.</summary>
-public sealed class DevApiKey(ApiKeyStore keys, LocalOptions options, ILogger<DevApiKey> logger) : IHostedService
+/// <summary>
+/// On first start, creates a development tenant and API key, prints it, and keeps it in <c>.sandstorm/dev-api-key</c>.
+/// The development tenant opts in to isolation <c>none</c>.
+/// </summary>
+public sealed class DevApiKey(ApiKeyStore keys, TenantStore tenants, LocalOptions options, ILogger<DevApiKey> logger) : IHostedService
 {
     public const string TenantId = "dev";
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(options.StateDirectory);
+        LocalState.CreatePrivateDirectory(options.StateDirectory);
+        // The developer's own tenant on the developer's own machine opts in to isolation none (trusted code, fastest runs).
+        if (await tenants.GetAsync(TenantId, cancellationToken) is { AllowUnisolated: false } settings)
+        {
+            await tenants.SetAsync(TenantId, settings with { AllowUnisolated = true }, cancellationToken);
+        }
+
         var path = Path.Combine(options.StateDirectory, "dev-api-key");
         if (File.Exists(path) && await keys.ExistsAsync(File.ReadAllText(path).Trim(), cancellationToken))
         {
@@ -18,8 +28,18 @@ public sealed class DevApiKey(ApiKeyStore keys, LocalOptions options, ILogger<De
         }
 
         var key = await keys.CreateAsync(TenantId, "development", cancellationToken);
-        await File.WriteAllTextAsync(path, key, cancellationToken);
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        // Created 0600: never readable by others, not even for a moment before a chmod.
+        File.Delete(path);
+        await using (var file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        }))
+        {
+            await file.WriteAsync(System.Text.Encoding.UTF8.GetBytes(key), cancellationToken);
+        }
+
         Console.WriteLine($"Development API key (tenant '{TenantId}'): {key}  (saved to {path})");
     }
 

@@ -54,7 +54,7 @@ public static class DurableEngine
         return builder;
     }
 
-    public static WebApplication MapSandstormDurable(this WebApplication app, LocalOptions options)
+    public static WebApplication MapSandstormDurable(this WebApplication app)
     {
         app.MapGrpcService<TaskHubGrpcServer>();
         return app;

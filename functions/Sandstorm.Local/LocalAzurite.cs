@@ -22,8 +22,9 @@ public sealed class LocalAzurite : IDisposable
 
     public static LocalAzurite Start(string stateDirectory)
     {
+        LocalState.CreatePrivateDirectory(stateDirectory);
         var location = Path.GetFullPath(Path.Combine(stateDirectory, "azurite"));
-        Directory.CreateDirectory(location);
+        LocalState.CreatePrivateDirectory(location);
         var pidFile = Path.Combine(location, "azurite.pid");
         StopStale(pidFile);
 

@@ -6,5 +6,5 @@ namespace Sandstorm.Orchestrations;
 public interface IRunRecorder
 {
     /// <summary>Returns where the provenance lives, or null when the run produced nothing to prove (it never executed).</summary>
-    Task<ProvenanceRef?> RecordAsync(SettleInput settle, RunRequest request, RunResult result, CancellationToken cancellationToken);
+    Task<ProvenanceRef?> RecordAsync(SettleInput settle, RunResult result, CancellationToken cancellationToken);
 }

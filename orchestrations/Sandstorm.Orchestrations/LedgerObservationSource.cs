@@ -49,11 +49,14 @@ public sealed class LedgerObservationSource(LedgerStore ledger, IProviderCatalog
         {
             Language = e.Language,
             CodeLength = e.CodeLength,
+            Requirements = e.Requirements,
+            Files = e.Files,
             Cpu = e.Cpu,
             MemoryMiB = e.MemoryMiB,
             TimeoutMs = e.TimeoutMs,
             IsolationLevel = e.IsolationLevel,
             Strategy = e.Strategy,
+            Constraints = e.PreferredRegion is null ? null : new RunConstraints { PreferredRegion = e.PreferredRegion },
         },
         Route = new RouteCandidate(e.Provider, e.Runtime, e.Region),
         RuntimeIsolation = e.IsolationLevel,
@@ -61,6 +64,8 @@ public sealed class LedgerObservationSource(LedgerStore ledger, IProviderCatalog
         CostUsd = (double)e.ProviderCost,
         LatencyMs = e.LatencyMs,
         Ok = e.Status == RunStatus.Succeeded,
+        PredictedCostUsd = e.PredictedCostUsd,
+        PredictedLatencyMs = e.PredictedLatencyMs,
     };
 
     /// <summary>Cancelled and quarantined runs were stopped by someone, not by the provider; rows without a route never ran.</summary>

@@ -7,39 +7,48 @@ namespace Sandstorm.Orchestrations;
 // Small records that travel between the orchestrator and its activities. Large text (code, files, outputs)
 // travels as a Payload: inline up to 16 KiB, else a blob reference.
 
-/// <summary>Input of a <see cref="SandboxRunOrchestrator"/> instance (instance id = run id).</summary>
+/// <summary>
+/// Input of a <see cref="SandboxRunOrchestrator"/> instance (instance id = run id). The request itself (code, files,
+/// environment) travels only as <see cref="Request"/>, and only Execute reads it; every other step gets the
+/// <see cref="RunTicket"/>, so the durable history holds the request once.
+/// </summary>
 public sealed record RunInput
 {
     public required string RunId { get; init; }
 
     public required string TenantId { get; init; }
 
+    /// <summary>Placement, billing and attestation fields of the request (no code, no secrets).</summary>
+    public required RunIntent Intent { get; init; }
+
     /// <summary>The <see cref="RunRequest"/> as JSON.</summary>
     public required Payload Request { get; init; }
-
-    public required int TimeoutMs { get; init; }
 
     /// <summary>Budget of the whole run (execution timeout plus routing, provisioning and settling), enforced by a durable timer.</summary>
     public required int DeadlineMs { get; init; }
 
-    public SecurityTier SecurityTier { get; init; }
-
     public required DateTimeOffset SubmittedAt { get; init; }
 
     public string? BatchId { get; init; }
+
+    /// <summary>What the steps other than Execute get.</summary>
+    public RunTicket ToTicket() => new(RunId, TenantId, Intent, SubmittedAt, BatchId);
 }
+
+/// <summary>A run as every step but Execute sees it: who, what was asked (without code), when.</summary>
+public sealed record RunTicket(string RunId, string TenantId, RunIntent Intent, DateTimeOffset SubmittedAt, string? BatchId = null);
 
 /// <summary>What Route returns: a decision, or why no placement fits.</summary>
 public sealed record RouteOutcome(RouteDecision? Decision, RunError? Error);
 
 /// <summary>Input of Provision: the run and the candidate to try.</summary>
-public sealed record ProvisionInput(RunInput Run, RouteCandidate Candidate);
+public sealed record ProvisionInput(RunTicket Run, RouteCandidate Candidate);
 
 /// <summary>What Provision returns: a lease, or a non-transient failure (transient ones throw and are retried).</summary>
 public sealed record ProvisionOutcome(SandboxLease? Lease, RunError? Error);
 
-/// <summary>Input of Execute.</summary>
-public sealed record ExecuteInput(RunInput Run, SandboxLease Lease);
+/// <summary>Input of Execute: the only step that reads the request.</summary>
+public sealed record ExecuteInput(RunTicket Run, SandboxLease Lease, Payload Request);
 
 /// <summary>An <see cref="ExecutionResult"/> whose outputs travel by reference.</summary>
 public sealed record ExecutionSummary
@@ -67,11 +76,18 @@ public sealed record ExecutionSummary
     public bool TimedOut { get; init; }
 }
 
-/// <summary>What Execute returns: a finished execution, a failure, or (edge) the id of a dispatched job to wait for.</summary>
-public sealed record ExecuteOutcome(ExecutionSummary? Result, RunError? Error, string? PendingJobId = null);
+/// <summary>
+/// What Execute returns: a finished execution, a failure, or (edge) the id of a dispatched job to wait for. A failure
+/// with <see cref="NeverStarted"/> proves the code did not start, so trying again cannot run it twice; any other failure
+/// is final.
+/// </summary>
+public sealed record ExecuteOutcome(ExecutionSummary? Result, RunError? Error, string? PendingJobId = null)
+{
+    public bool NeverStarted { get; init; }
+}
 
 /// <summary>Input of Monitor.</summary>
-public sealed record MonitorInput(RunInput Run, SandboxLease Lease, ExecutionSummary Result);
+public sealed record MonitorInput(RunTicket Run, SandboxLease Lease, ExecutionSummary Result);
 
 /// <summary>Shield's verdict over a run's usage and security events.</summary>
 public sealed record MonitorOutcome(string Verdict, IReadOnlyList<string> Findings, bool Quarantine);
@@ -79,7 +95,7 @@ public sealed record MonitorOutcome(string Verdict, IReadOnlyList<string> Findin
 /// <summary>Everything Settle needs to release, bill, record and sign a run, whatever happened.</summary>
 public sealed record SettleInput
 {
-    public required RunInput Run { get; init; }
+    public required RunTicket Run { get; init; }
 
     public required RunStatus Status { get; init; }
 

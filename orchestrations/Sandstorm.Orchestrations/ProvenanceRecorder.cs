@@ -6,7 +6,7 @@ namespace Sandstorm.Orchestrations;
 /// <summary>Signs and logs the provenance of every run that executed (nothing ran, nothing to prove).</summary>
 public sealed class ProvenanceRecorder(IProvenanceService provenance, RunPayloads payloads) : IRunRecorder
 {
-    public async Task<ProvenanceRef?> RecordAsync(SettleInput settle, RunRequest request, RunResult result, CancellationToken cancellationToken)
+    public async Task<ProvenanceRef?> RecordAsync(SettleInput settle, RunResult result, CancellationToken cancellationToken)
     {
         if (settle.Result is not { } executed || settle.Lease is not { } lease)
         {
@@ -19,17 +19,14 @@ public sealed class ProvenanceRecorder(IProvenanceService provenance, RunPayload
                 RunId = settle.Run.RunId,
                 TenantId = settle.Run.TenantId,
                 InstanceId = settle.Run.RunId,
-                Code = request.Code,
-                Language = request.Language,
-                Files = request.Files,
+                Intent = settle.Run.Intent,
                 Stdout = await payloads.GetTextAsync(executed.Stdout, cancellationToken),
                 Stderr = await payloads.GetTextAsync(executed.Stderr, cancellationToken),
-                Request = request,
                 Route = settle.Route,
                 Provider = lease.Provider,
                 Runtime = executed.Runtime,
                 Region = lease.Region,
-                IsolationLevel = request.IsolationLevel,
+                IsolationLevel = settle.Run.Intent.IsolationLevel,
                 StartedAt = settle.StartedAt,
                 CompletedAt = settle.FinishedAt,
                 Cost = result.Cost,

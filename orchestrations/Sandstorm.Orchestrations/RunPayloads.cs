@@ -14,19 +14,19 @@ public sealed class RunPayloads(PayloadStore payloads)
     public Task<Payload> PutRequestAsync(string tenantId, string runId, RunRequest request, CancellationToken cancellationToken) =>
         payloads.PutAsync(BlobName(tenantId, runId, "request.json"), JsonSerializer.Serialize(request, SandstormJson.Options), cancellationToken);
 
-    public async Task<RunRequest> GetRequestAsync(RunInput run, CancellationToken cancellationToken)
+    public async Task<RunRequest> GetRequestAsync(string runId, Payload request, CancellationToken cancellationToken)
     {
-        var json = await payloads.GetAsync(run.Request, cancellationToken);
+        var json = await payloads.GetAsync(request, cancellationToken);
         return JsonSerializer.Deserialize<RunRequest>(json, SandstormJson.Options)
-            ?? throw new InvalidOperationException($"run {run.RunId} has an empty request");
+            ?? throw new InvalidOperationException($"run {runId} has an empty request");
     }
 
     /// <summary>Turns an execution result into a summary whose outputs travel by reference.</summary>
-    public async Task<ExecutionSummary> SummarizeAsync(RunInput run, ExecutionResult result, CancellationToken cancellationToken) => new()
+    public async Task<ExecutionSummary> SummarizeAsync(string tenantId, string runId, ExecutionResult result, CancellationToken cancellationToken) => new()
     {
         Runtime = result.Runtime,
-        Stdout = await payloads.PutAsync(BlobName(run.TenantId, run.RunId, "stdout"), result.Stdout, cancellationToken),
-        Stderr = await payloads.PutAsync(BlobName(run.TenantId, run.RunId, "stderr"), result.Stderr, cancellationToken),
+        Stdout = await payloads.PutAsync(BlobName(tenantId, runId, "stdout"), result.Stdout, cancellationToken),
+        Stderr = await payloads.PutAsync(BlobName(tenantId, runId, "stderr"), result.Stderr, cancellationToken),
         StdoutTruncated = result.StdoutTruncated,
         StderrTruncated = result.StderrTruncated,
         ExitCode = result.ExitCode,

@@ -17,6 +17,9 @@ public static class SandboxRunOrchestrator
     /// <summary>Most candidates tried when provisioning fails.</summary>
     public const int MaxFailover = 3;
 
+    /// <summary>Most tries of an execution that provably never started (<see cref="ExecuteOutcome.NeverStarted"/>).</summary>
+    public const int MaxExecuteAttempts = 3;
+
     /// <summary>Registers the orchestrator. Kept beside it: the Durable analyzers follow the method only within one file.</summary>
     public static void Register(DurableTaskRegistry registry) =>
         registry.AddOrchestratorFunc<RunInput, RunOutcome>(nameof(SandboxRunOrchestrator), RunAsync);
@@ -30,7 +33,7 @@ public static class SandboxRunOrchestrator
         var cancel = context.WaitForExternalEvent<string>(RunEvents.Cancel);
         var race = new Race(deadline, cancel);
 
-        var settle = new SettleInput { Run = input, Status = RunStatus.Failed, StartedAt = startedAt, FinishedAt = startedAt };
+        var settle = new SettleInput { Run = input.ToTicket(), Status = RunStatus.Failed, StartedAt = startedAt, FinishedAt = startedAt };
         try
         {
             settle = await RunStepsAsync(context, input, race, settle, log);
@@ -55,7 +58,8 @@ public static class SandboxRunOrchestrator
     private static async Task<SettleInput> RunStepsAsync(TaskOrchestrationContext context, RunInput input, Race race, SettleInput settle, ILogger log)
     {
         // 1. Route
-        var (routeStop, route) = await race.Run(context.CallActivityAsync<RouteOutcome>(nameof(RouteActivity), input));
+        var ticket = settle.Run;
+        var (routeStop, route) = await race.Run(context.CallActivityAsync<RouteOutcome>(nameof(RouteActivity), ticket));
         if (routeStop is not null)
         {
             return settle with { Status = routeStop.Value.Status, Error = routeStop.Value.Error };
@@ -76,7 +80,7 @@ public static class SandboxRunOrchestrator
             try
             {
                 var step = context.CallActivityAsync<ProvisionOutcome>(
-                    nameof(ProvisionActivity), new ProvisionInput(input, candidate), RetryPolicies.Provision);
+                    nameof(ProvisionActivity), new ProvisionInput(ticket, candidate), RetryPolicies.Provision);
                 var (stop, provisioned) = await race.Run(step);
                 if (stop is not null)
                 {
@@ -112,12 +116,36 @@ public static class SandboxRunOrchestrator
 
         settle = settle with { Lease = lease };
 
-        // 3. Execute: a cloud provider answers in the activity; an edge agent answers with an event.
-        var (execStop, executed) = await race.Run(context.CallActivityAsync<ExecuteOutcome>(
-            nameof(ExecuteActivity), new ExecuteInput(input, lease), RetryPolicies.Execute));
-        if (execStop is not null)
+        // 3. Execute: a cloud provider answers in the activity; an edge agent answers with an event. Never retried once the
+        // code may have started: only an outcome that proves it never started is tried again (with a short backoff).
+        ExecuteOutcome? executed = null;
+        for (var attempt = 1; attempt <= MaxExecuteAttempts; attempt++)
         {
-            return settle with { Status = execStop.Value.Status, Error = execStop.Value.Error };
+            (var execStop, executed) = await race.Run(context.CallActivityAsync<ExecuteOutcome>(
+                nameof(ExecuteActivity), new ExecuteInput(ticket, lease, input.Request)));
+            if (execStop is not null)
+            {
+                return settle with { Status = execStop.Value.Status, Error = execStop.Value.Error };
+            }
+
+            if (!executed!.NeverStarted || attempt == MaxExecuteAttempts)
+            {
+                break;
+            }
+
+            log.LogWarning("Run {RunId}: execution never started ({Message}); trying again", input.RunId, executed.Error?.Message);
+            using var backoff = new CancellationTokenSource();
+            var timer = context.CreateTimer(TimeSpan.FromMilliseconds(250 * attempt), backoff.Token);
+            var backoffStop = await race.Wait(timer);
+            if (!timer.IsCompleted)
+            {
+                backoff.Cancel();
+            }
+
+            if (backoffStop is not null)
+            {
+                return settle with { Status = backoffStop.Value.Status, Error = backoffStop.Value.Error };
+            }
         }
 
         if (executed!.PendingJobId is { } jobId)
@@ -140,7 +168,7 @@ public static class SandboxRunOrchestrator
 
         // 4. Monitor
         var (monitorStop, monitor) = await race.Run(context.CallActivityAsync<MonitorOutcome>(
-            nameof(MonitorActivity), new MonitorInput(input, lease, executed.Result), RetryPolicies.Monitor));
+            nameof(MonitorActivity), new MonitorInput(ticket, lease, executed.Result), RetryPolicies.Monitor));
         if (monitorStop is not null)
         {
             return settle with { Status = monitorStop.Value.Status, Error = monitorStop.Value.Error };
@@ -186,15 +214,22 @@ public static class SandboxRunOrchestrator
     {
         public async Task<((RunStatus Status, RunError Error)? Stop, T? Value)> Run<T>(Task<T> step)
         {
+            var stop = await Wait(step);
+            return stop is null ? (null, await step) : (stop, default);
+        }
+
+        /// <summary>Waits for <paramref name="step"/>, the deadline or a cancel; null when the step finished first.</summary>
+        public async Task<(RunStatus Status, RunError Error)?> Wait(Task step)
+        {
             var winner = await Task.WhenAny(step, deadline, cancel);
             if (winner == step)
             {
-                return (null, await step);
+                return null;
             }
 
             return winner == cancel
-                ? ((RunStatus.Cancelled, new RunError(ErrorCodes.Cancelled, "cancelled: " + cancel.Result)), default)
-                : ((RunStatus.TimedOut, new RunError(ErrorCodes.RunTimedOut, "the run exceeded its deadline (timeout plus provisioning budget)")), default);
+                ? (RunStatus.Cancelled, new RunError(ErrorCodes.Cancelled, "cancelled: " + cancel.Result))
+                : (RunStatus.TimedOut, new RunError(ErrorCodes.RunTimedOut, "the run exceeded its deadline (timeout plus provisioning budget)"));
         }
     }
 }

@@ -47,6 +47,7 @@ public static class SandstormTasks
         services.TryAddSingleton<IRunRouter, RuleBasedRouter>();
         services.TryAddSingleton<RoutingMarketState>();
         services.TryAddSingleton<IRoutingObservationSource, LedgerObservationSource>();
+        services.AddSandstormRoutingFeedback();
         services.TryAddSingleton<IRunRecorder, ProvenanceRecorder>();
         services.TryAddTransient<RouteActivity>();
         services.TryAddTransient<ProvisionActivity>();
@@ -60,5 +61,30 @@ public static class SandstormTasks
         services.TryAddTransient<JoinBatchLaneActivity>();
         services.TryAddTransient<LeaveBatchLaneActivity>();
         return services;
+    }
+
+    /// <summary>
+    /// What Settle gives back to routing (<see cref="SettleRouting"/>: fees against Autopilot's baseline, carbon, the outcome to
+    /// <see cref="IRoutingLearner"/>) and the providers' view the re-optimisation reads (<see cref="ProviderCatalogMarketSource"/>).
+    /// The learner is the router when routing is registered; otherwise one that learns nothing (the rule-based router).
+    /// </summary>
+    public static IServiceCollection AddSandstormRoutingFeedback(this IServiceCollection services)
+    {
+        services.TryAddSingleton<RoutingMarketState>();
+        services.TryAddSingleton<IRoutingLearner>(NoLearning.Instance);
+        services.TryAddSingleton<SettleRouting>();
+        services.TryAddSingleton<IRoutingMarketSource, ProviderCatalogMarketSource>();
+        services.AddHostedService(sp => new ProviderHealthSampler(
+            sp.GetService<Providers.IProviderCatalog>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<Telemetry.ITelemetrySink>()));
+        return services;
+    }
+
+    private sealed class NoLearning : IRoutingLearner
+    {
+        public static NoLearning Instance { get; } = new();
+
+        public void Observe(RoutingObservation observation)
+        {
+        }
     }
 }

@@ -32,18 +32,49 @@ public static class JsonBody
 
         try
         {
-            return await JsonSerializer.DeserializeAsync<T>(request.Body, SandstormJson.Options, cancellationToken)
+            return await JsonSerializer.DeserializeAsync<T>(request.Body, SandstormJson.Strict, cancellationToken)
                 ?? throw new SandstormException(ErrorCodes.MalformedJson, "the body is empty or null", 400);
         }
         catch (JsonException e)
         {
-            var where = e.Path is { Length: > 1 } path ? $" at {path}" : "";
-            throw new SandstormException(ErrorCodes.MalformedJson, $"the body is not a valid {typeof(T).Name}{where}: {FirstSentence(e.Message)}", 400);
+            throw Malformed(e, typeof(T).Name);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == 413)
         {
             throw new SandstormException(ErrorCodes.PayloadTooLarge, $"the body is larger than {MaxBytes} bytes", 413);
         }
+    }
+
+    /// <summary>
+    /// A <c>malformed-json</c> problem for a body that did not parse as <paramref name="what"/>, naming the field at fault
+    /// (<c>constraints.maxCots</c>) in <c>errors</c> when the parser knows it.
+    /// </summary>
+    public static SandstormException Malformed(JsonException e, string what)
+    {
+        var field = FieldOf(e);
+        var message = FirstSentence(e.Message);
+        return new SandstormException(
+            ErrorCodes.MalformedJson,
+            $"the body is not a valid {what}{(field is null ? "" : $" at '{field}'")}: {message}",
+            400,
+            field is null ? null : new Dictionary<string, string[]> { [field] = [message] });
+    }
+
+    /// <summary>
+    /// The field a parse error is about: the path of the value (<c>$.constraints.maxCots</c>), or — for an unknown or
+    /// repeated property, where the path is of the object holding it — the property named in the message.
+    /// </summary>
+    private static string? FieldOf(JsonException e)
+    {
+        var path = e.Path is { Length: > 1 } p && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : null;
+        var quoted = System.Text.RegularExpressions.Regex.Match(e.Message, "property '([^']+)'|property name '([^']+)'");
+        if (quoted.Success)
+        {
+            var name = quoted.Groups[1].Success ? quoted.Groups[1].Value : quoted.Groups[2].Value;
+            return path is null || path.EndsWith(name, StringComparison.OrdinalIgnoreCase) ? path ?? name : $"{path}.{name}";
+        }
+
+        return path;
     }
 
     private static string FirstSentence(string message)

@@ -16,6 +16,7 @@ namespace Sandstorm.Api;
 /// <summary>Submits, reads, waits for and cancels runs; the HTTP endpoints of both hosts are thin over it.</summary>
 public sealed class RunService(
     RunStore runs,
+    TenantStore tenants,
     RunPayloads payloads,
     PayloadStore payloadStore,
     RunCompletionNotifier notifier,
@@ -36,6 +37,7 @@ public sealed class RunService(
         DurableTaskClient client, string tenantId, RunRequest request, string? idempotencyKey, CancellationToken cancellationToken, bool waiting = false)
     {
         RunRequestValidator.ThrowIfInvalid(request);
+        await RequireConsentAsync(tenantId, [request], cancellationToken);
         var hash = Hash(request);
         string runId;
         if (idempotencyKey is not null)
@@ -63,10 +65,9 @@ public sealed class RunService(
         {
             RunId = runId,
             TenantId = tenantId,
+            Intent = RunIntent.Of(request),
             Request = await payloads.PutRequestAsync(tenantId, runId, request, cancellationToken),
-            TimeoutMs = request.Timeout,
             DeadlineMs = pipeline.Value.DeadlineMs(request.Timeout),
-            SecurityTier = request.SecurityTier,
             SubmittedAt = now,
         };
 
@@ -101,6 +102,31 @@ public sealed class RunService(
         }
 
         return (runId, true);
+    }
+
+    /// <summary>
+    /// Refuses isolation <c>none</c> for a tenant that has not opted in (<see cref="TenantSettings.AllowUnisolated"/>):
+    /// without that consent, such a request is never run less isolated than a sandbox, and nothing is persisted.
+    /// </summary>
+    public async Task RequireConsentAsync(string tenantId, IReadOnlyList<RunRequest> requests, CancellationToken cancellationToken)
+    {
+        var first = -1;
+        for (var i = 0; i < requests.Count && first < 0; i++)
+        {
+            first = requests[i].IsolationLevel == IsolationLevel.None ? i : -1;
+        }
+
+        if (first < 0 || (await tenants.GetAsync(tenantId, cancellationToken)).AllowUnisolated)
+        {
+            return;
+        }
+
+        var field = requests.Count == 1 ? "isolationLevel" : $"[{first}].isolationLevel";
+        throw new SandstormException(
+            ErrorCodes.IsolationUnavailable,
+            "isolation level 'none' runs code as a plain, unsandboxed process; this tenant has not opted in to it — use standard, strong or maximum",
+            422,
+            new Dictionary<string, string[]> { [field] = ["'none' needs the tenant's opt-in (allowUnisolated)"] });
     }
 
     /// <summary>The run as the API shows it, outputs included; null when this tenant has no such run.</summary>

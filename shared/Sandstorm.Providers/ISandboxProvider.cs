@@ -45,7 +45,10 @@ public sealed record SandboxLease(string Provider, string SandboxId, string Runt
     public IReadOnlyDictionary<string, string>? Data { get; init; }
 }
 
-/// <summary>A provider failure with a stable error code (see <see cref="Core.Errors.ErrorCodes"/>) and whether retrying may help.</summary>
+/// <summary>
+/// A provider failure with a stable error code (see <see cref="Core.Errors.ErrorCodes"/>), whether retrying may help
+/// (<see cref="Transient"/>), and — for an execution — whether the code provably never started (<see cref="NeverStarted"/>).
+/// </summary>
 public sealed class ProviderException : Exception
 {
     public ProviderException(string provider, string code, string message, bool transient = false, Exception? inner = null)
@@ -76,6 +79,12 @@ public sealed class ProviderException : Exception
     public string Code { get; }
 
     public bool Transient { get; }
+
+    /// <summary>
+    /// The execution provably did not start (nothing reached the sandbox), so trying again cannot run the code twice.
+    /// Every other execution failure is final: the run is never executed again.
+    /// </summary>
+    public bool NeverStarted { get; init; }
 }
 
 /// <summary>A provider whose executions complete asynchronously (edge agents): Execute dispatches a job, the result arrives as an event.</summary>

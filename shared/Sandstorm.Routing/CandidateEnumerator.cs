@@ -4,8 +4,9 @@ using Sandstorm.Core.Errors;
 namespace Sandstorm.Routing;
 
 /// <summary>
-/// Expands providers into provider × runtime × region candidates and keeps those that honour the run:
-/// isolation level, language, resources, region, the tenant's allow/deny lists and provider availability.
+/// Expands providers into provider × runtime × region candidates and keeps those that honour the run's hard constraints:
+/// isolation level, language, resources, allowed regions (names or residency sets), the allow/deny lists and availability.
+/// The preferred region is not one of them: it is priced (through predicted latency), never filtered on.
 /// </summary>
 public static class CandidateEnumerator
 {
@@ -17,7 +18,7 @@ public static class CandidateEnumerator
         var rejected = new List<RouteCandidate>();
         var preferred = w.Constraints?.PreferredProviders is { Count: > 0 } p ? p : null;
         var excluded = w.Constraints?.ExcludeProviders ?? [];
-        var region = w.Constraints?.PreferredRegion;
+        var allowedRegions = w.Constraints?.AllowedRegions is { Count: > 0 } a ? a : null;
 
         foreach (var provider in context.Providers)
         {
@@ -31,7 +32,7 @@ public static class CandidateEnumerator
                 {
                     var health = HealthOf(context.Health, provider.Provider, r);
                     var candidate = new RouteCandidate(provider.Provider, runtime.Name, r);
-                    var why = RejectReason(w, provider, runtime, levels, r, health, preferred, excluded, region);
+                    var why = RejectReason(w, provider, runtime, levels, r, health, preferred, excluded, allowedRegions);
                     if (why is null)
                     {
                         feasible.Add(new Candidate(candidate, provider, runtime, health));
@@ -61,7 +62,7 @@ public static class CandidateEnumerator
         ProviderHealth health,
         IReadOnlyList<string>? preferred,
         IReadOnlyList<string> excluded,
-        string? preferredRegion)
+        IReadOnlyList<string>? allowedRegions)
     {
         if (excluded.Contains(provider.Provider, StringComparer.OrdinalIgnoreCase))
         {
@@ -93,9 +94,9 @@ public static class CandidateEnumerator
             return "resources exceed provider limits";
         }
 
-        if (preferredRegion is { Length: > 0 } && !string.Equals(preferredRegion, region, StringComparison.OrdinalIgnoreCase))
+        if (allowedRegions is not null && !Regions.RegionCatalog.Default.Allows(allowedRegions, region))
         {
-            return $"region is not '{preferredRegion}'";
+            return $"{AllowedRegionsPrefix} [{string.Join(", ", allowedRegions)}]";
         }
 
         if (!health.Available)
@@ -123,6 +124,23 @@ public static class CandidateEnumerator
                 $"no provider offers isolation level '{level}' here" + (available.Length > 0 ? $" (available: {available})" : " (no providers)"));
         }
 
+        // The region constraint alone rules out everything that could otherwise run it: say so, and where it could run.
+        if (w.Constraints?.AllowedRegions is { Count: > 0 } allowed)
+        {
+            var elsewhere = rejected
+                .Where(c => c.Rejected!.StartsWith(AllowedRegionsPrefix, StringComparison.Ordinal))
+                .Select(c => c.Region)
+                .Distinct(StringComparer.OrdinalIgnoreCase)
+                .ToList();
+            // A region rejection means the candidate passed every check before it (isolation, language, resources).
+            if (elsewhere.Count > 0)
+            {
+                return new NoCandidateException(
+                    ErrorCodes.NoCandidate,
+                    $"no candidate in constraints.allowedRegions [{string.Join(", ", allowed)}] can run isolation level '{level}'; it runs in {string.Join(", ", elsewhere)}");
+            }
+        }
+
         // Name the first reason that rules out every candidate of a provider that could give the level.
         var reasons = rejected
             .Where(c => offering.Contains(c.Provider))
@@ -144,6 +162,8 @@ public static class CandidateEnumerator
 
     /// <summary>The key of a regional entry in <see cref="RoutingContext.Health"/>.</summary>
     public static string HealthKey(string provider, string region) => $"{provider}/{region}";
+
+    private const string AllowedRegionsPrefix = "region not in constraints.allowedRegions";
 
     /// <summary>The wire name of an isolation level.</summary>
     public static string Name(IsolationLevel level) => level.ToString().ToLowerInvariant();

@@ -61,4 +61,25 @@ public sealed class RoutingOptions
     public string? ModelStoreConnectionString { get; set; }
 
     public string ModelContainer { get; set; } = "models";
+
+    /// <summary>
+    /// The operator's price sheet: an https URL or a file path (docs/routing.md, "Price sheet"); unset = the sheet shipped
+    /// with this version. Read at start and every <see cref="FeedRefreshInterval"/>; applied from the next decision on.
+    /// </summary>
+    public string? PriceSheetSource { get; set; }
+
+    /// <summary>The per-region hourly grid-intensity feed, in the same form and with the same rules as the price sheet.</summary>
+    public string? GridIntensitySource { get; set; }
+
+    /// <summary>How often the price sheet and the grid-intensity feed are read again.</summary>
+    public TimeSpan FeedRefreshInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Autopilot's baseline provider for every tenant (the one they would otherwise have used); unset = the cloud provider
+    /// with the lowest list price for the request's resources among those that can run it.
+    /// </summary>
+    public string? BaselineProvider { get; set; }
+
+    /// <summary>Per-tenant baseline providers (tenant id → provider id), over <see cref="BaselineProvider"/>.</summary>
+    public Dictionary<string, string> TenantBaselineProviders { get; set; } = new(StringComparer.Ordinal);
 }

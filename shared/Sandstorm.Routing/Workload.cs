@@ -30,31 +30,21 @@ public sealed record Workload
 
     public string? RuntimePreference { get; init; }
 
-    /// <summary>Derives the workload of a run request.</summary>
-    public static Workload From(RunRequest request) => new()
+    /// <summary>The workload of a run's intent.</summary>
+    public static Workload From(RunIntent intent) => new()
     {
-        Language = request.Language,
-        CodeLength = request.Code.Length,
-        Requirements = CountRequirements(request.Files),
-        Files = request.Files?.Count ?? 0,
-        Cpu = request.Cpu,
-        MemoryMiB = request.Memory,
-        TimeoutMs = request.Timeout,
-        IsolationLevel = request.IsolationLevel,
-        Strategy = request.Strategy,
-        Constraints = request.Constraints,
-        RuntimePreference = request.RuntimePreference,
+        Language = intent.Language,
+        CodeLength = intent.CodeLength,
+        Requirements = intent.Requirements,
+        Files = intent.FileDigests.Count,
+        Cpu = intent.Cpu,
+        MemoryMiB = intent.Memory,
+        TimeoutMs = intent.Timeout,
+        IsolationLevel = intent.IsolationLevel,
+        Strategy = intent.Strategy,
+        Constraints = intent.Constraints,
+        RuntimePreference = intent.RuntimePreference,
     };
-
-    private static int CountRequirements(IReadOnlyDictionary<string, string>? files)
-    {
-        if (files is null || !files.TryGetValue("requirements.txt", out var text))
-        {
-            return 0;
-        }
-
-        return text.Split('\n').Count(line => line.Trim() is { Length: > 0 } l && !l.StartsWith('#'));
-    }
 }
 
 /// <summary>Everything a router may look at for one decision.</summary>

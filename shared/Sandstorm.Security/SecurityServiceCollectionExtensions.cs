@@ -1,6 +1,5 @@
 using Azure.Core;
 using Azure.Data.Tables;
-using Azure.Identity;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -44,12 +43,7 @@ public static class SecurityServiceCollectionExtensions
                     throw new InvalidOperationException("Sandstorm:Signing:Signer=keyvault needs Sandstorm:KeyVault:Uri (https) and Sandstorm:Signing:KeyName");
                 }
 
-                // Managed identity in Azure, developer credentials elsewhere; a host may register its own credential first.
-                var clientId = configuration["Sandstorm:KeyVault:ManagedIdentityClientId"];
-                services.TryAddSingleton<TokenCredential>(_ => new DefaultAzureCredential(new DefaultAzureCredentialOptions
-                {
-                    ManagedIdentityClientId = string.IsNullOrWhiteSpace(clientId) ? null : clientId,
-                }));
+                // Signs with the host's one credential (managed identity in Azure), registered by the composition.
                 services.TryAddSingleton<IProvenanceSigner>(sp => new KeyVaultSigner(vaultUri, keyName, signing["KeyVersion"], sp.GetRequiredService<TokenCredential>()));
                 break;
             default:

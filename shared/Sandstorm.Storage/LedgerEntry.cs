@@ -19,9 +19,33 @@ public sealed record LedgerEntry
 
     public decimal ProviderCost { get; init; }
 
+    /// <summary>All of Sandstorm's fees: <see cref="AutopilotFee"/> + <see cref="ShieldFee"/>.</summary>
     public decimal Fees { get; init; }
 
     public decimal Total { get; init; }
+
+    /// <summary>8% of <see cref="Savings"/> (cloud runs with a baseline).</summary>
+    public decimal AutopilotFee { get; init; }
+
+    /// <summary>$0.002 per monitored second (Shield runs with real coverage).</summary>
+    public decimal ShieldFee { get; init; }
+
+    /// <summary>The provider Autopilot's baseline priced the request on (the one the tenant would otherwise have used).</summary>
+    public string? BaselineProvider { get; init; }
+
+    /// <summary>Predicted cost of the request on <see cref="BaselineProvider"/>; null = no baseline (no Autopilot fee).</summary>
+    public decimal? BaselineCost { get; init; }
+
+    /// <summary>max(0, baseline − provider cost).</summary>
+    public decimal Savings { get; init; }
+
+    /// <summary>Seconds of execution Shield monitored (null = no real coverage).</summary>
+    public double? MonitoredSeconds { get; init; }
+
+    /// <summary>Grams of CO₂e the run emitted by the grid intensity of its region at the hour it ran (null = no intensity known).</summary>
+    public double? CarbonGrams { get; init; }
+
+    public SecurityTier SecurityTier { get; init; }
 
     public long DurationMs { get; init; }
 
@@ -38,6 +62,12 @@ public sealed record LedgerEntry
     public string Language { get; init; } = "";
 
     public int CodeLength { get; init; }
+
+    public int Requirements { get; init; }
+
+    public int Files { get; init; }
+
+    public string? PreferredRegion { get; init; }
 
     public double Cpu { get; init; }
 

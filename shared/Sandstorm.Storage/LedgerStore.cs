@@ -70,6 +70,17 @@ public sealed class LedgerStore(TableProvider tables)
         ["ProviderCost"] = l.ProviderCost.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Fees"] = l.Fees.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Total"] = l.Total.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["AutopilotFee"] = l.AutopilotFee.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["ShieldFee"] = l.ShieldFee.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["BaselineProvider"] = l.BaselineProvider,
+        ["BaselineCost"] = l.BaselineCost?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Savings"] = l.Savings.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["MonitoredSeconds"] = l.MonitoredSeconds,
+        ["CarbonGrams"] = l.CarbonGrams,
+        ["SecurityTier"] = l.SecurityTier.ToString(),
+        ["Requirements"] = l.Requirements,
+        ["Files"] = l.Files,
+        ["PreferredRegion"] = l.PreferredRegion,
         ["DurationMs"] = l.DurationMs,
         ["CpuMs"] = l.CpuMs,
         ["PeakMemoryBytes"] = l.PeakMemoryBytes,
@@ -97,6 +108,17 @@ public sealed class LedgerStore(TableProvider tables)
         ProviderCost = decimal.Parse(e.GetString("ProviderCost"), System.Globalization.CultureInfo.InvariantCulture),
         Fees = decimal.Parse(e.GetString("Fees"), System.Globalization.CultureInfo.InvariantCulture),
         Total = decimal.Parse(e.GetString("Total"), System.Globalization.CultureInfo.InvariantCulture),
+        AutopilotFee = Money(e, "AutopilotFee") ?? 0m,
+        ShieldFee = Money(e, "ShieldFee") ?? 0m,
+        BaselineProvider = e.GetString("BaselineProvider"),
+        BaselineCost = Money(e, "BaselineCost"),
+        Savings = Money(e, "Savings") ?? 0m,
+        MonitoredSeconds = e.GetDouble("MonitoredSeconds"),
+        CarbonGrams = e.GetDouble("CarbonGrams"),
+        SecurityTier = Enum.TryParse<SecurityTier>(e.GetString("SecurityTier"), out var tier) ? tier : SecurityTier.Basic,
+        Requirements = e.GetInt32("Requirements") ?? 0,
+        Files = e.GetInt32("Files") ?? 0,
+        PreferredRegion = e.GetString("PreferredRegion"),
         DurationMs = e.GetInt64("DurationMs") ?? 0,
         CpuMs = e.GetInt64("CpuMs") ?? 0,
         PeakMemoryBytes = e.GetInt64("PeakMemoryBytes") ?? 0,
@@ -112,4 +134,7 @@ public sealed class LedgerStore(TableProvider tables)
         PredictedCostUsd = e.GetDouble("PredictedCostUsd"),
         PredictedLatencyMs = e.GetDouble("PredictedLatencyMs"),
     };
+
+    private static decimal? Money(TableEntity e, string name) =>
+        e.GetString(name) is { Length: > 0 } text ? decimal.Parse(text, System.Globalization.CultureInfo.InvariantCulture) : null;
 }

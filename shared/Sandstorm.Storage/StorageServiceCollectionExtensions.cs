@@ -1,5 +1,5 @@
+using Azure.Core;
 using Azure.Data.Tables;
-using Azure.Identity;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
 using Microsoft.Extensions.Configuration;
@@ -13,7 +13,7 @@ public static class StorageServiceCollectionExtensions
 {
     /// <summary>
     /// Uses <c>ConnectionStrings:Storage</c> (Azurite, local) when set; otherwise identity-based access to the account
-    /// named by <c>Sandstorm:Storage:AccountName</c> (Azure), with the user-assigned identity in <c>Sandstorm:Identity:ClientId</c>.
+    /// named by <c>Sandstorm:Storage:AccountName</c> (Azure), with the registered <see cref="TokenCredential"/>.
     /// </summary>
     public static IServiceCollection AddSandstormStorage(this IServiceCollection services, IConfiguration configuration)
     {
@@ -31,16 +31,12 @@ public static class StorageServiceCollectionExtensions
         {
             var account = configuration["Sandstorm:Storage:AccountName"]
                 ?? throw new InvalidOperationException("set ConnectionStrings:Storage or Sandstorm:Storage:AccountName");
-            var credential = new DefaultAzureCredential(new DefaultAzureCredentialOptions
-            {
-                ManagedIdentityClientId = configuration["Sandstorm:Identity:ClientId"],
-            });
-            services.TryAddSingleton(new TableServiceClient(new Uri($"https://{account}.table.core.windows.net"), credential));
-            services.TryAddSingleton(new BlobServiceClient(new Uri($"https://{account}.blob.core.windows.net"), credential));
-            services.TryAddSingleton(new QueueServiceClient(
-                new Uri($"https://{account}.queue.core.windows.net"),
-                credential,
-                QueueOptions()));
+
+            // Identity, not keys: the host's one credential (AddSandstormIdentity in the composition).
+            static TokenCredential Credential(IServiceProvider sp) => sp.GetRequiredService<TokenCredential>();
+            services.TryAddSingleton(sp => new TableServiceClient(new Uri($"https://{account}.table.core.windows.net"), Credential(sp)));
+            services.TryAddSingleton(sp => new BlobServiceClient(new Uri($"https://{account}.blob.core.windows.net"), Credential(sp)));
+            services.TryAddSingleton(sp => new QueueServiceClient(new Uri($"https://{account}.queue.core.windows.net"), Credential(sp), QueueOptions()));
         }
 
         services.TryAddSingleton<TableProvider>();
@@ -48,6 +44,7 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<RunStore>();
         services.TryAddSingleton<LedgerStore>();
         services.TryAddSingleton<ApiKeyStore>();
+        services.TryAddSingleton<TenantStore>();
         services.TryAddSingleton<BatchStore>();
         services.TryAddSingleton<BatchLaneStore>();
         return services;

@@ -12,7 +12,7 @@ using Sandstorm.Core.Contracts;
 using Sandstorm.Orchestrations;
 using Sandstorm.Orchestrations.Batches;
 using Sandstorm.Providers;
-using Sandstorm.Runtimes;
+using Sandstorm.Providers.Local;
 using Sandstorm.Storage;
 using Sandstorm.Testing;
 
@@ -54,6 +54,8 @@ public sealed class BatchHost : IAsyncDisposable
             ["Sandstorm:Storage:Prefix"] = prefix,
             ["Sandstorm:Storage:BatchQueue"] = prefix + "-batches",
             ["Sandstorm:Runs:Overhead"] = "00:00:10",
+            ["Sandstorm:Local:AllowUnisolated"] = "true",
+            ["Sandstorm:Local:WarmGvisorSandboxes"] = "0",
             ["Sandstorm:Batches:MaxConcurrentRunsPerTenant"] = concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Sandstorm:Batches:ChunkSize"] = chunkSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }).Build();
@@ -68,17 +70,22 @@ public sealed class BatchHost : IAsyncDisposable
                     services.AddSingleton<IConfiguration>(configuration);
                     services.AddLogging();
                     services.AddSandstormStorage(configuration);
-                    services.AddSandstormRuntimes();
-                    services.AddSandstormLocalProvider();
+                    services.AddSandstormLocalExecution(configuration);
                     // Provenance (signing, transparency log) has its own tests and runs in the real-host test here;
                     // in-process it would only add a signing key per host.
                     services.AddSingleton<IRunRecorder, NoProvenance>();
                     services.AddSandstormOrchestrations();
                     services.AddSandstormApi();
-                    services.AddSandstormBatches(configuration, listen: false);
+                    services.AddSandstormBatches(configuration, HostProfile.AzureFunctions);
                 },
             });
         var listener = ActivatorUtilities.CreateInstance<StorageBatchQueueListener>(host.Services, host.Client);
+        // The test tenants run trusted test code as plain processes, so they opt in to isolation none.
+        foreach (var tenant in new[] { "tenant-a", "tenant-b" })
+        {
+            await host.Services.GetRequiredService<TenantStore>().SetAsync(tenant, new TenantSettings { AllowUnisolated = true }, CancellationToken.None);
+        }
+
         return new BatchHost(host, listener);
     }
 
@@ -154,7 +161,7 @@ public sealed class BatchHost : IAsyncDisposable
 
     private sealed class NoProvenance : IRunRecorder
     {
-        public Task<ProvenanceRef?> RecordAsync(SettleInput settle, RunRequest request, RunResult result, CancellationToken cancellationToken) =>
+        public Task<ProvenanceRef?> RecordAsync(SettleInput settle, RunResult result, CancellationToken cancellationToken) =>
             Task.FromResult<ProvenanceRef?>(null);
     }
 }

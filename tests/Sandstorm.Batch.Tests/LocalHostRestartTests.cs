@@ -139,6 +139,8 @@ public sealed class LocalHostRestartTests(AzuriteFixture azurite)
     {
         var storage = new StorageOptions();
         var tables = new TableProvider(new Azure.Data.Tables.TableServiceClient(azurite.ConnectionString), Options.Create(storage));
+        // These tenants run trusted test code as plain processes, so they opt in to isolation none.
+        await new TenantStore(tables, TimeProvider.System).SetAsync(tenant, new Core.Contracts.TenantSettings { AllowUnisolated = true }, CancellationToken.None);
         return await new ApiKeyStore(tables, TimeProvider.System).CreateAsync(tenant, "test", CancellationToken.None);
     }
 

@@ -21,16 +21,43 @@ public sealed class PricingTests
     }
 
     [Fact]
-    public void TierFees_CloudRun_AddsAutopilotFee_ShieldAddsPerRunFee()
+    public void Compute_CloudRunCheaperThanBaseline_ChargesEightPercentOfTheSavings()
     {
-        var basic = TierFees.Compute("e2b", 0.001m, SecurityTier.Basic);
-        Assert.Equal(0.00005m, basic.Fees);
-        var shield = TierFees.Compute("e2b", 0.001m, SecurityTier.Shield);
-        Assert.Equal(0.00005m + TierFees.ShieldPerRun, shield.Fees);
-        Assert.Equal(shield.Provider + shield.Fees, shield.Total);
+        var fees = TierFees.Compute(new FeeInput("modal", 0.006m, SecurityTier.Basic) { BaselineCost = 0.010m });
+
+        Assert.Equal(0.004m, fees.Savings);
+        Assert.Equal(0.00032m, fees.AutopilotFee);
+        Assert.Equal(0m, fees.ShieldFee);
+        Assert.Equal(0.00632m, fees.Total);
     }
 
     [Fact]
-    public void TierFees_EdgeRun_HasNoRoutingFee() =>
-        Assert.Equal(0m, TierFees.Compute("edge", 0.001m, SecurityTier.Basic).Fees);
+    public void Compute_RunDearerThanBaseline_ChargesNothingNeverNegative()
+    {
+        var fees = TierFees.Compute(new FeeInput("modal", 0.012m, SecurityTier.Basic) { BaselineCost = 0.010m });
+
+        Assert.Equal(0m, fees.Savings);
+        Assert.Equal(0m, fees.AutopilotFee);
+        Assert.Equal(0.012m, fees.Total);
+    }
+
+    [Fact]
+    public void Compute_NoBaseline_NoAutopilotFee() =>
+        Assert.Equal(0m, TierFees.Compute(new FeeInput("e2b", 0.001m, SecurityTier.Basic)).Fees);
+
+    [Fact]
+    public void Compute_ShieldWithCoverage_ChargesPerMonitoredSecond()
+    {
+        var fees = TierFees.Compute(new FeeInput("e2b", 0.001m, SecurityTier.Shield) { Shield = new ShieldCoverage(12.5) });
+
+        Assert.Equal(0.025m, fees.ShieldFee);
+    }
+
+    [Fact]
+    public void Compute_ShieldWithoutCoverage_NoShieldFee() =>
+        Assert.Equal(0m, TierFees.Compute(new FeeInput("e2b", 0.001m, SecurityTier.Shield)).ShieldFee);
+
+    [Fact]
+    public void Compute_EdgeRun_HasNoAutopilotFeeEvenBelowBaseline() =>
+        Assert.Equal(0m, TierFees.Compute(new FeeInput("edge", 0.001m, SecurityTier.Basic) { BaselineCost = 1m }).Fees);
 }

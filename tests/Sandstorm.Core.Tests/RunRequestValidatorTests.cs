@@ -77,6 +77,43 @@ public sealed class RunRequestValidatorTests
     public void Validate_NegativeMaxCost_IsRefused() =>
         Assert.Contains("constraints.maxCost", RunRequestValidator.Validate(Valid with { Constraints = new RunConstraints { MaxCost = -1 } }).Keys);
 
+    [Theory]
+    [InlineData(-1.0, "eu-west", "constraints.preferredRegionWeight")]
+    [InlineData(101.0, "eu-west", "constraints.preferredRegionWeight")]
+    [InlineData(1.0, null, "constraints.preferredRegionWeight")]
+    public void Validate_BadPreferredRegionWeight_IsRefused(double weight, string? region, string field) =>
+        Assert.Contains(field, RunRequestValidator.Validate(Valid with { Constraints = new RunConstraints { PreferredRegion = region, PreferredRegionWeight = weight } }).Keys);
+
+    [Fact]
+    public void Validate_RegionCarbonAndCarbonStrategy_AreAccepted() =>
+        Assert.Empty(RunRequestValidator.Validate(Valid with
+        {
+            Strategy = RoutingStrategy.OptimizeCarbon,
+            Constraints = new RunConstraints { PreferredRegion = "eu-west", PreferredRegionWeight = 2, AllowedRegions = ["eu", "us-east"], MaxCarbon = 0.5 },
+        }));
+
+    [Fact]
+    public void Validate_EmptyAllowedRegionsOrZeroMaxCarbon_AreRefused()
+    {
+        var errors = RunRequestValidator.Validate(Valid with { Constraints = new RunConstraints { AllowedRegions = [], MaxCarbon = 0 } });
+
+        Assert.Contains("constraints.allowedRegions", errors.Keys);
+        Assert.Contains("constraints.maxCarbon", errors.Keys);
+    }
+
+    [Fact]
+    public void Json_OptimizeCarbonAndNewConstraints_RoundTrip()
+    {
+        var json = """{"code":"print(1)","language":"python","strategy":"optimize_carbon","constraints":{"allowedRegions":["eu"],"preferredRegion":"eu-west","preferredRegionWeight":1.5,"maxCarbon":0.25}}""";
+        var r = JsonSerializer.Deserialize<RunRequest>(json, SandstormJson.Options)!;
+
+        Assert.Equal(RoutingStrategy.OptimizeCarbon, r.Strategy);
+        Assert.Equal(["eu"], r.Constraints!.AllowedRegions);
+        Assert.Equal(1.5, r.Constraints.PreferredRegionWeight);
+        Assert.Equal(0.25, r.Constraints.MaxCarbon);
+        Assert.Contains("\"strategy\":\"optimize_carbon\"", JsonSerializer.Serialize(r, SandstormJson.Options), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Validate_BadEnvironmentName_IsRefused() =>
         Assert.Contains("environment", RunRequestValidator.Validate(Valid with { Environment = new Dictionary<string, string> { ["1BAD"] = "x" } }).Keys);

@@ -24,7 +24,7 @@ using Sandstorm.Testing;
 namespace Sandstorm.Edge.Protocol.Tests;
 
 /// <summary>
-/// A real control plane in-process: the local host's registrations and API on Kestrel (loopback, free port), the
+/// A real control plane in-process: the local host's composition (without local execution) and API on Kestrel (loopback, free port), the
 /// in-memory durable engine behind the gRPC sidecar, state in real Azurite under a fresh table/container prefix.
 /// One per test class: the durable gRPC client caches its channel across hosts in one process, so a second host in the
 /// same process would talk to the first one's (stopped) sidecar. Tests isolate themselves with tenants of their own.
@@ -69,21 +69,16 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             ["Sandstorm:Edge:LeaseTimeout"] = LeaseTimeout.ToString("c"),
             ["Sandstorm:Edge:SweepInterval"] = "00:00:00.250",
             ["Sandstorm:Edge:PollInterval"] = "00:00:00.250",
+            ["Sandstorm:Reoptimize:Schedule"] = "off",
         });
         builder.Services.AddSingleton(options);
-        builder.Services.AddSandstormStorage(builder.Configuration);
-        builder.Services.AddSandstormSecurity(builder.Configuration);
-        builder.Services.AddSandstormRuntimes();
-        builder.Services.AddSandstormCloudProviders(builder.Configuration);
-        builder.Services.AddSandstormLocalProvider();
-        builder.Services.AddSandstormEdge(builder.Configuration).AddSandstormEdgeSweeper();
-        builder.Services.AddSandstormOrchestrations();
-        builder.Services.AddSandstormApi();
+        // The local host's composition, minus local execution: every run here must go to the agents under test.
+        builder.Services.AddSandstormControlPlane(builder.Configuration, new HostProfile { Name = "edge-protocol-tests", RunsLoops = true });
         builder.AddSandstormDurable(options, azurite.ConnectionString);
 
         var app = builder.Build();
         app.MapSandstormApi();
-        app.MapSandstormDurable(options);
+        app.MapSandstormDurable();
         await app.StartAsync();
 
         return new ControlPlaneHost(app, state, url);

@@ -75,7 +75,7 @@ public sealed class FunctionsMetadataTests
         JsonDocument.Parse(File.ReadAllText(Path.Combine(OutputDirectory(), "functions.metadata"))).RootElement.EnumerateArray().ToArray();
 
     /// <summary>The Functions app's build output for the configuration these tests were built with.</summary>
-    private static string OutputDirectory()
+    internal static string OutputDirectory()
     {
         var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var (framework, configuration) = (testOutput.Name, testOutput.Parent!.Name);

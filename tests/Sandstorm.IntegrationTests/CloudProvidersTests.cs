@@ -43,8 +43,10 @@ public sealed class CloudProvidersTests(CloudHostFixture fixture)
         Assert.Equal(run.GetProperty("duration").GetInt64(), entry.DurationMs);
         Assert.True(entry.ProviderCost > 0, "a cloud run costs something");
         Assert.Equal(BillingRule(provider, entry.DurationMs), entry.ProviderCost);
-        Assert.Equal(entry.ProviderCost + AutopilotFee(entry.ProviderCost), entry.Total);
+        Assert.Equal(entry.ProviderCost + AutopilotFee(entry), entry.Total);
         Assert.Equal(entry.Total, run.GetProperty("cost").GetProperty("total").GetDecimal());
+        // The baseline the fee was charged against is the one the route carried.
+        Assert.Equal((decimal)run.GetProperty("route").GetProperty("baseline").GetProperty("predictedCostUsd").GetDouble(), entry.BaselineCost);
         AssertReleased(provider, run, entry);
     }
 
@@ -76,7 +78,7 @@ public sealed class CloudProvidersTests(CloudHostFixture fixture)
         var entry = await LedgerAsync(tenant, run);
         Assert.Equal("aca", entry.Provider);
         Assert.Equal(BillingRule("aca", entry.DurationMs), entry.ProviderCost);
-        Assert.Equal(entry.ProviderCost + AutopilotFee(entry.ProviderCost), entry.Total);
+        Assert.Equal(entry.ProviderCost + AutopilotFee(entry), entry.Total);
         // Nothing leaked on the provider that was down, and the one that ran settled its usage.
         Assert.Equal(0, fixture.E2B.Live);
         AssertReleased("aca", run, entry);
@@ -105,8 +107,9 @@ public sealed class CloudProvidersTests(CloudHostFixture fixture)
         return Math.Round((decimal)usd, 8, MidpointRounding.AwayFromZero);
     }
 
-    private static decimal AutopilotFee(decimal providerCost) =>
-        Math.Max(0.000001m, Math.Round(providerCost * 0.05m, 8, MidpointRounding.AwayFromZero));
+    /// <summary>Autopilot's rule (docs/routing.md, "Billing"): 8% of the savings against the run's baseline, never negative.</summary>
+    private static decimal AutopilotFee(LedgerEntry entry) =>
+        entry.BaselineCost is { } baseline ? Math.Round(Math.Max(0m, baseline - entry.ProviderCost) * 0.08m, 8, MidpointRounding.AwayFromZero) : 0m;
 
     private void AssertReleased(string provider, JsonElement run, LedgerEntry entry)
     {

@@ -54,14 +54,41 @@ public sealed class RunsApiTests(LocalHostFixture fixture)
     }
 
     [Fact]
-    public async Task SubmitRun_StandardIsolationWithoutAnIsolatingProvider_FailsNamingTheLevel()
+    public async Task SubmitRun_DefaultRequestOnAFreshHost_RunsInABwrapSandboxWithoutAnAgent()
     {
         using var http = Host.Client();
-        var run = await Body(await http.PostAsync("v1/runs?wait=30", Json("""{"code":"print(1)","language":"python","isolationLevel":"standard"}""")));
+        var run = await Body(await http.PostAsync("v1/runs?wait=30", Json("""{"code":"import os; print(os.getuid())","language":"python"}""")));
 
-        Assert.Equal("failed", run.GetProperty("status").GetString());
-        Assert.Equal("isolation-unavailable", run.GetProperty("error").GetProperty("code").GetString());
-        Assert.Contains("'standard'", run.GetProperty("error").GetProperty("message").GetString());
+        Assert.Equal("succeeded", run.GetProperty("status").GetString());
+        Assert.Equal("local", run.GetProperty("provider").GetString());
+        Assert.Equal("bwrap", run.GetProperty("runtime").GetString());
+        Assert.Equal("65534\n", run.GetProperty("stdout").GetString());
+    }
+
+    [Fact]
+    public async Task SubmitRun_StrongIsolation_RunsUnderGvisorOnTheLocalHost()
+    {
+        using var http = Host.Client();
+        var run = await Body(await http.PostAsync("v1/runs?wait=60", Json("""{"code":"import platform; print(platform.release())","language":"python","isolationLevel":"strong"}""")));
+
+        Assert.Equal("succeeded", run.GetProperty("status").GetString());
+        Assert.Equal("gvisor", run.GetProperty("runtime").GetString());
+        // gVisor's user-space kernel reports its own release, never the host's.
+        Assert.NotEqual(Environment.OSVersion.Version.ToString(), run.GetProperty("stdout").GetString()!.Trim());
+    }
+
+    [Fact]
+    public async Task SubmitRun_UnisolatedWithoutTheTenantsOptIn_IsRefusedAndNothingIsStored()
+    {
+        var (tenant, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString, allowUnisolated: false);
+        using var http = Host.Client(key);
+        using var response = await http.PostAsync("v1/runs", Json("""{"code":"print(1)","language":"python","isolationLevel":"none"}"""));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var problem = await Body(response);
+        Assert.Equal("https://sandstorm.dev/problems/isolation-unavailable", problem.GetProperty("type").GetString());
+        Assert.True(problem.GetProperty("errors").TryGetProperty("isolationLevel", out _));
+        Assert.Equal(0, await Tenants.CountAsync(fixture.Azurite.ConnectionString, "runs", tenant));
     }
 
     [Theory]
@@ -83,6 +110,33 @@ public sealed class RunsApiTests(LocalHostFixture fixture)
 
         await AssertProblem(response, HttpStatusCode.BadRequest, type);
         Assert.Equal(0, await Tenants.CountAsync(fixture.Azurite.ConnectionString, "runs", tenant));
+    }
+
+    [Theory]
+    [InlineData("""{"code":"x","language":"python","isolationLevle":"none"}""", "isolationLevle")]
+    [InlineData("""{"code":"x","language":"python","constraints":{"maxCots":1}}""", "constraints.maxCots")]
+    [InlineData("""{"code":"x","language":"python","isolationLevel":"strong","IsolationLevel":"none"}""", "IsolationLevel")]
+    public async Task SubmitRun_UnknownOrRepeatedField_Is400NamingItAndPersistsNothing(string body, string field)
+    {
+        var (tenant, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString);
+        using var http = Host.Client(key);
+
+        using var response = await http.PostAsync("v1/runs", Json(body));
+
+        var problem = await AssertProblem(response, HttpStatusCode.BadRequest, "malformed-json");
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"the problem names '{field}': {problem}");
+        Assert.Equal(0, await Tenants.CountAsync(fixture.Azurite.ConnectionString, "runs", tenant));
+    }
+
+    [Fact]
+    public async Task SubmitRun_NestedDeeperThan64Levels_Is400()
+    {
+        using var http = Host.Client();
+        var deep = new string('[', 70) + new string(']', 70);
+
+        using var response = await http.PostAsync("v1/runs", Json($$"""{"code":"x","language":"python","files":{{deep}}}"""));
+
+        await AssertProblem(response, HttpStatusCode.BadRequest, "malformed-json");
     }
 
     [Fact]
@@ -237,7 +291,7 @@ public sealed class RunsApiTests(LocalHostFixture fixture)
     internal static async Task<JsonElement> Body(HttpResponseMessage response) =>
         JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
 
-    internal static async Task AssertProblem(HttpResponseMessage response, HttpStatusCode status, string type)
+    internal static async Task<JsonElement> AssertProblem(HttpResponseMessage response, HttpStatusCode status, string type)
     {
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(status == response.StatusCode, $"expected {status}, got {response.StatusCode}: {text}");
@@ -245,5 +299,6 @@ public sealed class RunsApiTests(LocalHostFixture fixture)
         var problem = JsonDocument.Parse(text).RootElement;
         Assert.Equal("https://sandstorm.dev/problems/" + type, problem.GetProperty("type").GetString());
         Assert.Equal((int)status, problem.GetProperty("status").GetInt32());
+        return problem;
     }
 }

@@ -7,10 +7,17 @@ namespace Sandstorm.IntegrationTests;
 /// <summary>Creates tenants and reads what the host persisted, straight from storage.</summary>
 public static class Tenants
 {
-    public static async Task<(string Tenant, string Key)> CreateAsync(string storage)
+    /// <summary>A new tenant and API key; by default it opts in to isolation none (the tests run trusted code as plain processes).</summary>
+    public static async Task<(string Tenant, string Key)> CreateAsync(string storage, bool allowUnisolated = true)
     {
         var tenant = "t-" + Guid.NewGuid().ToString("N")[..12];
-        var keys = new ApiKeyStore(new TableProvider(new TableServiceClient(storage), Options.Create(new StorageOptions())), TimeProvider.System);
+        var tables = new TableProvider(new TableServiceClient(storage), Options.Create(new StorageOptions()));
+        if (allowUnisolated)
+        {
+            await new TenantStore(tables, TimeProvider.System).SetAsync(tenant, new Sandstorm.Core.Contracts.TenantSettings { AllowUnisolated = true }, CancellationToken.None);
+        }
+
+        var keys = new ApiKeyStore(tables, TimeProvider.System);
         return (tenant, await keys.CreateAsync(tenant, "integration test", CancellationToken.None));
     }
 

@@ -5,7 +5,7 @@ using Sandstorm.Providers;
 using Sandstorm.Routing;
 using Sandstorm.Routing.Learning;
 using Sandstorm.Routing.Storage;
-using Sandstorm.Runtimes;
+using Sandstorm.Providers.Local;
 using Sandstorm.Storage;
 using Sandstorm.Testing;
 using RoutingMarketState = Sandstorm.Routing.Reoptimization.RoutingMarketState;
@@ -30,8 +30,7 @@ public sealed class LedgerObservationSourceTests(AzuriteFixture azurite)
         services.AddSingleton<IConfiguration>(configuration);
         services.AddLogging();
         services.AddSandstormStorage(configuration);
-        services.AddSandstormRuntimes();
-        services.AddSandstormLocalProvider();
+        services.AddSandstormLocalExecution(configuration);
         services.AddSandstormRouting(configuration);
         services.AddSandstormOrchestrations();
         return services.BuildServiceProvider();

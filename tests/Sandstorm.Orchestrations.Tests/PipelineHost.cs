@@ -4,7 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Providers;
-using Sandstorm.Runtimes;
+using Sandstorm.Providers.Local;
 using Sandstorm.Security;
 using Sandstorm.Storage;
 using Sandstorm.Testing;
@@ -32,6 +32,9 @@ public sealed class PipelineHost : IAsyncDisposable
             ["Sandstorm:Runs:Overhead"] = "00:00:05",
             ["Sandstorm:Signing:KeyPath"] = Path.Combine(Path.GetTempPath(), "sandstorm-tests", prefix + ".pem"),
             ["Sandstorm:Log:Name"] = prefix,
+            ["Sandstorm:Local:AllowUnisolated"] = "true",
+            ["Sandstorm:Local:CgroupParent"] = "sandstorm/orchestration-tests",
+            ["Sandstorm:Local:WarmGvisorSandboxes"] = "0",
         }).Build();
         var host = await DurableTaskTestHost.StartAsync(
             SandstormTasks.Register,
@@ -44,9 +47,8 @@ public sealed class PipelineHost : IAsyncDisposable
                     services.AddSingleton<IConfiguration>(configuration);
                     services.AddSandstormStorage(configuration);
                     services.AddSandstormSecurity(configuration);
-                    services.AddSandstormRuntimes();
+                    services.AddSandstormLocalExecution(configuration);
                     configure?.Invoke(services);
-                    services.AddSandstormLocalProvider();
                     services.AddSandstormOrchestrations();
                 },
             });
@@ -62,10 +64,9 @@ public sealed class PipelineHost : IAsyncDisposable
         {
             RunId = runId,
             TenantId = tenant,
+            Intent = RunIntent.Of(request),
             Request = await payloads.PutRequestAsync(tenant, runId, request, CancellationToken.None),
-            TimeoutMs = request.Timeout,
             DeadlineMs = request.Timeout + 5_000,
-            SecurityTier = request.SecurityTier,
             SubmittedAt = DateTimeOffset.UtcNow,
         };
         await Client.ScheduleNewOrchestrationInstanceAsync(nameof(SandboxRunOrchestrator), input, new Microsoft.DurableTask.StartOrchestrationOptions(runId));

@@ -14,6 +14,10 @@ public sealed class SandboxRunOrchestratorTests(AzuriteFixture azurite)
     private static RunRequest Python(string code, IsolationLevel level = IsolationLevel.None, int timeoutMs = 10_000) =>
         new() { Code = code, Language = Languages.Python, IsolationLevel = level, Timeout = timeoutMs };
 
+    /// <summary>A standard run kept off this machine's own sandboxes, for the scripted stand-ins of a cloud.</summary>
+    private static RunRequest Scripted(int timeoutMs = 10_000) =>
+        Python("print(1)", IsolationLevel.Standard, timeoutMs) with { Constraints = new RunConstraints { ExcludeProviders = ["local"] } };
+
     [Fact]
     public async Task Run_HappyPath_SucceedsWithOutputAndOneLedgerRow()
     {
@@ -52,16 +56,31 @@ public sealed class SandboxRunOrchestratorTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task Run_StandardIsolationOnLocalOnly_FailsNamingTheLevel()
+    public async Task Run_StandardIsolationOnLocalOnly_RunsInABwrapSandbox()
     {
         await using var host = await PipelineHost.StartAsync(azurite);
-        var input = await host.StartRunAsync(Python("print(1)", IsolationLevel.Standard));
+        var input = await host.StartRunAsync(Python("import os, socket; print(os.getuid(), socket.gethostname())", IsolationLevel.Standard));
+
+        var outcome = await host.CompleteAsync(input);
+
+        Assert.Equal(RunStatus.Succeeded, outcome.Status);
+        var record = await host.RecordAsync(input);
+        Assert.Equal("local/bwrap/local", record!.Result!.Route!.Chosen.Key);
+        Assert.Equal("bwrap", record.Result.Runtime);
+        Assert.Equal("65534 sandbox\n", record.Stdout!.Inline);
+    }
+
+    [Fact]
+    public async Task Run_MaximumIsolationOnLocalOnly_FailsNamingTheLevel()
+    {
+        await using var host = await PipelineHost.StartAsync(azurite);
+        var input = await host.StartRunAsync(Python("print(1)", IsolationLevel.Maximum));
 
         var outcome = await host.CompleteAsync(input);
 
         Assert.Equal(RunStatus.Failed, outcome.Status);
         Assert.Equal(ErrorCodes.IsolationUnavailable, outcome.Error!.Code);
-        Assert.Contains("'standard'", outcome.Error.Message);
+        Assert.Contains("'maximum'", outcome.Error.Message);
         Assert.Null(await host.LedgerAsync(input));
     }
 
@@ -75,7 +94,7 @@ public sealed class SandboxRunOrchestratorTests(AzuriteFixture azurite)
             s.AddSingleton<ISandboxProvider>(cheap);
             s.AddSingleton<ISandboxProvider>(dear);
         });
-        var input = await host.StartRunAsync(Python("print(1)", IsolationLevel.Standard));
+        var input = await host.StartRunAsync(Scripted());
 
         var outcome = await host.CompleteAsync(input);
 
@@ -99,7 +118,7 @@ public sealed class SandboxRunOrchestratorTests(AzuriteFixture azurite)
             s.AddSingleton<ISandboxProvider>(a);
             s.AddSingleton<ISandboxProvider>(b);
         });
-        var input = await host.StartRunAsync(Python("print(1)", IsolationLevel.Standard));
+        var input = await host.StartRunAsync(Scripted());
 
         var outcome = await host.CompleteAsync(input);
 
@@ -130,7 +149,7 @@ public sealed class SandboxRunOrchestratorTests(AzuriteFixture azurite)
     {
         var hanging = new ScriptedProvider("hanging", 0.00001) { HangExecution = true };
         await using var host = await PipelineHost.StartAsync(azurite, s => s.AddSingleton<ISandboxProvider>(hanging));
-        var input = await host.StartRunAsync(Python("print(1)", IsolationLevel.Standard, timeoutMs: 1_000));
+        var input = await host.StartRunAsync(Scripted(timeoutMs: 1_000));
 
         var outcome = await host.CompleteAsync(input);
 
@@ -144,7 +163,7 @@ public sealed class SandboxRunOrchestratorTests(AzuriteFixture azurite)
     {
         var hanging = new ScriptedProvider("hanging", 0.00001) { HangExecution = true };
         await using var host = await PipelineHost.StartAsync(azurite, s => s.AddSingleton<ISandboxProvider>(hanging));
-        var input = await host.StartRunAsync(Python("print(1)", IsolationLevel.Standard, timeoutMs: 60_000));
+        var input = await host.StartRunAsync(Scripted(timeoutMs: 60_000));
         await Poll.UntilAsync(() => Task.FromResult(hanging.Provisioned.Contains(input.RunId)), p => p, TimeSpan.FromSeconds(30), "provisioning");
 
         await host.Client.RaiseEventAsync(input.RunId, RunEvents.Cancel, "test");
@@ -154,6 +173,39 @@ public sealed class SandboxRunOrchestratorTests(AzuriteFixture azurite)
         Assert.Equal(ErrorCodes.Cancelled, outcome.Error!.Code);
         Assert.Contains("sbx-" + input.RunId, hanging.Released);
         Assert.Equal(RunStatus.Cancelled, (await host.RecordAsync(input))!.Status);
+    }
+
+    [Fact]
+    public async Task Run_ExecutionTimesOutAfterTheCodeMayHaveStarted_FailsWithoutRunningItAgain()
+    {
+        var flaky = new ScriptedProvider("flaky", 0.00001);
+        flaky.ExecuteFailures.Enqueue(false);
+        await using var host = await PipelineHost.StartAsync(azurite, s => s.AddSingleton<ISandboxProvider>(flaky));
+        var input = await host.StartRunAsync(Scripted());
+
+        var outcome = await host.CompleteAsync(input);
+
+        Assert.Equal(RunStatus.Failed, outcome.Status);
+        Assert.Contains("timed out while the process was starting", outcome.Error!.Message);
+        Assert.Equal(1, flaky.ExecuteCalls);
+        Assert.Equal(1, flaky.CodeRuns);
+        Assert.Contains("sbx-" + input.RunId, flaky.Released);
+        Assert.NotNull(await host.LedgerAsync(input));
+    }
+
+    [Fact]
+    public async Task Run_ExecutionThatNeverStarted_IsTriedAgainAndRunsOnce()
+    {
+        var flaky = new ScriptedProvider("flaky", 0.00001);
+        flaky.ExecuteFailures.Enqueue(true);
+        await using var host = await PipelineHost.StartAsync(azurite, s => s.AddSingleton<ISandboxProvider>(flaky));
+        var input = await host.StartRunAsync(Scripted());
+
+        var outcome = await host.CompleteAsync(input);
+
+        Assert.Equal(RunStatus.Succeeded, outcome.Status);
+        Assert.Equal(2, flaky.ExecuteCalls);
+        Assert.Equal(1, flaky.CodeRuns);
     }
 
     [Fact]

@@ -28,6 +28,20 @@ public sealed class ScriptedProvider(string name, double vcpuPrice) : ISandboxPr
     /// <summary>Execution never returns until the sandbox is released.</summary>
     public bool HangExecution { get; set; }
 
+    /// <summary>
+    /// Execution failures to throw, one per call, before executions succeed: each is a transient provider error that
+    /// says whether the code never started.
+    /// </summary>
+    public ConcurrentQueue<bool> ExecuteFailures { get; } = new();
+
+    /// <summary>Calls of <see cref="ExecuteAsync"/>, and how many of them let the code run.</summary>
+    public int ExecuteCalls => _executeCalls;
+
+    public int CodeRuns => _codeRuns;
+
+    private int _executeCalls;
+    private int _codeRuns;
+
     public ConcurrentBag<string> Provisioned { get; } = [];
 
     public ConcurrentBag<string> Released { get; } = [];
@@ -45,6 +59,19 @@ public sealed class ScriptedProvider(string name, double vcpuPrice) : ISandboxPr
 
     public async Task<ExecutionResult> ExecuteAsync(SandboxLease lease, ExecutionSpec spec, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _executeCalls);
+        if (ExecuteFailures.TryDequeue(out var neverStarted))
+        {
+            if (!neverStarted)
+            {
+                // The code started, then the provider stopped answering: a timeout, as a cloud's would look.
+                Interlocked.Increment(ref _codeRuns);
+            }
+
+            throw new ProviderException(name, "execution-interrupted", "timed out while the process was starting (scripted)", transient: true) { NeverStarted = neverStarted };
+        }
+
+        Interlocked.Increment(ref _codeRuns);
         if (HangExecution)
         {
             await _hanging.GetOrAdd(lease.SandboxId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;

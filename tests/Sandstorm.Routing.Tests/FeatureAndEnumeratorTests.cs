@@ -51,12 +51,12 @@ public sealed class FeatureAndEnumeratorTests
     [Fact]
     public void WorkloadFrom_RequirementsFile_CountsNonCommentLines()
     {
-        var w = Workload.From(new RunRequest
+        var w = Workload.From(RunIntent.Of(new RunRequest
         {
             Code = "print(1)",
             Language = "python",
             Files = new Dictionary<string, string> { ["requirements.txt"] = "numpy\n# comment\n\npandas==2\n", ["a.csv"] = "x" },
-        });
+        }));
         Assert.Equal(2, w.Requirements);
         Assert.Equal(2, w.Files);
         Assert.Equal(8, w.CodeLength);

@@ -73,7 +73,7 @@ public sealed class LightGbmRouterTests
         Assert.Equal("fast", d.Chosen.Provider);
         Assert.All(d.Candidates.Where(c => c.Provider == "cheap"), c => Assert.Equal("excluded by constraints.excludeProviders", c.Rejected));
 
-        var allow = TestMarket.Workload(RoutingStrategy.OptimizeCost, new RunConstraints { PreferredProviders = ["fast"], PreferredRegion = "eu-west" });
+        var allow = TestMarket.Workload(RoutingStrategy.OptimizeCost, new RunConstraints { PreferredProviders = ["fast"], AllowedRegions = ["eu-west"] });
         d = Router().Decide(TestMarket.Context(allow), Model);
         Assert.Equal("fast/firecracker/eu-west", d.Chosen.Key);
         Assert.Single(d.Candidates, c => c.Rejected is null);

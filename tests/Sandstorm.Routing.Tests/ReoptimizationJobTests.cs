@@ -17,9 +17,12 @@ public sealed class ReoptimizationJobTests
         public Task<IReadOnlyDictionary<string, PriceSheet>> GetPricesAsync(CancellationToken cancellationToken) => Task.FromResult(sheets);
     }
 
-    private sealed class Catalog : IProviderCatalog
+    private sealed class Catalog : IRoutingMarketSource
     {
         public Task<IReadOnlyList<ProviderCapabilities>> GetProvidersAsync(CancellationToken cancellationToken) => Task.FromResult(TestMarket.TwoProviders());
+
+        public Task<IReadOnlyDictionary<string, ProviderHealth>> GetHealthAsync(CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyDictionary<string, ProviderHealth>>(new Dictionary<string, ProviderHealth>());
     }
 
     [Fact]
@@ -37,7 +40,7 @@ public sealed class ReoptimizationJobTests
         var cut = new PriceSheet { VcpuSecond = 0.000004, GibSecond = 0.000001, GranularitySeconds = 1 };
         var options = new RoutingOptions { Trainer = new TrainerSettings { Iterations = 60 } };
         var job = new ReoptimizationJob(source, store, holder, market, options, new FixedClock(TestMarket.Now.AddMinutes(1)),
-            new Prices(new Dictionary<string, PriceSheet> { ["cheap"] = cut }), catalog: new Catalog());
+            new Prices(new Dictionary<string, PriceSheet> { ["cheap"] = cut }), marketSource: new Catalog());
 
         var first = await job.RunAsync(CancellationToken.None);
 

@@ -68,7 +68,7 @@ public sealed class TraceAndReplayTests
     public async Task Replay_ShortDefaultMarket_RouterCostsLessThanCheapestListPrice()
     {
         var trace = MarketSimulator.Generate(new MarketSettings { Requests = 1500, Days = 1.5, Seed = 11 });
-        var settings = new BenchmarkSettings { DecisionSamples = 50, Routing = new RoutingOptions { ExplorationRate = 0.03, Trainer = new() { Iterations = 80 } } };
+        var settings = new BenchmarkSettings { DecisionSamples = 50, Adaptation = false, Routing = new RoutingOptions { ExplorationRate = 0.03, Trainer = new() { Iterations = 80 } } };
 
         var result = await RoutingBenchmark.RunAsync(trace, settings, CancellationToken.None);
 
@@ -98,11 +98,47 @@ public sealed class TraceAndReplayTests
 
         var json = System.Text.Json.Nodes.JsonNode.Parse(RoutingBenchmark.ToJson(result))!.AsObject();
 
-        Assert.Equal(["optimize_cost", "optimize_latency", "decisionLatencyUsP50"], json.Select(kv => kv.Key));
-        Assert.Equal(["router", "bestManual", "cheapestListPrice", "roundRobin", "oracle"], json["optimize_cost"]!.AsObject().Select(kv => kv.Key));
+        Assert.Equal(["optimize_cost", "optimize_latency", "decisionLatencyUsP50", "decisionLatencyUsP99", "unplaced", "unplacedAvoidable", "adaptation"], json.Select(kv => kv.Key));
+        Assert.Equal(["router", "bestManual", "cheapestListPrice", "roundRobin", "oracle", "e2bOnly"], json["optimize_cost"]!.AsObject().Select(kv => kv.Key));
         var router = json["optimize_latency"]!["router"]!.AsObject();
         Assert.Superset(new HashSet<string> { "totalCost", "meanLatencyMs", "p50LatencyMs", "p95LatencyMs", "failures", "violations" }, router.Select(kv => kv.Key).Where(k => k != "name").ToHashSet());
         Assert.Equal(6, router.Count(kv => kv.Key != "name"));
         Assert.Equal(42.0, json["decisionLatencyUsP50"]!.GetValue<double>());
+    }
+
+    [Fact]
+    public async Task AdaptAsync_ProviderTurnsTwiceAsSlowMidReplay_LosesItsTrafficWithinAFewHundredRequests()
+    {
+        var trace = MarketSimulator.Generate(new MarketSettings { Requests = 3000, Days = 1.5, Seed = 5 });
+        var settings = new BenchmarkSettings { DecisionSamples = 20, Adaptation = false, Routing = new RoutingOptions { ExplorationRate = 0.03, Trainer = new() { Iterations = 60 } } };
+        var plain = await RoutingBenchmark.ReplayAsync(trace, settings, CancellationToken.None);
+
+        var slower = await RoutingBenchmark.AdaptAsync(trace, plain, settings, RoutingStrategy.OptimizeLatency, CancellationToken.None);
+
+        Assert.NotNull(slower);
+        Assert.True(slower.ShareBefore > 0.2, $"{slower.Target} had {slower.ShareBefore:P0}");
+        Assert.InRange(slower.RequestsUntilMoved ?? int.MaxValue, 1, 500);
+        Assert.True(slower.ShareAfter < slower.ShareBefore / 2);
+    }
+
+    [Fact]
+    public async Task ReplayAsync_PreferredRegionIsSoft_RouterPlacesEveryRequestAHardConstraintAllows()
+    {
+        var trace = MarketSimulator.Generate(new MarketSettings { Requests = 800, Days = 0.5, Seed = 8, CallerRegionShare = 0.8, ResidencyShare = 0.4 });
+        var requests = trace.Events.OfType<TraceRequestEvent>().ToList();
+
+        var result = await RoutingBenchmark.ReplayAsync(trace, new BenchmarkSettings { DecisionSamples = 10, Adaptation = false }, CancellationToken.None);
+
+        // Outcomes exist outside the preferred region; residency is honoured by every placement.
+        Assert.Contains(requests, r => r.Request.Constraints?.PreferredRegion is { } home && r.Outcomes.Keys.Any(k => !k.EndsWith(home, StringComparison.Ordinal)));
+        for (var i = 0; i < requests.Count; i++)
+        {
+            if (requests[i].Request.Constraints?.AllowedRegions is { } allowed && result.RouterKeys[i] is { } key)
+            {
+                Assert.True(Regions.RegionCatalog.Default.Allows(allowed, key[(key.LastIndexOf('/') + 1)..]), $"{key} outside [{string.Join(",", allowed)}]");
+            }
+        }
+
+        Assert.Equal(0, result.UnplacedAvoidable);
     }
 }

@@ -9,6 +9,7 @@ return args switch
     ["bench", "pipeline", .. var rest] => await BenchPipelineCommand.RunAsync(rest),
     ["bench", "routing", .. var rest] => await BenchRoutingCommand.RunAsync(rest),
     ["bench", "log", .. var rest] => await BenchLogCommand.RunAsync(rest),
+    ["bench", "telemetry", .. var rest] => await BenchTelemetryCommand.RunAsync(rest),
     ["bench", "batch", .. var rest] => await BenchBatchCommand.RunAsync(rest),
     ["--help" or "-h" or "help"] or [] => Usage.Print(0),
     _ => Usage.Print(2, $"unknown command: {string.Join(' ', args)}"),

@@ -8,11 +8,12 @@ public static class Usage
 
           sandstorm run (--code TEXT | --file PATH) --language python|javascript|bash
                         [--isolation none|standard|strong|maximum] [--timeout MS] [--memory MIB] [--cpu N]
-                        [--strategy optimize_cost|optimize_latency|balanced] [--wait SECONDS] [--json]
+                        [--strategy optimize_cost|optimize_latency|balanced|optimize_carbon] [--wait SECONDS] [--json]
           sandstorm status RUN_ID [--json]
           sandstorm verify BUNDLE [--key PUBLIC_KEY | --control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE]
           sandstorm bench pipeline [--runs N] [--concurrency N] [--engines in-memory,azurite]
-          sandstorm bench routing [--trace FILE | --generate FILE] [--requests N] [--seed S] [--json]
+          sandstorm bench routing [--trace FILE | --generate FILE] [--requests N] [--seed S] [--shape-seed K] [--no-adaptation] [--json]
+          sandstorm bench telemetry [--events N] [--storage CONNECTION_STRING]
           sandstorm bench log [--appends N] [--storage CONNECTION_STRING]
           sandstorm bench batch [--runs 1000] [--concurrency 16] [--engine azurite|in-memory]
 

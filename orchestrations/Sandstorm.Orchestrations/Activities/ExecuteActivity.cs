@@ -1,10 +1,16 @@
 using Microsoft.DurableTask;
 using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
 using Sandstorm.Providers;
 
 namespace Sandstorm.Orchestrations.Activities;
 
-/// <summary>Step 3: runs the code in the leased sandbox, or dispatches it to an edge agent and returns the job to wait for.</summary>
+/// <summary>
+/// Step 3: runs the code in the leased sandbox, or dispatches it to an edge agent and returns the job to wait for. The
+/// only step that reads the request. It is never retried once the code may have started: a failure is final unless the
+/// provider proves the code never started (<see cref="ExecuteOutcome.NeverStarted"/>); an edge dispatch is idempotent
+/// (the job id is the run's), so a dispatch that failed may always be tried again.
+/// </summary>
 public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloads)
     : TaskActivity<ExecuteInput, ExecuteOutcome>
 {
@@ -12,23 +18,32 @@ public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloa
 
     public async Task<ExecuteOutcome> ExecuteAsync(ExecuteInput input, CancellationToken cancellationToken)
     {
-        var request = await payloads.GetRequestAsync(input.Run, cancellationToken);
+        var request = await payloads.GetRequestAsync(input.Run.RunId, input.Request, cancellationToken);
         var spec = RunPayloads.SpecOf(request);
         var provider = catalog.Get(input.Lease.Provider);
+        if (provider is IDispatchingProvider dispatching)
+        {
+            try
+            {
+                return new ExecuteOutcome(null, null, await dispatching.DispatchAsync(input.Lease, input.Run.RunId, spec, cancellationToken));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Nothing runs until an agent leases the job, and a second dispatch finds the first one's job.
+                return new ExecuteOutcome(null, new RunError(ErrorCodes.ExecutionFailed, $"{input.Lease.Provider}: dispatch failed: {e.Message}")) { NeverStarted = true };
+            }
+        }
+
+        ExecutionResult result;
         try
         {
-            if (provider is IDispatchingProvider dispatching)
-            {
-                var jobId = await dispatching.DispatchAsync(input.Lease, input.Run.RunId, spec, cancellationToken);
-                return new ExecuteOutcome(null, null, jobId);
-            }
-
-            var result = await provider.ExecuteAsync(input.Lease, spec, cancellationToken);
-            return new ExecuteOutcome(await payloads.SummarizeAsync(input.Run, result, cancellationToken), null);
+            result = await provider.ExecuteAsync(input.Lease, spec, cancellationToken);
         }
-        catch (ProviderException e) when (!e.Transient)
+        catch (ProviderException e)
         {
-            return new ExecuteOutcome(null, new RunError(e.Code, $"{e.Provider}: {e.Message}"));
+            return new ExecuteOutcome(null, new RunError(e.Code, $"{e.Provider}: {e.Message}")) { NeverStarted = e.NeverStarted };
         }
+
+        return new ExecuteOutcome(await payloads.SummarizeAsync(input.Run.TenantId, input.Run.RunId, result, cancellationToken), null);
     }
 }

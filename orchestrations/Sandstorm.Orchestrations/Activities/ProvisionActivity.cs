@@ -7,7 +7,7 @@ using Sandstorm.Storage;
 namespace Sandstorm.Orchestrations.Activities;
 
 /// <summary>Step 2: acquires a sandbox on one candidate. Transient failures throw (and are retried); others are returned.</summary>
-public sealed class ProvisionActivity(IProviderCatalog catalog, RunPayloads payloads, RunStore runs, ILogger<ProvisionActivity> logger)
+public sealed class ProvisionActivity(IProviderCatalog catalog, RunStore runs, ILogger<ProvisionActivity> logger)
     : TaskActivity<ProvisionInput, ProvisionOutcome>
 {
     public override Task<ProvisionOutcome> RunAsync(TaskActivityContext context, ProvisionInput input) => ExecuteAsync(input, CancellationToken.None);
@@ -15,7 +15,7 @@ public sealed class ProvisionActivity(IProviderCatalog catalog, RunPayloads payl
     public async Task<ProvisionOutcome> ExecuteAsync(ProvisionInput input, CancellationToken cancellationToken)
     {
         var (run, candidate) = (input.Run, input.Candidate);
-        var request = await payloads.GetRequestAsync(run, cancellationToken);
+        var intent = run.Intent;
         var provider = catalog.Get(candidate.Provider);
         try
         {
@@ -25,11 +25,11 @@ public sealed class ProvisionActivity(IProviderCatalog catalog, RunPayloads payl
                     run.TenantId,
                     candidate.Runtime,
                     candidate.Region,
-                    request.Language,
-                    request.Cpu,
-                    request.Memory,
-                    TimeSpan.FromMilliseconds(request.Timeout),
-                    request.IsolationLevel),
+                    intent.Language,
+                    intent.Cpu,
+                    intent.Memory,
+                    TimeSpan.FromMilliseconds(intent.Timeout),
+                    intent.IsolationLevel),
                 cancellationToken);
             await runs.MarkRunningAsync(run.TenantId, run.RunId, candidate, cancellationToken);
             return new ProvisionOutcome(lease, null);

@@ -7,14 +7,13 @@ using RoutingMarketState = Sandstorm.Routing.Reoptimization.RoutingMarketState;
 namespace Sandstorm.Orchestrations.Activities;
 
 /// <summary>Step 1: picks the provider, runtime and region (chosen first, fallbacks after) or says which constraint binds.</summary>
-public sealed class RouteActivity(RunPayloads payloads, IProviderCatalog catalog, IRunRouter router, RoutingMarketState market, TimeProvider time)
-    : TaskActivity<RunInput, RouteOutcome>
+public sealed class RouteActivity(IProviderCatalog catalog, IRunRouter router, RoutingMarketState market, TimeProvider time)
+    : TaskActivity<RunTicket, RouteOutcome>
 {
-    public override Task<RouteOutcome> RunAsync(TaskActivityContext context, RunInput input) => ExecuteAsync(input, CancellationToken.None);
+    public override Task<RouteOutcome> RunAsync(TaskActivityContext context, RunTicket input) => ExecuteAsync(input, CancellationToken.None);
 
-    public async Task<RouteOutcome> ExecuteAsync(RunInput input, CancellationToken cancellationToken)
+    public async Task<RouteOutcome> ExecuteAsync(RunTicket input, CancellationToken cancellationToken)
     {
-        var request = await payloads.GetRequestAsync(input, cancellationToken);
         var providers = new List<ProviderCapabilities>();
         var health = new Dictionary<string, ProviderHealth>();
         foreach (var provider in catalog.All)
@@ -35,7 +34,7 @@ public sealed class RouteActivity(RunPayloads payloads, IProviderCatalog catalog
 
         try
         {
-            var context = new RoutingContext(input.RunId, input.TenantId, Workload.From(request), market.WithLivePrices(providers), health, time.GetUtcNow());
+            var context = new RoutingContext(input.RunId, input.TenantId, Workload.From(input.Intent), market.WithLivePrices(providers), health, time.GetUtcNow());
             return new RouteOutcome(await router.RouteAsync(context, cancellationToken), null);
         }
         catch (NoCandidateException e)

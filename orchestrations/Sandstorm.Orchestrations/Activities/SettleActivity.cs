@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Pricing;
 using Sandstorm.Providers;
+using Sandstorm.Routing;
 using Sandstorm.Storage;
 
 namespace Sandstorm.Orchestrations.Activities;
@@ -14,12 +15,12 @@ namespace Sandstorm.Orchestrations.Activities;
 /// </summary>
 public sealed class SettleActivity(
     IProviderCatalog catalog,
-    RunPayloads payloads,
     RunStore runs,
     LedgerStore ledger,
     IRunRecorder recorder,
     IFaultInjector faults,
     RunCompletionNotifier notifier,
+    SettleRouting routing,
     TimeProvider time,
     ILogger<SettleActivity> logger)
     : TaskActivity<SettleInput, RunOutcome>
@@ -29,17 +30,19 @@ public sealed class SettleActivity(
     public async Task<RunOutcome> ExecuteAsync(SettleInput input, CancellationToken cancellationToken)
     {
         var run = input.Run;
-        var request = await payloads.GetRequestAsync(run, cancellationToken);
+        var intent = run.Intent;
         var lease = input.Lease;
         var provider = lease is null ? null : catalog.Get(lease.Provider);
 
         // Cost is a pure function of the run, so a retry computes the same figure the ledger already holds.
-        var cost = CostBreakdown.Zero;
+        var fees = new FeeBreakdown(0m, 0m, 0m, null, 0m);
         if (provider is not null && lease is not null)
         {
-            var providerCost = input.Result is { } r ? provider.ComputeCost(lease, RunPayloads.SpecOf(request), ToResult(r)) : 0m;
-            cost = TierFees.Compute(lease.Provider, providerCost, request.SecurityTier);
+            var providerCost = input.Result is { } r ? provider.ComputeCost(lease, BilledSpec(intent), ToResult(r)) : 0m;
+            fees = SettleRouting.Fees(lease.Provider, providerCost, intent.SecurityTier, input.Route);
         }
+
+        var cost = fees.ToCost();
 
         var result = new RunResult
         {
@@ -60,11 +63,12 @@ public sealed class SettleActivity(
         };
 
         var release = provider is null ? Task.CompletedTask : provider.ReleaseAsync(lease!, cancellationToken);
-        var billed = provider is null ? Task.FromResult<LedgerEntry?>(null) : BillAsync(input, request, cost, cancellationToken);
-        var provenance = recorder.RecordAsync(input, request, result, cancellationToken);
+        var billed = provider is null ? Task.FromResult<LedgerEntry?>(null) : BillAsync(input, fees, cancellationToken);
+        var provenance = recorder.RecordAsync(input, result, cancellationToken);
         await Task.WhenAll(release, billed, provenance);
 
         await faults.AtAsync(FaultPoints.SettleAfterLedger);
+        routing.Observe(input, Workload.From(intent), fees.ProviderCost);
 
         if (await billed is { } entry)
         {
@@ -89,9 +93,10 @@ public sealed class SettleActivity(
         return new RunOutcome(run.RunId, input.Status, result.Cost!.Total, input.Error);
     }
 
-    private async Task<LedgerEntry?> BillAsync(SettleInput input, RunRequest request, CostBreakdown cost, CancellationToken cancellationToken)
+    private async Task<LedgerEntry?> BillAsync(SettleInput input, FeeBreakdown cost, CancellationToken cancellationToken)
     {
-        var (run, lease) = (input.Run, input.Lease!);
+        var (run, lease, request) = (input.Run, input.Lease!, input.Run.Intent);
+        var workload = Workload.From(request);
         var (entry, added) = await ledger.AddOnceAsync(
             new LedgerEntry
             {
@@ -101,16 +106,26 @@ public sealed class SettleActivity(
                 Runtime = lease.Runtime,
                 Region = lease.Region,
                 Status = input.Status,
-                ProviderCost = cost.Provider,
+                ProviderCost = cost.ProviderCost,
                 Fees = cost.Fees,
                 Total = cost.Total,
+                AutopilotFee = cost.AutopilotFee,
+                ShieldFee = cost.ShieldFee,
+                BaselineProvider = input.Route?.Baseline?.Provider,
+                BaselineCost = cost.BaselineCost,
+                Savings = cost.Savings,
+                CarbonGrams = routing.CarbonGrams(lease, workload, input.Result, input.FinishedAt),
+                SecurityTier = request.SecurityTier,
+                Requirements = workload.Requirements,
+                Files = workload.Files,
+                PreferredRegion = request.Constraints?.PreferredRegion,
                 DurationMs = input.Result?.WallTimeMs ?? 0,
                 CpuMs = input.Result?.CpuTimeMs ?? 0,
                 PeakMemoryBytes = input.Result?.PeakMemoryBytes ?? 0,
                 LatencyMs = (long)(input.FinishedAt - run.SubmittedAt).TotalMilliseconds,
                 SettledAt = time.GetUtcNow(),
                 Language = request.Language,
-                CodeLength = request.Code.Length,
+                CodeLength = request.CodeLength,
                 Cpu = request.Cpu,
                 MemoryMiB = request.Memory,
                 TimeoutMs = request.Timeout,
@@ -127,6 +142,17 @@ public sealed class SettleActivity(
 
         return entry;
     }
+
+    /// <summary>The resources a provider bills by (code and files are not part of any price).</summary>
+    private static ExecutionSpec BilledSpec(RunIntent intent) => new()
+    {
+        Language = intent.Language,
+        Code = "",
+        Cpu = intent.Cpu,
+        MemoryMiB = intent.Memory,
+        Timeout = TimeSpan.FromMilliseconds(intent.Timeout),
+        IsolationLevel = intent.IsolationLevel,
+    };
 
     private static ExecutionResult ToResult(ExecutionSummary s) => new()
     {

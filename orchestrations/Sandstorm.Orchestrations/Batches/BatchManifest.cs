@@ -56,7 +56,7 @@ public static class BatchManifest
         RunRequest?[]? items;
         try
         {
-            items = JsonSerializer.Deserialize<RunRequest?[]>(text, SandstormJson.Options);
+            items = JsonSerializer.Deserialize<RunRequest?[]>(text, SandstormJson.Strict);
         }
         catch (JsonException e)
         {
@@ -89,7 +89,7 @@ public static class BatchManifest
             ThrowIfTooMany(items.Count + 1, maxItems);
             try
             {
-                items.Add(JsonSerializer.Deserialize<RunRequest>(line, SandstormJson.Options) ?? throw NullItem(items.Count));
+                items.Add(JsonSerializer.Deserialize<RunRequest>(line, SandstormJson.Strict) ?? throw NullItem(items.Count));
             }
             catch (JsonException e)
             {

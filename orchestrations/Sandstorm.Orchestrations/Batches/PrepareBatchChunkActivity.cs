@@ -73,10 +73,9 @@ public sealed class PrepareBatchChunkActivity(
                 {
                     RunId = runId,
                     TenantId = input.TenantId,
+                    Intent = RunIntent.Of(request),
                     Request = payload,
-                    TimeoutMs = request.Timeout,
                     DeadlineMs = pipeline.Value.DeadlineMs(request.Timeout),
-                    SecurityTier = request.SecurityTier,
                     SubmittedAt = now,
                     BatchId = input.BatchId,
                 };

@@ -32,7 +32,7 @@ public sealed partial class BatchIntake(
         BatchMessage? message;
         try
         {
-            message = JsonSerializer.Deserialize<BatchMessage>(body, SandstormJson.Options);
+            message = JsonSerializer.Deserialize<BatchMessage>(body, SandstormJson.Strict);
         }
         catch (JsonException e)
         {
@@ -114,6 +114,7 @@ public sealed partial class BatchIntake(
 
         var text = content.ToString();
         var requests = BatchManifest.Parse(text, jsonLines: !text.TrimStart().StartsWith('['), options.Value.EffectiveMaxItems);
+        await runs.RequireConsentAsync(tenant, requests, cancellationToken);
         var canonical = BatchManifest.ToJsonLines(requests);
         var hash = Hash(canonical);
 

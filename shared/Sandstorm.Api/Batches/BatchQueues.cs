@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Azure.Messaging.ServiceBus;
 using Azure.Storage.Queues;
 using Microsoft.Extensions.Options;
 using Sandstorm.Core;
@@ -7,14 +6,8 @@ using Sandstorm.Storage;
 
 namespace Sandstorm.Api.Batches;
 
-/// <summary>Puts messages on the batch queue: the Storage queue, or Service Bus where a namespace is configured.</summary>
-public interface IBatchQueue
-{
-    Task SendAsync(BatchMessage message, CancellationToken cancellationToken);
-}
-
-/// <summary>The Azure Storage batch queue (<c>Sandstorm:Storage:BatchQueue</c>).</summary>
-public sealed class StorageBatchQueue(QueueServiceClient service, IOptions<StorageOptions> options) : IBatchQueue
+/// <summary>The Azure Storage batch queue (<c>Sandstorm:Storage:BatchQueue</c>) every host sends batches to (see <see cref="BatchTransport"/>).</summary>
+public sealed class StorageBatchQueue(QueueServiceClient service, IOptions<StorageOptions> options)
 {
     private readonly CreateOnce<QueueClient> _queue = new(async () =>
     {
@@ -30,7 +23,7 @@ public sealed class StorageBatchQueue(QueueServiceClient service, IOptions<Stora
     }
 }
 
-/// <summary>Where Sandstorm's Service Bus is (section <c>Sandstorm:ServiceBus</c>; or <c>ConnectionStrings:ServiceBus</c>).</summary>
+/// <summary>Where Sandstorm's Service Bus intake is (section <c>Sandstorm:ServiceBus</c>; or <c>ConnectionStrings:ServiceBus</c>).</summary>
 public sealed class ServiceBusOptions
 {
     public const string Section = "Sandstorm:ServiceBus";
@@ -42,23 +35,4 @@ public sealed class ServiceBusOptions
 
     /// <summary>Messages handled at once by the processor.</summary>
     public int MaxConcurrentCalls { get; set; } = 4;
-}
-
-/// <summary>The Service Bus batch queue; the message id is set so the broker's duplicate detection can use it.</summary>
-public sealed class ServiceBusBatchQueue(ServiceBusClient client, IOptions<ServiceBusOptions> options) : IBatchQueue, IAsyncDisposable
-{
-    private readonly ServiceBusSender _sender = client.CreateSender(options.Value.BatchQueue);
-
-    public async Task SendAsync(BatchMessage message, CancellationToken cancellationToken)
-    {
-        var body = new ServiceBusMessage(BinaryData.FromObjectAsJson(message, SandstormJson.Options)) { ContentType = "application/json" };
-        if (message.BatchId is { } id)
-        {
-            body.MessageId = message.TenantId + "/" + id;
-        }
-
-        await _sender.SendMessageAsync(body, cancellationToken);
-    }
-
-    public ValueTask DisposeAsync() => _sender.DisposeAsync();
 }

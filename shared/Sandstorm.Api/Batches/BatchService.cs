@@ -28,7 +28,8 @@ public sealed record BatchCountsView(int Queued, int Running, int Succeeded, int
 public sealed class BatchService(
     BatchStore batches,
     PayloadStore payloads,
-    IBatchQueue queue,
+    StorageBatchQueue queue,
+    RunService runs,
     IOptions<BatchOptions> options,
     TimeProvider time)
 {
@@ -40,6 +41,7 @@ public sealed class BatchService(
         string tenantId, string body, bool jsonLines, string? idempotencyKey, CancellationToken cancellationToken)
     {
         var requests = BatchManifest.Parse(body, jsonLines, options.Value.EffectiveMaxItems);
+        await runs.RequireConsentAsync(tenantId, requests, cancellationToken);
         var canonical = BatchManifest.ToJsonLines(requests);
         var hash = BatchIntake.Hash(canonical);
         string batchId;

@@ -1,20 +1,22 @@
+using System.Text.Json;
 using Azure.Messaging.ServiceBus;
-using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Sandstorm.Core;
 
 namespace Sandstorm.Api.Batches;
 
 /// <summary>
-/// Takes batch messages from a Service Bus queue with a <see cref="ServiceBusProcessor"/> (the Functions Service Bus
-/// trigger is not available here). Accepted → complete; poison → dead-letter with the reason; a failure → abandon,
-/// so the broker redelivers and dead-letters after the queue's MaxDeliveryCount.
+/// The Service Bus intake: takes batch messages from a Service Bus queue with a <see cref="ServiceBusProcessor"/> (no
+/// Functions Service Bus trigger is served) and forwards each to the Storage batch queue, whose one consumer per host
+/// does the intake. Forwarded → complete; not a batch message at all → dead-letter with the reason; a failed forward →
+/// abandon, so the broker redelivers and dead-letters after the queue's MaxDeliveryCount. A single run keeps the Service
+/// Bus message id as its idempotency key, so a redelivery after a lost completion starts nothing twice.
 /// </summary>
 public sealed class ServiceBusBatchProcessor(
     ServiceBusClient serviceBus,
-    BatchIntake intake,
-    DurableTaskClient client,
+    StorageBatchQueue storageQueue,
     IOptions<ServiceBusOptions> options,
     ILogger<ServiceBusBatchProcessor> logger)
     : BackgroundService
@@ -52,6 +54,28 @@ public sealed class ServiceBusBatchProcessor(
         await args.DeadLetterMessageAsync(message, PoisonReason, description, args.CancellationToken);
     }
 
+    /// <summary>Puts one Service Bus message on the Storage batch queue, or refuses it when it is not a batch message.</summary>
+    public static async Task<IntakeResult> ForwardAsync(StorageBatchQueue queue, string body, string messageId, CancellationToken cancellationToken)
+    {
+        BatchMessage? message;
+        try
+        {
+            message = JsonSerializer.Deserialize<BatchMessage>(body, SandstormJson.Strict);
+        }
+        catch (JsonException e)
+        {
+            return IntakeResult.Poison($"malformed message: {e.Message}");
+        }
+
+        if (message is null)
+        {
+            return IntakeResult.Poison("malformed message: null");
+        }
+
+        await queue.SendAsync(message with { IdempotencyKey = message.IdempotencyKey ?? (message.Request is null ? null : "servicebus:" + messageId) }, cancellationToken);
+        return IntakeResult.Ok("forwarded to the storage batch queue");
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await using var processor = serviceBus.CreateProcessor(options.Value.BatchQueue, new ServiceBusProcessorOptions
@@ -59,7 +83,7 @@ public sealed class ServiceBusBatchProcessor(
             AutoCompleteMessages = false,
             MaxConcurrentCalls = Math.Max(1, options.Value.MaxConcurrentCalls),
         });
-        processor.ProcessMessageAsync += args => HandleAsync(args, (body, id, ct) => intake.HandleAsync(client, body, id, ct), logger);
+        processor.ProcessMessageAsync += args => HandleAsync(args, (body, id, ct) => ForwardAsync(storageQueue, body, id, ct), logger);
         processor.ProcessErrorAsync += args =>
         {
             logger.LogWarning(args.Exception, "Service Bus batch processor error ({Source})", args.ErrorSource);

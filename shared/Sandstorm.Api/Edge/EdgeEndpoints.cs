@@ -244,6 +244,7 @@ public static partial class EdgeEndpoints
 
         var store = http.RequestServices.GetRequiredService<EdgeTelemetryStore>();
         var (accepted, duplicates) = await store.AddAsync(tenant, agentId, batch.Events, CancellationToken.None);
+        Telemetry.EdgeSamples.Publish(http.RequestServices.GetService<Telemetry.ITelemetrySink>(), tenant, agentId, batch.Events);
         return RunEndpoints.Json(new EdgeTelemetryAck(accepted, duplicates), StatusCodes.Status202Accepted);
     });
 

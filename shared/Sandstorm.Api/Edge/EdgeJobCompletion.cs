@@ -121,18 +121,6 @@ public sealed class EdgeJobCompletion(EdgeJobStore jobs, PayloadStore payloads, 
         throw new InvalidOperationException($"job {job.JobId} kept changing while it was being completed");
     }
 
-    private Task<ExecutionSummary> SummarizeAsync(EdgeJobRecord job, ExecutionResult result, CancellationToken cancellationToken)
-    {
-        // SummarizeAsync only needs the run's identity to name the output blobs.
-        var run = new RunInput
-        {
-            RunId = job.RunId,
-            TenantId = job.TenantId,
-            Request = Payload.Empty,
-            TimeoutMs = 0,
-            DeadlineMs = 0,
-            SubmittedAt = job.CreatedAt,
-        };
-        return runPayloads.SummarizeAsync(run, result, cancellationToken);
-    }
+    private Task<ExecutionSummary> SummarizeAsync(EdgeJobRecord job, ExecutionResult result, CancellationToken cancellationToken) =>
+        runPayloads.SummarizeAsync(job.TenantId, job.RunId, result, cancellationToken);
 }

@@ -26,6 +26,8 @@ public enum RoutingStrategy
     OptimizeCost,
     OptimizeLatency,
     Balanced,
+    /// <summary>Least predicted grams of CO₂e (grid intensity of the region at the hour × predicted energy).</summary>
+    OptimizeCarbon,
 }
 
 /// <summary>Lifecycle of a run.</summary>

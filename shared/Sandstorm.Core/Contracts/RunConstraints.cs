@@ -13,5 +13,25 @@ public sealed record RunConstraints
 
     public IReadOnlyList<string>? ExcludeProviders { get; init; }
 
+    /// <summary>
+    /// Where the caller is (a soft preference): other regions stay candidates, priced through their predicted latency from
+    /// here plus <see cref="PreferredRegionWeight"/>. To exclude regions use <see cref="AllowedRegions"/>.
+    /// </summary>
     public string? PreferredRegion { get; init; }
+
+    /// <summary>
+    /// How much more than its real network cost a region away from <see cref="PreferredRegion"/> counts: each millisecond
+    /// of round trip between the two adds this many milliseconds to the latency the strategy weighs (0–100, default 0 =
+    /// only what the hop really costs the run).
+    /// </summary>
+    public double? PreferredRegionWeight { get; init; }
+
+    /// <summary>
+    /// Hard region constraint: region names (<c>eu-west</c>) or residency sets (<c>eu</c>, <c>us</c>, <c>ap</c>); a
+    /// candidate elsewhere is never used, and a run nothing inside can serve is refused with <c>no-candidate</c>.
+    /// </summary>
+    public IReadOnlyList<string>? AllowedRegions { get; init; }
+
+    /// <summary>Most grams of CO₂e the run may emit, by the grid intensity of the region at the hour it runs.</summary>
+    public double? MaxCarbon { get; init; }
 }

@@ -56,7 +56,14 @@ public sealed record RunError(string Code, string Message);
 public sealed record ProvenanceRef(string EnvelopeUrl, long LogIndex);
 
 /// <summary>A routing decision: what was considered, what was chosen, and why.</summary>
-public sealed record RouteDecision(RouteCandidate Chosen, IReadOnlyList<RouteCandidate> Candidates, string Reason);
+public sealed record RouteDecision(RouteCandidate Chosen, IReadOnlyList<RouteCandidate> Candidates, string Reason)
+{
+    /// <summary>
+    /// Autopilot's baseline: the predicted price of the same request on the single provider the tenant would otherwise have
+    /// used (see docs/routing.md, "Autopilot's baseline"); null when that provider cannot run the request (no Autopilot fee).
+    /// </summary>
+    public RouteCandidate? Baseline { get; init; }
+}
 
 /// <summary>One placement the router considered, with its predictions.</summary>
 public sealed record RouteCandidate(string Provider, string Runtime, string Region)
@@ -65,8 +72,14 @@ public sealed record RouteCandidate(string Provider, string Runtime, string Regi
 
     public double? PredictedLatencyMs { get; init; }
 
+    /// <summary>Predicted grams of CO₂e (energy × the region's grid intensity at that hour), when an intensity is known.</summary>
+    public double? PredictedCarbonGrams { get; init; }
+
     /// <summary>Why this candidate was ruled out, when it was.</summary>
     public string? Rejected { get; init; }
+
+    /// <summary>Why a feasible candidate won, or where it ranked and by how much it lost to the chosen one.</summary>
+    public string? Why { get; init; }
 
     /// <summary>Stable key <c>provider/runtime/region</c>.</summary>
     [System.Text.Json.Serialization.JsonIgnore]

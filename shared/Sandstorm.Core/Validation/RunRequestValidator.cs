@@ -119,7 +119,7 @@ public static class RunRequestValidator
 
         if (!Enum.IsDefined(request.Strategy))
         {
-            Add("strategy", "strategy must be optimize_cost, optimize_latency or balanced");
+            Add("strategy", "strategy must be optimize_cost, optimize_latency, balanced or optimize_carbon");
         }
 
         if (request.RuntimePreference is { Length: > 64 })
@@ -142,6 +142,34 @@ public static class RunRequestValidator
             if (c.PreferredRegion is { Length: > 64 })
             {
                 Add("constraints.preferredRegion", "preferredRegion is at most 64 characters");
+            }
+
+            if (c.PreferredRegionWeight is { } weight && (double.IsNaN(weight) || weight < 0 || weight > 100))
+            {
+                Add("constraints.preferredRegionWeight", "preferredRegionWeight must be between 0 and 100");
+            }
+
+            if (c.PreferredRegionWeight is not null && c.PreferredRegion is null)
+            {
+                Add("constraints.preferredRegionWeight", "preferredRegionWeight needs preferredRegion");
+            }
+
+            if (c.AllowedRegions is { } allowed)
+            {
+                if (allowed.Count is 0 or > 32)
+                {
+                    Add("constraints.allowedRegions", "allowedRegions lists 1 to 32 regions or residency sets (eu, us, ap)");
+                }
+
+                if (allowed.Any(r => string.IsNullOrWhiteSpace(r) || r.Length > 64))
+                {
+                    Add("constraints.allowedRegions", "each allowed region is a non-empty name of at most 64 characters");
+                }
+            }
+
+            if (c.MaxCarbon is { } carbon && (double.IsNaN(carbon) || carbon <= 0 || carbon > 1_000_000))
+            {
+                Add("constraints.maxCarbon", "maxCarbon must be a positive number of grams CO2e (at most 1,000,000)");
             }
         }
 

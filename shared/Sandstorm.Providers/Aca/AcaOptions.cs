@@ -14,9 +14,6 @@ public sealed class AcaOptions : CloudProviderOptions
 
     public string ApiVersion { get; set; } = "2024-02-02-preview";
 
-    /// <summary>Client id of the user-assigned managed identity; null uses DefaultAzureCredential's chain.</summary>
-    public string? ManagedIdentityClientId { get; set; }
-
     /// <summary>
     /// Price of a code-interpreter session-hour (USD). Consumption billing is per allocated session; the default is an
     /// estimate, not a checked published figure (docs/providers.md): set the price of your region.

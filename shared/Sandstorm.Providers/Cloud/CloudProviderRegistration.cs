@@ -1,5 +1,4 @@
 using Azure.Core;
-using Azure.Identity;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -16,7 +15,7 @@ namespace Sandstorm.Providers.Cloud;
 /// <summary>DI registration of the sandbox-cloud adapters.</summary>
 public static class CloudProviderRegistration
 {
-    /// <summary>Key of the <see cref="TokenCredential"/> the ACA adapter uses; register one under it to override DefaultAzureCredential.</summary>
+    /// <summary>Key of the <see cref="TokenCredential"/> the ACA adapter uses; register one under it to override the host's credential.</summary>
     public const string AcaCredentialKey = "sandstorm-aca";
 
     /// <summary>
@@ -65,12 +64,8 @@ public static class CloudProviderRegistration
             services.Configure<AcaOptions>(configuration.GetSection(AcaOptions.Section));
             AddHttpClient(services, AcaProvider.HttpClientName);
             services.AddProviderPipeline(AcaProvider.Id, aca);
-            // Identity, not keys: a managed identity in Azure, the developer's login locally.
-            services.TryAddKeyedSingleton<TokenCredential>(AcaCredentialKey, (sp, _) =>
-            {
-                var options = sp.GetRequiredService<IOptions<AcaOptions>>().Value;
-                return new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = options.ManagedIdentityClientId });
-            });
+            // Identity, not keys: the host's one credential (a managed identity in Azure, the developer's login locally).
+            services.TryAddKeyedSingleton<TokenCredential>(AcaCredentialKey, (sp, _) => sp.GetRequiredService<TokenCredential>());
             services.AddSingleton<AcaProvider>();
             services.AddSingleton<ISandboxProvider>(sp => sp.GetRequiredService<AcaProvider>());
         }

@@ -73,8 +73,37 @@ public sealed class RoutingCalibration(TimeSpan halfLife, double shrinkage)
             },
             (cost, latency, time, self: this));
 
-    /// <summary>Forgets everything (a new model has absorbed what the residuals said about the old one).</summary>
+    /// <summary>Forgets the residuals (a new model has absorbed what they said about the old one); failure rates are kept.</summary>
     public void Reset() => _entries.Clear();
+
+    /// <summary>Records whether a run on <paramref name="healthKey"/> (<c>provider/region</c>) succeeded.</summary>
+    public void ObserveOutcome(string healthKey, DateTimeOffset time, bool ok) =>
+        _failures.AddOrUpdate(
+            healthKey,
+            static (_, a) => new Entry(a.ok ? 0 : 1, 0, 1, a.time),
+            static (_, e, a) =>
+            {
+                var f = a.self.Decay(e.Time, a.time);
+                return new Entry((e.Cost * f) + (a.ok ? 0 : 1), 0, (e.Weight * f) + 1, a.time > e.Time ? a.time : e.Time);
+            },
+            (ok, time, self: this));
+
+    /// <summary>
+    /// Recency-weighted failure rate of the runs on <paramref name="healthKey"/>, shrunk towards 1 % by 20 pseudo-runs so a
+    /// single failure does not condemn a region; 0 when nothing was seen.
+    /// </summary>
+    public double FailureRate(string healthKey, DateTimeOffset now)
+    {
+        if (!_failures.TryGetValue(healthKey, out var e))
+        {
+            return 0;
+        }
+
+        var f = Decay(e.Time, now);
+        return ((e.Cost * f) + (20 * 0.01)) / ((e.Weight * f) + 20);
+    }
+
+    private readonly ConcurrentDictionary<string, Entry> _failures = new(StringComparer.Ordinal);
 
     private double Decay(DateTimeOffset from, DateTimeOffset to) =>
         to <= from || halfLife <= TimeSpan.Zero ? 1 : Math.Pow(0.5, (to - from) / halfLife);

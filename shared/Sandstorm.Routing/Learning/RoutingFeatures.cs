@@ -10,10 +10,10 @@ namespace Sandstorm.Routing.Learning;
 public static class RoutingFeatures
 {
     /// <summary>Length of the vector; bump <see cref="SchemaVersion"/> whenever the layout changes.</summary>
-    public const int Count = 24;
+    public const int Count = 25;
 
     /// <summary>Stored with each model so a model trained on another layout is never scored.</summary>
-    public const int SchemaVersion = 2;
+    public const int SchemaVersion = 3;
 
     /// <summary>Names of the slots, in order (for reports and debugging).</summary>
     public static IReadOnlyList<string> Names { get; } =
@@ -22,7 +22,7 @@ public static class RoutingFeatures
         "provider", "runtime", "region", "candidate", "runtimeIsolation",
         "vcpuSecondMicroUsd", "gibSecondMicroUsd", "pricePerSecondMicroUsd", "minimumSeconds", "granularitySeconds",
         "failureRate", "available", "queueDepth",
-        "hourOfDay", "dayOfWeek",
+        "hourOfDay", "dayOfWeek", "callerRttMs",
     ];
 
     /// <summary>Features of a feasible candidate for a workload at a moment.</summary>
@@ -71,8 +71,14 @@ public static class RoutingFeatures
         var utc = now.ToUniversalTime();
         f[22] = utc.Hour + (utc.Minute / 60f);
         f[23] = (float)utc.DayOfWeek;
+        // How far the candidate is from the caller (constraints.preferredRegion): what the hop costs a run is learnt from here.
+        f[24] = (float)CallerRoundTripMs(w, route.Region);
         return f;
     }
+
+    /// <summary>Estimated round trip between the caller's preferred region and <paramref name="region"/> (0 without a preference).</summary>
+    public static double CallerRoundTripMs(Workload w, string region) =>
+        Regions.RegionCatalog.Default.RoundTripMs(w.Constraints?.PreferredRegion, region);
 
     /// <summary>List price per second of the workload's resources (USD): the unit the cost head predicts in.</summary>
     public static double PricePerSecond(PriceSheet price, Workload w) =>

@@ -98,7 +98,7 @@ public sealed class RoutingModelTrainer(TrainerSettings settings)
         for (var i = 0; i < holdout.Count; i++)
         {
             var o = holdout[i];
-            var prior = RoutingPrior.Estimate(o.Workload, o.Price, o.Health);
+            var prior = RoutingPrior.Estimate(o.Workload, o.Price, o.Health, o.Route.Region);
             var n = model?.Metadata.CandidateCounts.GetValueOrDefault(o.Route.Key) ?? 0;
             var predictedCost = cost is null ? prior.LogBilledSeconds : RoutingModel.Blend(cost[i], prior.LogBilledSeconds, n, Settings.PriorWeight);
             var predictedLatency = latency is null ? prior.LogLatencyMs : RoutingModel.Blend(latency[i], prior.LogLatencyMs, n, Settings.PriorWeight);

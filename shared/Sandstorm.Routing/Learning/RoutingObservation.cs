@@ -34,6 +34,12 @@ public sealed record RoutingObservation
     public required double LatencyMs { get; init; }
 
     public required bool Ok { get; init; }
+
+    /// <summary>Cost the router predicted for this placement when it decided (calibrated), if known.</summary>
+    public double? PredictedCostUsd { get; init; }
+
+    /// <summary>Latency the router predicted for this placement when it decided (calibrated), if known.</summary>
+    public double? PredictedLatencyMs { get; init; }
 }
 
 /// <summary>Settled runs to learn from. The lead's ledger implements it; <see cref="InMemoryObservationSource"/> serves tests and the benchmark.</summary>

@@ -30,10 +30,13 @@ public static class RoutingPrior
         return Math.Min(seconds, w.TimeoutMs / 1000.0);
     }
 
-    /// <summary>Billed seconds (log) and latency (log ms) the prior expects on a placement.</summary>
-    public static (double LogBilledSeconds, double LogLatencyMs) Estimate(Workload w, PriceSheet price, ProviderHealth health)
+    /// <summary>Round trips to the caller's region the prior assumes a run makes (fetching inputs, returning results).</summary>
+    public const double CallerRoundTrips = 4;
+
+    /// <summary>Billed seconds (log) and latency (log ms) the prior expects on a placement in <paramref name="region"/>.</summary>
+    public static (double LogBilledSeconds, double LogLatencyMs) Estimate(Workload w, PriceSheet price, ProviderHealth health, string region = "")
     {
-        var lifetime = ExpectedRunSeconds(w) + StartupSeconds;
+        var lifetime = ExpectedRunSeconds(w) + StartupSeconds + (CallerRoundTrips * RoutingFeatures.CallerRoundTripMs(w, region) / 1000);
         var billed = Math.Max(lifetime, price.MinimumSeconds);
         if (price.GranularitySeconds > 0)
         {

@@ -17,8 +17,7 @@ public sealed class ReoptimizationJob(
     RoutingOptions options,
     TimeProvider time,
     IPriceFeed? prices = null,
-    IProviderHealthSource? health = null,
-    IProviderCatalog? catalog = null)
+    IRoutingMarketSource? marketSource = null)
 {
     private const int SavingsSample = 400;
     private readonly RoutingModelTrainer _trainer = new(options.Trainer);
@@ -130,7 +129,7 @@ public sealed class ReoptimizationJob(
         for (var i = 0; i < recent.Count; i++)
         {
             var o = recent[i];
-            var prior = RoutingPrior.Estimate(o.Workload, o.Price, o.Health);
+            var prior = RoutingPrior.Estimate(o.Workload, o.Price, o.Health, o.Route.Region);
             var predictedCost = cost?[i] ?? prior.LogBilledSeconds;
             var predictedLatency = latency?[i] ?? prior.LogLatencyMs;
             models.Calibration.Observe(
@@ -149,30 +148,38 @@ public sealed class ReoptimizationJob(
             return [];
         }
 
-        var sheets = await prices.GetPricesAsync(cancellationToken);
-        return market.Update(sheets, null, now);
+        try
+        {
+            var sheets = await prices.GetPricesAsync(cancellationToken);
+            return market.Update(sheets, null, now);
+        }
+        catch (Market.MarketSheetException)
+        {
+            // An invalid sheet is never applied; the one in force stays (the feed's refresher logs why).
+            return [];
+        }
     }
 
     private async Task<int> RefreshHealthAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (health is null)
+        if (marketSource is null)
         {
             return 0;
         }
 
-        var entries = await health.GetHealthAsync(cancellationToken);
+        var entries = await marketSource.GetHealthAsync(cancellationToken);
         market.Update(null, entries, now);
         return entries.Count;
     }
 
     private async Task<double?> ExpectedSavingsAsync(RoutingModel? current, RoutingModel next, IReadOnlyList<RoutingObservation> holdout, CancellationToken cancellationToken)
     {
-        if (catalog is null)
+        if (marketSource is null)
         {
             return null;
         }
 
-        var providers = market.WithLivePrices(await catalog.GetProvidersAsync(cancellationToken));
+        var providers = market.WithLivePrices(await marketSource.GetProvidersAsync(cancellationToken));
         var router = new LightGbmRouter(models, options, new SeededExplorationRandom(0));
         var runs = holdout.Where(o => o.Workload.Strategy == RoutingStrategy.OptimizeCost).Take(SavingsSample).ToList();
         double saved = 0;

@@ -12,18 +12,12 @@ public sealed record ProvenanceInput
     /// <summary>Durable orchestration instance id.</summary>
     public string? InstanceId { get; init; }
 
-    public required string Code { get; init; }
-
-    public required string Language { get; init; }
-
-    /// <summary>Input files by relative path (UTF-8 text).</summary>
-    public IReadOnlyDictionary<string, string>? Files { get; init; }
+    /// <summary>The request as asked, with the digests of its code and files (their contents are never needed here).</summary>
+    public required RunIntent Intent { get; init; }
 
     public string Stdout { get; init; } = "";
 
     public string Stderr { get; init; } = "";
-
-    public required RunRequest Request { get; init; }
 
     public RouteDecision? Route { get; init; }
 

@@ -24,16 +24,16 @@ public static class StatementBuilder
     /// <summary>The statement for <paramref name="input"/>.</summary>
     public static InTotoStatement Build(ProvenanceInput input)
     {
+        var request = input.Intent;
         var subjects = new List<InTotoSubject>
         {
-            Subject(CodePrefix + CodeFileName(input.Language), input.Code),
+            Digest(CodePrefix + CodeFileName(request.Language), request.CodeSha256),
         };
-        var files = (input.Files ?? new Dictionary<string, string>()).OrderBy(f => f.Key, StringComparer.Ordinal).ToList();
-        subjects.AddRange(files.Select(f => Subject(FilePrefix + f.Key, f.Value)));
+        var files = request.FileDigests.OrderBy(f => f.Key, StringComparer.Ordinal).ToList();
+        subjects.AddRange(files.Select(f => Digest(FilePrefix + f.Key, f.Value)));
         subjects.Add(Subject(StdoutSubject, input.Stdout));
         subjects.Add(Subject(StderrSubject, input.Stderr));
 
-        var request = input.Request;
         var predicate = new RunProvenancePredicate
         {
             RunId = input.RunId,
@@ -41,9 +41,9 @@ public static class StatementBuilder
             InstanceId = input.InstanceId,
             Request = new ProvenanceRequest
             {
-                Language = input.Language,
+                Language = request.Language,
                 Files = files.Select(f => f.Key).ToList(),
-                EnvironmentNames = (request.Environment ?? new Dictionary<string, string>()).Keys.Order(StringComparer.Ordinal).ToList(),
+                EnvironmentNames = request.EnvironmentNames,
                 Cpu = request.Cpu,
                 Memory = request.Memory,
                 Timeout = request.Timeout,
@@ -78,13 +78,14 @@ public static class StatementBuilder
         JsonSerializer.Deserialize<InTotoStatement>(payload, SandstormJson.Options) ?? throw new JsonException("empty statement");
 
     /// <summary>Lowercase hex SHA-256 of UTF-8 text (how strings of a run are digested).</summary>
-    public static string Sha256Hex(string text) => Sha256Hex(Encoding.UTF8.GetBytes(text));
+    public static string Sha256Hex(string text) => RunIntent.Sha256Hex(text);
 
     /// <summary>Lowercase hex SHA-256 of bytes.</summary>
     public static string Sha256Hex(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
-    private static InTotoSubject Subject(string name, string content) =>
-        new(name, new Dictionary<string, string> { ["sha256"] = Sha256Hex(content) });
+    private static InTotoSubject Subject(string name, string content) => Digest(name, Sha256Hex(content));
+
+    private static InTotoSubject Digest(string name, string sha256) => new(name, new Dictionary<string, string> { ["sha256"] = sha256 });
 
     private static string CodeFileName(string language) =>
         Languages.IsSupported(language) ? Languages.MainFile(language) : "main";

@@ -130,10 +130,8 @@ public static class BenchLogCommand
     {
         RunId = runId,
         TenantId = "bench",
-        Code = "print('bench')",
-        Language = Languages.Python,
+        Intent = RunIntent.Of(new RunRequest { Code = "print('bench')", Language = Languages.Python }),
         Stdout = "bench\n",
-        Request = new RunRequest { Code = "print('bench')", Language = Languages.Python },
         Provider = "local",
         Runtime = "process",
         StartedAt = DateTimeOffset.UnixEpoch,

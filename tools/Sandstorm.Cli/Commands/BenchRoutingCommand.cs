@@ -4,19 +4,22 @@ using Sandstorm.Routing.Simulation;
 namespace Sandstorm.Cli.Commands;
 
 /// <summary>
-/// <c>sandstorm bench routing [--trace FILE | --generate FILE [--requests N] [--seed S]] [--json]</c>:
-/// replays a market trace against the ML router and the baselines and prints the figures.
+/// <c>sandstorm bench routing [--trace FILE | [--generate FILE] [--requests N] [--seed S] [--shape-seed K]] [--no-adaptation] [--json]</c>:
+/// replays a market trace against the ML router and the references computed from the trace, then the two adaptation
+/// scenarios, and prints the figures. <c>--shape-seed K</c> generates a market shape nobody tuned on (every hidden figure of
+/// the default market scaled by a factor drawn from K, <see cref="MarketSettings.Randomized"/>).
 /// </summary>
 public static class BenchRoutingCommand
 {
-    private const string Usage = "usage: sandstorm bench routing [--trace FILE | --generate FILE [--requests N] [--seed S]] [--json]";
+    private const string Usage = "usage: sandstorm bench routing [--trace FILE | [--generate FILE] [--requests N] [--seed S] [--shape-seed K]] [--no-adaptation] [--json]";
 
     /// <summary>Runs the command with the arguments after <c>bench routing</c>; returns the exit code.</summary>
     public static async Task<int> RunAsync(string[] args)
     {
         string? trace = null, generate = null;
-        int? requests = null, seed = null;
+        int? requests = null, seed = null, shape = null;
         var json = false;
+        var adaptation = true;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -25,6 +28,8 @@ public static class BenchRoutingCommand
                 case "--generate" when i + 1 < args.Length: generate = args[++i]; break;
                 case "--requests" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var n) && n > 0: requests = n; i++; break;
                 case "--seed" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var s): seed = s; i++; break;
+                case "--shape-seed" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var k): shape = k; i++; break;
+                case "--no-adaptation": adaptation = false; break;
                 case "--json": json = true; break;
                 default:
                     await Console.Error.WriteLineAsync($"unknown or incomplete argument '{args[i]}'\n{Usage}");
@@ -50,8 +55,10 @@ public static class BenchRoutingCommand
             }
             else
             {
-                var settings = new MarketSettings();
-                settings = settings with { Requests = requests ?? settings.Requests, Seed = seed ?? settings.Seed };
+                var defaults = new MarketSettings();
+                var settings = shape is { } k
+                    ? MarketSettings.Randomized(k, seed ?? defaults.Seed, requests ?? defaults.Requests)
+                    : defaults with { Requests = requests ?? defaults.Requests, Seed = seed ?? defaults.Seed };
                 market = MarketSimulator.Generate(settings);
                 if (generate is not null)
                 {
@@ -72,7 +79,7 @@ public static class BenchRoutingCommand
             return 1;
         }
 
-        var result = await RoutingBenchmark.RunAsync(market, new BenchmarkSettings(), cts.Token);
+        var result = await RoutingBenchmark.RunAsync(market, new BenchmarkSettings { Adaptation = adaptation }, cts.Token);
         Console.WriteLine(json ? RoutingBenchmark.ToJson(result) : RoutingBenchmark.Format(result));
         return 0;
     }

@@ -65,6 +65,27 @@ public sealed record MarketSettings
         ["us-east"] = 2, ["us-west"] = 62, ["eu-west"] = 76, ["ap-south"] = 190,
     };
 
+    /// <summary>
+    /// Round trip between two regions (ms), for a caller in one and a sandbox in the other (symmetric; same region = 1 ms).
+    /// The simulator's own figures, not the router's region catalogue.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> InterRegionRttMs { get; init; } = new Dictionary<string, double>
+    {
+        ["us-east|us-west"] = 62, ["us-east|eu-west"] = 76, ["us-east|ap-south"] = 190,
+        ["us-west|eu-west"] = 135, ["us-west|ap-south"] = 220, ["eu-west|ap-south"] = 120,
+    };
+
+    /// <summary>Share of requests whose caller names its region (constraints.preferredRegion), and where callers are.</summary>
+    public double CallerRegionShare { get; init; } = 0.35;
+
+    public IReadOnlyList<(string Region, double Weight)> CallerRegions { get; init; } = [("eu-west", 0.55), ("us-east", 0.25), ("us-west", 0.15), ("ap-south", 0.05)];
+
+    /// <summary>Share of requests with a hard region constraint (constraints.allowedRegions = the caller's residency set).</summary>
+    public double ResidencyShare { get; init; } = 0.12;
+
+    /// <summary>Round trips a run makes to its caller's region (fetching inputs, posting results), median per workload kind.</summary>
+    public (double Snippet, double Analysis, double Batch) CallerRoundTrips { get; init; } = (4, 20, 40);
+
     /// <summary>UTC offset of each region, for its day/night load cycle.</summary>
     public IReadOnlyDictionary<string, double> UtcOffsetHours { get; init; } = new Dictionary<string, double>
     {
@@ -88,6 +109,48 @@ public sealed record MarketSettings
     [
         (0.5, "modal", new PriceSheet { VcpuSecond = 0.00001971 * 0.75, GibSecond = 0.00000672 * 0.75, MinimumSeconds = 0, GranularitySeconds = 1 }),
     ];
+
+    /// <summary>
+    /// A market shape nobody tuned on: every hidden figure of every provider (start times, cold-start rates, CPU speed per
+    /// region, install speed, noise, failure rate, queueing, load), the inter-region round trips, the share of callers that
+    /// name a region and of those with a residency constraint, the caller traffic per run and the outage and brownout rates
+    /// are each multiplied by a factor drawn log-uniformly from [1/2, 2] (speeds and loads from a narrower range, see the
+    /// code) with <paramref name="shapeSeed"/>. List prices and billing rules stay the published ones.
+    /// </summary>
+    public static MarketSettings Randomized(int shapeSeed, int traceSeed, int requests = 10_000, double days = 4)
+    {
+        var rng = new Random(unchecked((shapeSeed * 7919) + 17));
+        double F(double lo = 0.5, double hi = 2) => Math.Exp(Math.Log(lo) + (rng.NextDouble() * (Math.Log(hi) - Math.Log(lo))));
+        var providers = DefaultProviders().Select(p => p with
+        {
+            WarmStartMs = p.WarmStartMs * F(),
+            ColdStartMs = p.ColdStartMs * F(),
+            ColdStartBase = Math.Min(0.3, p.ColdStartBase * F()),
+            Speed = p.Speed.ToDictionary(kv => kv.Key, kv => kv.Value * F(0.7, 1.4)),
+            InstallFactor = p.InstallFactor * F(),
+            Noise = p.Noise * F(0.6, 1.6),
+            BaseFailureRate = Math.Min(0.05, p.BaseFailureRate * F()),
+            QueueMs = p.QueueMs * F(),
+            LoadBase = Math.Clamp(p.LoadBase * F(0.7, 1.4), 0.1, 0.8),
+            LoadSwing = Math.Clamp(p.LoadSwing * F(0.6, 1.5), 0.05, 0.45),
+        }).ToList();
+        var defaults = new MarketSettings();
+        var callerShare = Math.Clamp(defaults.CallerRegionShare * F(), 0.1, 0.8);
+        return defaults with
+        {
+            Seed = traceSeed,
+            Requests = requests,
+            Days = days,
+            Providers = providers,
+            InterRegionRttMs = defaults.InterRegionRttMs.ToDictionary(kv => kv.Key, kv => kv.Value * F(0.7, 1.5)),
+            CallerRegionShare = callerShare,
+            ResidencyShare = Math.Min(callerShare * 0.8, defaults.ResidencyShare * F()),
+            CallerRegions = defaults.CallerRegions.Select(c => (c.Region, c.Weight * F())).ToList(),
+            CallerRoundTrips = (defaults.CallerRoundTrips.Snippet * F(), defaults.CallerRoundTrips.Analysis * F(), defaults.CallerRoundTrips.Batch * F()),
+            OutagesPerDay = defaults.OutagesPerDay * F(),
+            BrownoutsPerDay = defaults.BrownoutsPerDay * F(),
+        };
+    }
 
     /// <summary>The default market: published list prices; the rest are documented assumptions.</summary>
     public static IReadOnlyList<SimulatedProvider> DefaultProviders() =>
@@ -177,12 +240,11 @@ public static class MarketSimulator
                 events.Add(new TracePriceEvent(change.Time, change.Provider, change.Price));
             }
 
-            var (request, work) = Request(rng);
+            var (request, work) = Request(settings, rng);
             var outcomes = new Dictionary<string, TraceOutcome>(StringComparer.Ordinal);
             foreach (var (p, region) in candidates)
             {
-                if (!p.Market.Isolation.Contains(request.IsolationLevel) ||
-                    (request.Constraints?.PreferredRegion is { } want && want != region))
+                if (!p.Market.Isolation.Contains(request.IsolationLevel))
                 {
                     continue;
                 }
@@ -215,8 +277,10 @@ public static class MarketSimulator
         var parallel = 0.4 + (0.6 / Math.Max(1, r.Cpu));
         var exec = work.Seconds * 1000 * parallel / speed * LogNormal(rng, p.Noise) * (brownout ? 1.5 : 1);
         var rtt = p.RoundTrips * s.RoundTripMs.GetValueOrDefault(region, 100);
-        var latency = queue + start + install + exec + rtt;
-        var lifetimeSeconds = (start + install + exec + rtt) / 1000 + p.TeardownSeconds;
+        // The run's own traffic with its caller's services (inputs, results): the hop a region away costs every time.
+        var callerIo = r.Constraints?.PreferredRegion is { } caller ? work.CallerRoundTrips * Rtt(s, caller, region) * LogNormal(rng, 0.2) : 0;
+        var latency = queue + start + install + exec + rtt + callerIo;
+        var lifetimeSeconds = (start + install + exec + rtt + callerIo) / 1000 + p.TeardownSeconds;
         var ok = true;
         if (latency - queue > r.Timeout)
         {
@@ -238,10 +302,13 @@ public static class MarketSimulator
         return new TraceOutcome(ok, Math.Round(latency, 1), cost);
     }
 
-    private sealed record Work(double Seconds);
+    private sealed record Work(double Seconds, double CallerRoundTrips);
+
+    private static double Rtt(MarketSettings s, string a, string b) =>
+        a == b ? 1 : s.InterRegionRttMs.GetValueOrDefault($"{a}|{b}") is > 0 and var x ? x : s.InterRegionRttMs.GetValueOrDefault($"{b}|{a}", 150);
 
     /// <summary>A request and its hidden amount of work (reference-CPU seconds), drawn from a mix of AI-agent workloads.</summary>
-    private static (TraceRequest Request, Work Work) Request(Random rng)
+    private static (TraceRequest Request, Work Work) Request(MarketSettings settings, Random rng)
     {
         var kind = rng.NextDouble();
         var language = rng.NextDouble() switch { < 0.6 => Languages.Python, < 0.85 => Languages.JavaScript, _ => Languages.Bash };
@@ -287,8 +354,15 @@ public static class MarketSimulator
             MaxLatency = strategy == RoutingStrategy.OptimizeCost
                 ? (rng.NextDouble() < 0.5 ? (int)(timeout * 0.8) : null)
                 : (rng.NextDouble() < 0.3 ? timeout / 2 : null),
-            PreferredRegion = rng.NextDouble() < 0.25 ? (rng.NextDouble() < 0.7 ? "eu-west" : "us-east") : null,
+            PreferredRegion = rng.NextDouble() < settings.CallerRegionShare ? Weighted(rng, settings.CallerRegions) : null,
         };
+        if (constraints.PreferredRegion is { } home && rng.NextDouble() < settings.ResidencyShare / settings.CallerRegionShare && !home.StartsWith("ap", StringComparison.Ordinal))
+        {
+            // Data residency: the caller's continent only (European and American callers; the market has no cloud in Asia).
+            constraints = constraints with { AllowedRegions = [home.StartsWith("eu", StringComparison.Ordinal) ? "eu" : "us"] };
+        }
+
+        var io = kind < 0.72 ? settings.CallerRoundTrips.Snippet : kind < 0.92 ? settings.CallerRoundTrips.Analysis : settings.CallerRoundTrips.Batch;
         var request = new TraceRequest
         {
             Language = language,
@@ -302,7 +376,7 @@ public static class MarketSimulator
             Strategy = strategy,
             Constraints = constraints.MaxCost is null && constraints.MaxLatency is null && constraints.PreferredRegion is null ? null : constraints,
         };
-        return (request, new Work(work * languageFactor));
+        return (request, new Work(work * languageFactor, io * LogNormal(rng, 0.5)));
     }
 
     /// <summary>Arrival times over the days, thinned by a diurnal rate peaking at 15:00 UTC (Europe's afternoon, America's morning).</summary>
@@ -367,6 +441,21 @@ public static class MarketSimulator
     private static string Key(SimulatedProvider p, string region) => $"{p.Market.Id}/{region}";
 
     private static T Pick<T>(Random rng, params T[] values) => values[rng.Next(values.Length)];
+
+    private static string Weighted(Random rng, IReadOnlyList<(string Value, double Weight)> choices)
+    {
+        var x = rng.NextDouble() * choices.Sum(c => c.Weight);
+        foreach (var (value, weight) in choices)
+        {
+            x -= weight;
+            if (x <= 0)
+            {
+                return value;
+            }
+        }
+
+        return choices[^1].Value;
+    }
 
     private static double Exponential(Random rng) => -Math.Log(1 - rng.NextDouble());
 

@@ -1,0 +1,75 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Sandstorm.Core.Contracts;
+
+/// <summary>
+/// What every step of a run but Execute needs from its request — where to place it, how to bill it, what to attest —
+/// without code, file contents or environment values. Read once at submission; only Execute reads the request itself.
+/// </summary>
+public sealed record RunIntent
+{
+    public required string Language { get; init; }
+
+    public double Cpu { get; init; } = 1;
+
+    /// <summary>Memory in MiB.</summary>
+    public int Memory { get; init; } = 512;
+
+    /// <summary>Execution timeout in milliseconds.</summary>
+    public int Timeout { get; init; } = 30_000;
+
+    public IsolationLevel IsolationLevel { get; init; } = IsolationLevel.Standard;
+
+    public string? RuntimePreference { get; init; }
+
+    public SecurityTier SecurityTier { get; init; }
+
+    public RoutingStrategy Strategy { get; init; } = RoutingStrategy.Balanced;
+
+    public RunConstraints? Constraints { get; init; }
+
+    /// <summary>Length of the code in characters.</summary>
+    public int CodeLength { get; init; }
+
+    /// <summary>Lower-case hex SHA-256 of the code's UTF-8 bytes.</summary>
+    public required string CodeSha256 { get; init; }
+
+    /// <summary>Input files by path, each with the lower-case hex SHA-256 of its UTF-8 content (ordinal order).</summary>
+    public IReadOnlyDictionary<string, string> FileDigests { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Package requirements declared (non-comment lines of a <c>requirements.txt</c> among the files).</summary>
+    public int Requirements { get; init; }
+
+    /// <summary>Names of the environment variables set; their values are never kept outside the request.</summary>
+    public IReadOnlyList<string> EnvironmentNames { get; init; } = [];
+
+    /// <summary>The intent of a validated request.</summary>
+    public static RunIntent Of(RunRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var files = request.Files ?? new Dictionary<string, string>();
+        return new RunIntent
+        {
+            Language = request.Language,
+            Cpu = request.Cpu,
+            Memory = request.Memory,
+            Timeout = request.Timeout,
+            IsolationLevel = request.IsolationLevel,
+            RuntimePreference = request.RuntimePreference,
+            SecurityTier = request.SecurityTier,
+            Strategy = request.Strategy,
+            Constraints = request.Constraints,
+            CodeLength = request.Code.Length,
+            CodeSha256 = Sha256Hex(request.Code),
+            FileDigests = files.OrderBy(f => f.Key, StringComparer.Ordinal).ToDictionary(f => f.Key, f => Sha256Hex(f.Value ?? ""), StringComparer.Ordinal),
+            Requirements = files.TryGetValue("requirements.txt", out var requirements) && requirements is not null
+                ? requirements.Split('\n').Count(line => line.Trim() is { Length: > 0 } l && !l.StartsWith('#'))
+                : 0,
+            EnvironmentNames = [.. (request.Environment ?? new Dictionary<string, string>()).Keys.Order(StringComparer.Ordinal)],
+        };
+    }
+
+    /// <summary>Lower-case hex SHA-256 of UTF-8 text: how code, files and outputs of a run are digested.</summary>
+    public static string Sha256Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+}

@@ -1,0 +1,22 @@
+namespace Sandstorm.Providers.Local;
+
+/// <summary>How a host that runs tenant code on its own machine does it (section <c>Sandstorm:Local</c>).</summary>
+public sealed class LocalExecutionOptions
+{
+    public const string Section = "Sandstorm:Local";
+
+    /// <summary>
+    /// Whether isolation <c>none</c> (a plain process as the host's user) is offered at all. The operator's decision; a
+    /// tenant must also opt in. The local development host allows it; nothing else should.
+    /// </summary>
+    public bool AllowUnisolated { get; set; }
+
+    /// <summary>Root of the runtimes' per-execution state; default: the runtimes' own (a private directory under the temp path).</summary>
+    public string? WorkRoot { get; set; }
+
+    /// <summary>Parent cgroup of this host's sandboxes under each v1 controller.</summary>
+    public string CgroupParent { get; set; } = "sandstorm/local";
+
+    /// <summary>gVisor sandboxes kept booted ahead of demand, so a <c>strong</c> run skips the boot.</summary>
+    public int WarmGvisorSandboxes { get; set; } = 1;
+}

@@ -1,0 +1,111 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
+using Sandstorm.Core.Pricing;
+using Sandstorm.Runtimes;
+
+namespace Sandstorm.Providers.Local;
+
+/// <summary>
+/// Runs code on this machine through the same runtimes as an edge agent: bwrap, runc and podman for <c>standard</c>,
+/// gVisor for <c>strong</c>, and — only where the operator allowed it (<see cref="LocalExecutionOptions.AllowUnisolated"/>)
+/// — a plain process for <c>none</c>. It offers what works here (each runtime probes itself once, with a real sandbox).
+/// Releasing a lease kills its execution if it is still running (cancel, deadline).
+/// </summary>
+public sealed class LocalProvider : ISandboxProvider
+{
+    public const string Id = "local";
+    public const string Region = "local";
+
+    private readonly IReadOnlyList<ISandboxRuntime> _runtimes;
+    private readonly LocalExecutionOptions _options;
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
+    private readonly Lazy<Task<ProviderCapabilities>> _working;
+
+    public LocalProvider(IReadOnlyList<ISandboxRuntime> runtimes, IOptions<LocalExecutionOptions> options)
+    {
+        _options = options.Value;
+        _runtimes = [.. runtimes.Where(r => r.Isolation != IsolationLevel.None || _options.AllowUnisolated)];
+        Capabilities = new ProviderCapabilities
+        {
+            Provider = Id,
+            Runtimes = [.. _runtimes.Select(r => new RuntimeOffer(r.Name, r.Isolation))],
+            Regions = [Region],
+            Languages = Languages.Supported,
+            Price = TierFees.EdgePrice,
+        };
+        _working = new Lazy<Task<ProviderCapabilities>>(ProbeAsync);
+    }
+
+    /// <summary>Every runtime this host could offer; <see cref="GetCapabilitiesAsync"/> narrows it to those that work.</summary>
+    public ProviderCapabilities Capabilities { get; }
+
+    /// <summary>The runtimes that passed their probe (a real sandbox each, once per process).</summary>
+    public async ValueTask<ProviderCapabilities?> GetCapabilitiesAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        var working = await _working.Value.WaitAsync(cancellationToken);
+        return working.Runtimes.Count == 0 ? null : working;
+    }
+
+    public async Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken)
+    {
+        var runtime = await SelectAsync(request.IsolationLevel, request.Runtime, cancellationToken);
+
+        // The lease id is the run id: a retried provision finds the same (not yet started) sandbox.
+        return new SandboxLease(Id, request.RunId, runtime.Name, Region);
+    }
+
+    public async Task<ExecutionResult> ExecuteAsync(SandboxLease lease, ExecutionSpec spec, CancellationToken cancellationToken)
+    {
+        var runtime = await SelectAsync(spec.IsolationLevel, lease.Runtime, cancellationToken);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _running[lease.SandboxId] = linked;
+        try
+        {
+            return await runtime.ExecuteAsync(spec, linked.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ProviderException(Id, ErrorCodes.Cancelled, "the sandbox was released while the code was running");
+        }
+        finally
+        {
+            _running.TryRemove(new KeyValuePair<string, CancellationTokenSource>(lease.SandboxId, linked));
+        }
+    }
+
+    public Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken)
+    {
+        if (_running.TryRemove(lease.SandboxId, out var running))
+        {
+            running.Cancel();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The named runtime when it is offered here, works and isolates at least as asked; refused with the reason otherwise.</summary>
+    public async Task<ISandboxRuntime> SelectAsync(IsolationLevel level, string? runtimeName, CancellationToken cancellationToken)
+    {
+        if (level == IsolationLevel.None && !_options.AllowUnisolated)
+        {
+            throw new ProviderException(Id, ErrorCodes.IsolationUnavailable, "isolation level 'none' is not allowed on this host");
+        }
+
+        try
+        {
+            return await new RuntimeSelector(_runtimes).SelectAsync(level, runtimeName, cancellationToken);
+        }
+        catch (SandstormException e)
+        {
+            throw new ProviderException(Id, e.Code, e.Message);
+        }
+    }
+
+    private async Task<ProviderCapabilities> ProbeAsync()
+    {
+        var probes = await Task.WhenAll(_runtimes.Select(async r => (Runtime: r, Probe: await r.ProbeAsync(CancellationToken.None))));
+        return Capabilities with { Runtimes = [.. probes.Where(p => p.Probe.Works).Select(p => new RuntimeOffer(p.Runtime.Name, p.Runtime.Isolation))] };
+    }
+}
