@@ -23,6 +23,8 @@ public sealed class MonitorFixture : IAsyncLifetime
 
     public GvisorRuntime Gvisor { get; private set; } = null!;
 
+    public RuncRuntime Runc { get; private set; } = null!;
+
     public async Task InitializeAsync()
     {
         var baseOptions = new RuntimeOptions
@@ -41,6 +43,7 @@ public sealed class MonitorFixture : IAsyncLifetime
         };
         Bwrap = new BwrapRuntime(Options);
         Gvisor = new GvisorRuntime(Options);
+        Runc = new RuncRuntime(Options);
     }
 
     public async Task DisposeAsync()

@@ -98,6 +98,10 @@ public sealed class MonitorTests(MonitorFixture fixture)
     [MemberData(nameof(HostileCode))]
     public Task Bwrap_HostileCode_IsDetectedAndKilled(string rule, string code) => AssertQuarantinedAsync(fixture.Bwrap, rule, code);
 
+    [Theory]
+    [MemberData(nameof(HostileCode))]
+    public Task Runc_HostileCode_IsDetectedAndKilled(string rule, string code) => AssertQuarantinedAsync(fixture.Runc, rule, code);
+
     /// <summary>
     /// What gVisor's trace points show: not the syscalls its seccomp filter refuses first (ptrace, module calls, unshare:
     /// refused, not reported), not the type of stdio (reverse shells by command line only), and not fork storms at the
@@ -180,6 +184,17 @@ public sealed class MonitorTests(MonitorFixture fixture)
         Assert.Contains("HELLO", result.Stdout, StringComparison.Ordinal);
         Assert.Equal(ShieldCoverageLevel.Partial, watch.Coverage.Level);
         Assert.Contains("seccomp", watch.Coverage.Reason, StringComparison.Ordinal);
+        Assert.Empty(watch.Findings);
+        Assert.True(watch.Events >= 4, $"only {watch.Events} events seen");
+    }
+
+    [Fact]
+    public async Task Runc_BenignCode_TriggersNothing()
+    {
+        var (result, watch) = await fixture.RunAsync(fixture.Runc, Languages.Python, BenignCode);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(ShieldCoverageLevel.Full, watch.Coverage.Level);
         Assert.Empty(watch.Findings);
         Assert.True(watch.Events >= 4, $"only {watch.Events} events seen");
     }
