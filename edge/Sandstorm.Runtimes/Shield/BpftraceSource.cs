@@ -342,6 +342,11 @@ internal sealed class BpftraceSource : IAsyncDisposable
         switch (kind)
         {
             case 1:
+                if (pendingExecs.Count > 10_000)
+                {
+                    pendingExecs.Clear();
+                }
+
                 pendingExecs[(pid, ts)] = new PendingExec(key, baseEvent with
                 {
                     Type = "execve",
@@ -369,6 +374,12 @@ internal sealed class BpftraceSource : IAsyncDisposable
                 onEvent(key, baseEvent with { Type = "listen", Args = Args(("fd", t[7].GetInt64().ToString(CultureInfo.InvariantCulture))) });
                 break;
             case 5:
+                if (pendingOpens.Count > 10_000)
+                {
+                    // Path lines lost on the way (bpftrace counts them as lost events): their halves are dropped.
+                    pendingOpens.Clear();
+                }
+
                 pendingOpens[(pid, ts)] = (key, baseEvent with
                 {
                     Type = t[7].GetString()!,
@@ -484,6 +495,15 @@ internal sealed class BpftraceSource : IAsyncDisposable
         var commandLine = words.Length == 0 ? name : name + (arguments.Length > 0 ? " " + arguments : string.Empty);
         e = e with { CommandLine = commandLine, Arguments = arguments };
         processes[pid] = new ProcessInfo(pending.CgroupId, name, e.ExePath, commandLine, arguments, e.ParentName);
+        if (processes.Count > 20_000)
+        {
+            // Sandboxes nobody watched (no policy) are never forgotten by a watch: drop the processes that are gone.
+            foreach (var known in processes.Keys.Where(p => !Directory.Exists($"/proc/{p}")).ToList())
+            {
+                processes.TryRemove(known, out _);
+            }
+        }
+
         onEvent(pending.CgroupId, e);
     }
 
