@@ -59,6 +59,8 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
 
     public override string Name => RuntimeName;
 
+    public override bool CanKeep => true;
+
     public override IsolationLevel Isolation => IsolationLevel.Strong;
 
     /// <summary>runsc's state directory for our sandboxes (runsc --root).</summary>
@@ -258,7 +260,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
 
     private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {
-        var env = SandboxEnvironment(context, "/scratch");
+        var env = SandboxEnvironment(context, context.WorkDirectory);
         var bundle = OciBundle.Write(
             context,
             OciBundle.Command(context.Spec),
