@@ -66,7 +66,21 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 context.Scratch = Scratch.Create(Options, context.Id, spec, RunsAsSandboxUser);
             }
 
-            var outcome = await RunCodeAsync(context, () => StopAsync(context), ct);
+            // Shield watches from before the first process starts until the code has ended (see Shield/ShieldMonitor).
+            var shield = WatchSandbox(context);
+            ChildOutcome outcome;
+            try
+            {
+                outcome = await RunCodeAsync(context, () => StopAsync(context), ct);
+            }
+            finally
+            {
+                if (shield is not null)
+                {
+                    await shield.DisposeAsync();
+                }
+            }
+
             ct.ThrowIfCancellationRequested();
 
             long cpuMs = 0, peak = 0;
@@ -97,6 +111,30 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         {
             await CleanupAsync(context);
         }
+    }
+
+    private Shield.ShieldWatch? WatchSandbox(SandboxContext context)
+    {
+        if (Options.Shield is not { } monitor)
+        {
+            return null;
+        }
+
+        var policy = Options.ShieldPolicy is { } choose ? choose(context.Spec) : new Shield.ShieldPolicy();
+        if (policy is null)
+        {
+            return null;
+        }
+
+        var cgroup = context.Cgroup;
+        return monitor.Watch(new Shield.ShieldWatchRequest
+        {
+            SandboxId = context.Id,
+            Runtime = Name,
+            PidsCgroup = cgroup is null ? null : Path.Combine(Options.CgroupRoot, "pids", Options.CgroupParent, context.Id),
+            Policy = policy,
+            Quarantine = cgroup is null ? null : () => cgroup.KillAllAsync(Options.KillGrace, Options.TimeProvider),
+        });
     }
 
     /// <summary>Whether this runtime can keep a sandbox across many commands (<see cref="StartKeptAsync"/>).</summary>
