@@ -4,6 +4,7 @@ using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
 using Sandstorm.Api;
 using Sandstorm.Api.Batches;
+using Sandstorm.Api.E2B;
 using Sandstorm.Api.Edge;
 using Sandstorm.Api.Sandboxes;
 
@@ -238,4 +239,98 @@ public static class HttpFunctions
     public static async Task<IActionResult> MoveSandboxFile(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes/{id}/files/move")] HttpRequest request, string id) =>
         new ResultActionResult(await SandboxEndpoints.MoveFileAsync(request.HttpContext, id));
+
+    [Function("E2BCreateSandbox")]
+    public static async Task<IActionResult> E2BCreateSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "sandboxes")] HttpRequest request,
+        [DurableClient] DurableTaskClient client) =>
+        new ResultActionResult(await E2BControlPlane.CreateAsync(request.HttpContext, client));
+
+    [Function("E2BCreateSandboxV2")]
+    public static async Task<IActionResult> E2BCreateSandboxV2(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v2/sandboxes")] HttpRequest request,
+        [DurableClient] DurableTaskClient client) =>
+        new ResultActionResult(await E2BControlPlane.CreateAsync(request.HttpContext, client));
+
+    [Function("E2BListSandboxes")]
+    public static async Task<IActionResult> E2BListSandboxes(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "sandboxes")] HttpRequest request) =>
+        new ResultActionResult(await E2BControlPlane.ListAsync(request.HttpContext));
+
+    [Function("E2BListSandboxesV2")]
+    public static async Task<IActionResult> E2BListSandboxesV2(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v2/sandboxes")] HttpRequest request) =>
+        new ResultActionResult(await E2BControlPlane.ListAsync(request.HttpContext));
+
+    [Function("E2BGetSandbox")]
+    public static async Task<IActionResult> E2BGetSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "sandboxes/{id}")] HttpRequest request, string id) =>
+        new ResultActionResult(await E2BControlPlane.GetAsync(request.HttpContext, id));
+
+    [Function("E2BKillSandbox")]
+    public static async Task<IActionResult> E2BKillSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "sandboxes/{id}")] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        string id) =>
+        new ResultActionResult(await E2BControlPlane.KillAsync(request.HttpContext, client, id));
+
+    [Function("E2BSetSandboxTimeout")]
+    public static async Task<IActionResult> E2BSetSandboxTimeout(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "sandboxes/{id}/timeout")] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        string id) =>
+        new ResultActionResult(await E2BControlPlane.SetTimeoutAsync(request.HttpContext, client, id));
+
+    [Function("E2BConnectSandbox")]
+    public static async Task<IActionResult> E2BConnectSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v2/sandboxes/{id}/connect")] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        string id) =>
+        new ResultActionResult(await E2BControlPlane.ConnectAsync(request.HttpContext, client, id));
+
+    [Function("E2BPauseSandbox")]
+    public static async Task<IActionResult> E2BPauseSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "sandboxes/{id}/pause")] HttpRequest request, string id) =>
+        new ResultActionResult(await E2BControlPlane.NotSupportedAsync(request.HttpContext, id));
+
+    [Function("E2BResumeSandbox")]
+    public static async Task<IActionResult> E2BResumeSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "sandboxes/{id}/resume")] HttpRequest request, string id) =>
+        new ResultActionResult(await E2BControlPlane.NotSupportedAsync(request.HttpContext, id));
+
+    [Function("E2BSandboxMetrics")]
+    public static async Task<IActionResult> E2BSandboxMetrics(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "sandboxes/{id}/metrics")] HttpRequest request, string id) =>
+        new ResultActionResult(await E2BControlPlane.NotSupportedAsync(request.HttpContext, id));
+
+    [Function("E2BHealth")]
+    public static async Task<IActionResult> E2BHealth(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "health")] HttpRequest request) =>
+        new ResultActionResult(await E2BEnvd.HealthAsync(request.HttpContext));
+
+    [Function("E2BReadFile")]
+    public static async Task<IActionResult> E2BReadFile(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "files")] HttpRequest request) =>
+        new ResultActionResult(await E2BEnvd.ReadFileAsync(request.HttpContext));
+
+    [Function("E2BWriteFiles")]
+    public static async Task<IActionResult> E2BWriteFiles(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "files")] HttpRequest request) =>
+        new ResultActionResult(await E2BEnvd.WriteFilesAsync(request.HttpContext));
+
+    [Function("E2BProcess")]
+    public static async Task<IActionResult> E2BProcess(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "process.Process/{method}")] HttpRequest request, string method)
+    {
+        await E2BEnvd.ProcessAsync(request.HttpContext, method);
+        return new EmptyResult();
+    }
+
+    [Function("E2BFilesystem")]
+    public static async Task<IActionResult> E2BFilesystem(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "filesystem.Filesystem/{method}")] HttpRequest request, string method)
+    {
+        await E2BEnvd.FilesystemAsync(request.HttpContext, method);
+        return new EmptyResult();
+    }
 }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.DurableTask.Client;
 using Sandstorm.Api.Batches;
+using Sandstorm.Api.E2B;
 using Sandstorm.Api.Edge;
 using Sandstorm.Api.Sandboxes;
 
@@ -55,6 +56,24 @@ public static class ApiRoutes
         ("WriteSandboxFile", "PUT", "v1/sandboxes/{id}/files/content"),
         ("MakeSandboxDirectory", "POST", "v1/sandboxes/{id}/files/mkdir"),
         ("MoveSandboxFile", "POST", "v1/sandboxes/{id}/files/move"),
+
+        // E2B's wire (docs/e2b.md): the control plane the official SDK calls, and envd for every sandbox.
+        ("E2BCreateSandbox", "POST", "sandboxes"),
+        ("E2BCreateSandboxV2", "POST", "v2/sandboxes"),
+        ("E2BListSandboxes", "GET", "sandboxes"),
+        ("E2BListSandboxesV2", "GET", "v2/sandboxes"),
+        ("E2BGetSandbox", "GET", "sandboxes/{id}"),
+        ("E2BKillSandbox", "DELETE", "sandboxes/{id}"),
+        ("E2BSetSandboxTimeout", "POST", "sandboxes/{id}/timeout"),
+        ("E2BConnectSandbox", "POST", "v2/sandboxes/{id}/connect"),
+        ("E2BPauseSandbox", "POST", "sandboxes/{id}/pause"),
+        ("E2BResumeSandbox", "POST", "sandboxes/{id}/resume"),
+        ("E2BSandboxMetrics", "GET", "sandboxes/{id}/metrics"),
+        ("E2BHealth", "GET", "health"),
+        ("E2BReadFile", "GET", "files"),
+        ("E2BWriteFiles", "POST", "files"),
+        ("E2BProcess", "POST", "process.Process/{method}"),
+        ("E2BFilesystem", "POST", "filesystem.Filesystem/{method}"),
     ];
 
     /// <summary>Maps the public API onto a minimal-API host.</summary>
@@ -103,6 +122,22 @@ public static class ApiRoutes
         app.MapPut("/v1/sandboxes/{id}/files/content", (HttpContext h, string id) => SandboxEndpoints.WriteFileAsync(h, id)).WithName("WriteSandboxFile");
         app.MapPost("/v1/sandboxes/{id}/files/mkdir", (HttpContext h, string id) => SandboxEndpoints.MakeDirectoryAsync(h, id)).WithName("MakeSandboxDirectory");
         app.MapPost("/v1/sandboxes/{id}/files/move", (HttpContext h, string id) => SandboxEndpoints.MoveFileAsync(h, id)).WithName("MoveSandboxFile");
+        app.MapPost("/sandboxes", (HttpContext h, DurableTaskClient c) => E2BControlPlane.CreateAsync(h, c)).WithName("E2BCreateSandbox");
+        app.MapPost("/v2/sandboxes", (HttpContext h, DurableTaskClient c) => E2BControlPlane.CreateAsync(h, c)).WithName("E2BCreateSandboxV2");
+        app.MapGet("/sandboxes", (Delegate)((HttpContext h) => E2BControlPlane.ListAsync(h))).WithName("E2BListSandboxes");
+        app.MapGet("/v2/sandboxes", (Delegate)((HttpContext h) => E2BControlPlane.ListAsync(h))).WithName("E2BListSandboxesV2");
+        app.MapGet("/sandboxes/{id}", (HttpContext h, string id) => E2BControlPlane.GetAsync(h, id)).WithName("E2BGetSandbox");
+        app.MapDelete("/sandboxes/{id}", (HttpContext h, DurableTaskClient c, string id) => E2BControlPlane.KillAsync(h, c, id)).WithName("E2BKillSandbox");
+        app.MapPost("/sandboxes/{id}/timeout", (HttpContext h, DurableTaskClient c, string id) => E2BControlPlane.SetTimeoutAsync(h, c, id)).WithName("E2BSetSandboxTimeout");
+        app.MapPost("/v2/sandboxes/{id}/connect", (HttpContext h, DurableTaskClient c, string id) => E2BControlPlane.ConnectAsync(h, c, id)).WithName("E2BConnectSandbox");
+        app.MapPost("/sandboxes/{id}/pause", (HttpContext h, string id) => E2BControlPlane.NotSupportedAsync(h, id)).WithName("E2BPauseSandbox");
+        app.MapPost("/sandboxes/{id}/resume", (HttpContext h, string id) => E2BControlPlane.NotSupportedAsync(h, id)).WithName("E2BResumeSandbox");
+        app.MapGet("/sandboxes/{id}/metrics", (HttpContext h, string id) => E2BControlPlane.NotSupportedAsync(h, id)).WithName("E2BSandboxMetrics");
+        app.MapGet("/health", (Delegate)((HttpContext h) => E2BEnvd.HealthAsync(h))).WithName("E2BHealth");
+        app.MapGet("/files", (Delegate)((HttpContext h) => E2BEnvd.ReadFileAsync(h))).WithName("E2BReadFile");
+        app.MapPost("/files", (Delegate)((HttpContext h) => E2BEnvd.WriteFilesAsync(h))).WithName("E2BWriteFiles");
+        app.MapPost("/process.Process/{method}", (HttpContext h, string method) => E2BEnvd.ProcessAsync(h, method)).WithName("E2BProcess");
+        app.MapPost("/filesystem.Filesystem/{method}", (HttpContext h, string method) => E2BEnvd.FilesystemAsync(h, method)).WithName("E2BFilesystem");
         EnsureParity(app);
         return app;
     }

@@ -64,7 +64,8 @@ internal static class HostState
             found.AddRange(Directory.EnumerateFiles(fifos, "*", SearchOption.AllDirectories).Select(f => "fifo " + f));
         }
 
-        found.AddRange(File.ReadLines("/proc/self/mountinfo").Where(l => l.Contains(options.WorkRoot + "/", StringComparison.Ordinal)).Select(l => "mount " + l));
+        // Field 5 of a mountinfo line is the mount point.
+        found.AddRange(File.ReadLines("/proc/self/mountinfo").Where(l => l.Split(' ') is { Length: > 4 } f && f[4].StartsWith(options.WorkRoot + "/", StringComparison.Ordinal)).Select(l => "mount " + l));
         found.AddRange(AllSandboxProcesses().Select(p => "process " + p));
 
         var runcState = Path.Combine(options.WorkRoot, "runc-state");

@@ -11,15 +11,53 @@ internal static class TestRuntimes
 {
     public static RuntimeOptions Options { get; } = new()
     {
-        WorkRoot = Path.Combine(Path.GetTempPath(), "sandstorm-edge-tests"),
-        CgroupParent = "sandstorm/edge-tests",
+        // Per test process: a run that was killed (or another running on this machine) leaves nothing this one blames.
+        WorkRoot = Path.Combine(Path.GetTempPath(), $"sandstorm-edge-tests-{Environment.ProcessId}"),
+        CgroupParent = $"sandstorm/edge-tests-{Environment.ProcessId}",
         ScratchSizeMiB = 32,
         TmpSizeMiB = 16,
         // As the agent runs gVisor; the hostile cases run in warm sandboxes (see HostileCodeTests.RunAsync).
         WarmGvisorSandboxes = 1,
     };
 
-    public static IReadOnlyList<ISandboxRuntime> All { get; } = RuntimeRegistry.CreateAll(Options);
+    public static IReadOnlyList<ISandboxRuntime> All { get; } = CreateAll();
+
+    private static IReadOnlyList<ISandboxRuntime> CreateAll()
+    {
+        // The per-process work root and cgroup parent go when the test process does.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => RemoveOwnState();
+        return RuntimeRegistry.CreateAll(Options);
+    }
+
+    private static void RemoveOwnState()
+    {
+        // The warm gVisor sandbox is kept until its runtime is disposed.
+        foreach (var runtime in All.OfType<IAsyncDisposable>())
+        {
+            runtime.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(20));
+        }
+
+        foreach (var controller in new[] { "memory", "pids", "cpu", "cpuacct" })
+        {
+            try
+            {
+                Directory.Delete(Path.Combine(Options.CgroupRoot, controller, Options.CgroupParent));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Still in use (a test left something; its own check said so) or never made.
+            }
+        }
+
+        try
+        {
+            Directory.Delete(Options.WorkRoot, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A mount left behind keeps it; the leftover checks reported that.
+        }
+    }
 
     /// <summary>Runtimes expected to work on the CI machines (Debian with bubblewrap, runc, runsc, podman, root).</summary>
     public static IReadOnlyList<string> Expected { get; } = ["process", "bwrap", "runc", "podman", "gvisor"];

@@ -59,6 +59,21 @@ public sealed class CommandStream : IProcessSink
 
     public CommandRequest Request { get; }
 
+    /// <summary>The program and its arguments as started.</summary>
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+
+    /// <summary>The id of the newest event so far (a reader from here gets only what comes next).</summary>
+    public long LastEventId
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _nextId - 1;
+            }
+        }
+    }
+
     public DateTimeOffset StartedAt { get; }
 
     /// <summary>The process, once started.</summary>

@@ -82,7 +82,7 @@ public sealed class SandboxService(
                 EnvVars = request.EnvVars ?? new Dictionary<string, string>(),
                 CreatedAt = now,
                 ExpiresAt = now.AddSeconds(lifetime),
-                AccessTokenHash = ApiKeyStore.Hash(token),
+                AccessToken = token,
             };
             if (!await store.TryCreateAsync(record, cancellationToken))
             {
@@ -131,6 +131,12 @@ public sealed class SandboxService(
 
         return Info(record, _live.GetValueOrDefault(sandboxId));
     }
+
+    /// <summary>A sandbox's stored record (placement, token, lifetime); null when this tenant has no such sandbox.</summary>
+    public async Task<SandboxRecord?> RecordAsync(string tenantId, string sandboxId, CancellationToken cancellationToken) =>
+        _live.TryGetValue(sandboxId, out var live) && live.TenantId == tenantId
+            ? live.Record
+            : (await store.GetAsync(tenantId, sandboxId, cancellationToken))?.Record;
 
     /// <summary>A page of the tenant's sandboxes, filtered by metadata (every pair must match) and liveness.</summary>
     public async Task<(IReadOnlyList<SandboxInfo> Items, string? Next)> ListAsync(
@@ -250,11 +256,22 @@ public sealed class SandboxService(
     {
         SandboxRequestValidator.ThrowIfInvalid(request);
         var live = await LiveAsync(null, tenantId, sandboxId, cancellationToken);
-        var timeoutMs = request.Timeout ?? SandboxRequestValidator.DefaultCommandTimeoutMs;
-        var command = new CommandStream("cmd_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), sandboxId, live.NextSequence(), request, time.GetUtcNow());
+        return await StartProcessAsync(live, request, ProcessSpec.Shell(request.Cmd), request.Timeout ?? SandboxRequestValidator.DefaultCommandTimeoutMs, cancellationToken);
+    }
+
+    /// <summary>
+    /// Starts a process in a live sandbox: <paramref name="arguments"/> as given (E2B's wire sends <c>/bin/bash -l -c</c>
+    /// itself), with the command's own timeout (0: until the sandbox ends). <paramref name="request"/> names it.
+    /// </summary>
+    public async Task<CommandStream> StartProcessAsync(LiveSandbox live, CommandRequest request, IReadOnlyList<string> arguments, int timeoutMs, CancellationToken cancellationToken)
+    {
+        var command = new CommandStream("cmd_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), live.SandboxId, live.NextSequence(), request, time.GetUtcNow())
+        {
+            Arguments = arguments,
+        };
         var spec = new ProcessSpec
         {
-            Arguments = ProcessSpec.Shell(request.Cmd),
+            Arguments = arguments,
             WorkingDirectory = request.Cwd,
             Environment = Environment(live.Record, request.Env),
             Stdin = request.Stdin,
@@ -276,6 +293,32 @@ public sealed class SandboxService(
         _ = FollowAsync(live, command, process, timeoutMs);
         return command;
     }
+
+    /// <summary>
+    /// The live sandbox behind an E2B-wire (envd) call, which carries only the sandbox's id and its token: the tenant comes
+    /// from the sandbox's index row, and the token must match (null when either does not).
+    /// </summary>
+    public async Task<LiveSandbox?> LiveByTokenAsync(DurableTaskClient? client, string sandboxId, string? accessToken, CancellationToken cancellationToken)
+    {
+        if (_live.TryGetValue(sandboxId, out var cached) && Matches(cached.Record.AccessToken, accessToken) && cached.Session.IsAlive)
+        {
+            ThrowIfEnded(cached.Record);
+            return cached;
+        }
+
+        if (await store.TenantOfAsync(sandboxId, cancellationToken) is not { } tenantId
+            || await store.GetAsync(tenantId, sandboxId, cancellationToken) is not var (record, _)
+            || !Matches(record.AccessToken, accessToken))
+        {
+            return null;
+        }
+
+        return await LiveAsync(client, tenantId, sandboxId, cancellationToken);
+    }
+
+    private static bool Matches(string? expected, string? given) =>
+        expected is not null && given is not null
+        && CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(expected), System.Text.Encoding.UTF8.GetBytes(given));
 
     /// <summary>A command of a live sandbox of this tenant.</summary>
     public async Task<CommandStream> CommandAsync(string tenantId, string sandboxId, string commandId, CancellationToken cancellationToken)

@@ -40,8 +40,11 @@ public sealed record SandboxRecord
 
     public DateTimeOffset? EndedAt { get; init; }
 
-    /// <summary>SHA-256 of the per-sandbox token its E2B-wire (envd) calls carry.</summary>
-    public string? AccessTokenHash { get; init; }
+    /// <summary>
+    /// The per-sandbox token its E2B-wire (envd) calls carry. Kept as it is (not hashed): E2B's <c>GET /sandboxes/{id}</c>
+    /// hands it back to the API key's holder, and <c>/files</c> URL signatures are keyed by it. It reaches only this sandbox.
+    /// </summary>
+    public string? AccessToken { get; init; }
 
     /// <summary>Commands started so far.</summary>
     public int Commands { get; init; }
