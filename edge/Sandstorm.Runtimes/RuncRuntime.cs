@@ -40,13 +40,14 @@ public sealed class RuncRuntime : SandboxRuntimeBase
 
     private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {
+        // The code's environment goes into the bundle's process.env only; runc itself gets the fixed host one.
         var env = SandboxEnvironment(context, "/scratch");
         var bundle = OciBundle.Write(context, OciBundle.Command(context.Spec), env, context.Cgroup!.RelativePath + "/runc", []);
         return Task.FromResult(new Launch
         {
             Command = Runc,
             Arguments = ["--root", StateRoot, "run", "--bundle", bundle, context.Id],
-            Environment = env,
+            Environment = HostEnvironment(context),
             WorkingDirectory = bundle,
         });
     }

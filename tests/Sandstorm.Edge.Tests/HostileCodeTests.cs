@@ -306,13 +306,91 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public Task TenantEnvironment_ReachesOnlyTheSandbox_NeverTheRuntimeBinaries(string runtime) =>
+        AssertEnvironmentStaysInsideAsync(runtime, TestRuntimes.Get(runtime));
+
+    [Fact]
+    public async Task TenantEnvironment_ColdGvisor_ReachesOnlyTheSandbox()
+    {
+        // The case above runs gVisor in a warm sandbox, booted before the run's variables were known; a cold start
+        // hands them to runsc's bundle.
+        Assert.Contains(GvisorRuntime.RuntimeName, TestRuntimes.WorkingAll());
+        await using var cold = new GvisorRuntime(TestRuntimes.Options with { WarmGvisorSandboxes = 0 });
+        await AssertEnvironmentStaysInsideAsync(GvisorRuntime.RuntimeName, cold);
+    }
+
+    private async Task AssertEnvironmentStaysInsideAsync(string runtime, ISandboxRuntime sandbox)
+    {
+        // Variables the host side honours: the dynamic loader (debug output files, preloaded libraries, one of them
+        // uploaded with the run and named relative to the working directory) and podman (remote service, storage,
+        // temporary files). They point into a directory anyone may write, so a runtime binary on the host that
+        // honoured them would leave a file there; inside the sandbox those paths do not exist.
+        var probe = Directory.CreateTempSubdirectory("sandstorm-env-probe-");
+        File.SetUnixFileMode(probe.FullName, (UnixFileMode)Convert.ToInt32("777", 8));
+        try
+        {
+            var environment = new Dictionary<string, string>
+            {
+                ["LD_DEBUG"] = "libs",
+                ["LD_DEBUG_OUTPUT"] = probe.FullName + "/ld-debug",
+                ["LD_PRELOAD"] = "libpcprofile.so ./preload.so",
+                ["PCPROFILE_OUTPUT"] = probe.FullName + "/pcprofile",
+                ["CONTAINER_HOST"] = "unix://" + probe.FullName + "/podman.sock",
+                ["STORAGE_OPTS"] = "overlay.mount_program=" + probe.FullName + "/mount",
+                ["TMPDIR"] = probe.FullName + "/tmp",
+                ["MULTI_LINE"] = "one\ntwo 'three' \"four\" $five",
+            };
+            var result = await RunAsync(
+                runtime,
+                sandbox,
+                Languages.Bash,
+                "printf 'inside: %s|%s|%s|%s|%s\\n' \"$CONTAINER_HOST\" \"$STORAGE_OPTS\" \"$TMPDIR\" \"$LD_DEBUG\" \"$MULTI_LINE\"",
+                environment: environment,
+                files: new Dictionary<string, string> { ["preload.so"] = "not a shared object" });
+
+            Assert.Equal(0, result.ExitCode);
+            Assert.Contains(
+                $"inside: unix://{probe.FullName}/podman.sock|overlay.mount_program={probe.FullName}/mount|{probe.FullName}/tmp|libs|one\ntwo 'three' \"four\" $five\n",
+                result.Stdout,
+                StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(probe.FullName));
+
+            // The loader complains about the uploaded non-library once: in the sandboxed interpreter, and in no host process.
+            Assert.Single(result.Stderr.Split('\n'), line => line.Contains("'./preload.so' from LD_PRELOAD cannot be preloaded", StringComparison.Ordinal));
+        }
+        finally
+        {
+            probe.Delete(recursive: true);
+        }
+    }
+
     [System.Runtime.InteropServices.DllImport("libc")]
     private static extern int dup(int fd);
 
     [System.Runtime.InteropServices.DllImport("libc")]
     private static extern int close(int fd);
 
-    private async Task<ExecutionResult> RunAsync(string runtime, string language, string code, int memoryMiB = 128, double timeoutSeconds = 15)
+    private Task<ExecutionResult> RunAsync(
+        string runtime,
+        string language,
+        string code,
+        int memoryMiB = 128,
+        double timeoutSeconds = 15,
+        IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyDictionary<string, string>? files = null) =>
+        RunAsync(runtime, TestRuntimes.Get(runtime), language, code, memoryMiB, timeoutSeconds, environment, files);
+
+    private async Task<ExecutionResult> RunAsync(
+        string runtime,
+        ISandboxRuntime sandbox,
+        string language,
+        string code,
+        int memoryMiB = 128,
+        double timeoutSeconds = 15,
+        IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyDictionary<string, string>? files = null)
     {
         var spec = new ExecutionSpec
         {
@@ -321,11 +399,14 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
             MemoryMiB = memoryMiB,
             Timeout = TimeSpan.FromSeconds(timeoutSeconds),
             IsolationLevel = TestRuntimes.Get(runtime).Isolation,
+            Environment = environment,
+            Files = files,
         };
         try
         {
             // gVisor's cases run in a warm sandbox, as on the agent; its cold start is what the probe and the CLI use.
-            var gvisor = TestRuntimes.Get(runtime) as GvisorRuntime;
+            // (A cold gVisor of a test's own is what it is.)
+            var gvisor = sandbox == TestRuntimes.Gvisor ? TestRuntimes.Gvisor : null;
             var claims = gvisor?.WarmClaims;
             if (gvisor is not null)
             {
@@ -333,14 +414,14 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
             }
 
             // Likewise Python on `process` runs forked from the warm interpreter; its cold start is covered by the CLI tests.
-            var forking = language == Languages.Python ? TestRuntimes.Get(runtime) as ProcessRuntime : null;
+            var forking = language == Languages.Python ? sandbox as ProcessRuntime : null;
             var forked = forking?.ForkedPythonRuns;
             if (forking is not null)
             {
                 Assert.True(await forking.WaitForPythonForkServerAsync(TimeSpan.FromSeconds(30)), "the Python fork server did not start");
             }
 
-            var result = await TestRuntimes.Get(runtime).ExecuteAsync(spec, CancellationToken.None);
+            var result = await sandbox.ExecuteAsync(spec, CancellationToken.None);
             Assert.Equal(claims + 1, gvisor?.WarmClaims);
             Assert.Equal(forked + 1, forking?.ForkedPythonRuns);
             output.WriteLine($"{runtime}: exit={result.ExitCode} timedOut={result.TimedOut} oom={result.OomKilled} truncated={result.Truncated} wall={result.WallTimeMs}ms cpu={result.CpuTimeMs}ms peak={result.PeakMemoryBytes / 1024}KiB");

@@ -66,7 +66,7 @@ internal static class ChildRunner
         using var process = new Process { StartInfo = psi };
         var started = time.GetTimestamp();
         // The sandboxed code's stdin is empty: it ends right after the start.
-        await Spawner.StartAsync(process, context.Cgroup, direct ? launch.InheritedFile : null, CloseInput);
+        await Spawner.StartAsync(process, context.Cgroup, direct ? launch.InheritedFiles : null, CloseInput);
 
         var pid = process.Id;
 
@@ -281,9 +281,14 @@ internal static class ChildRunner
             script.Append("ulimit ").Append(limit).Append(" || exit 125\n");
         }
 
-        if (launch.InheritedFile is not null)
+        if (launch.InheritedFiles.Count > 1)
         {
-            script.Append("exec 3< ").Append(Quote(launch.InheritedFile)).Append(" || exit 125\n");
+            throw new InvalidOperationException("the launcher passes on at most one inherited file");
+        }
+
+        foreach (var file in launch.InheritedFiles)
+        {
+            script.Append("exec 3< ").Append(Quote(file)).Append(" || exit 125\n");
         }
 
         script.Append("exec ");

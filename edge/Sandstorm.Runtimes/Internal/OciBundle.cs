@@ -14,21 +14,47 @@ internal static class OciBundle
     private static readonly Lock TemplateLock = new();
 
     // Bumped when the skeleton's layout changes, so an older skeleton on disk is rebuilt rather than reused.
-    private const string TemplateVersion = "2";
+    private const string TemplateVersion = "3";
+
+    private static readonly HashSet<string> VerifiedTemplates = new(StringComparer.Ordinal);
 
     /// <summary>The shared root skeleton, created once; sandboxes only ever see it read-only.</summary>
+    /// <remarks>
+    /// One found on disk is checked once per process before use: everything in it must be this user's and writable by
+    /// nobody else (else it is made again from nothing), its /etc holds only the files it should (anything else, such
+    /// as an <c>ld.so.preload</c>, is removed) and the account files are copied in again.
+    /// </remarks>
     public static string RootfsTemplate(RuntimeOptions options, string name = "rootfs")
     {
         var rootfs = Path.Combine(options.WorkRoot, "template", name);
         var ready = Path.Combine(options.WorkRoot, "template", name + ".ready-v" + TemplateVersion);
         lock (TemplateLock)
         {
-            if (File.Exists(ready))
+            if (VerifiedTemplates.Contains(rootfs) && File.Exists(ready))
             {
                 return rootfs;
             }
 
-            foreach (var dir in new[] { "usr", "etc", "proc", "dev", "sys", "tmp", "scratch", "run" })
+            if (File.Exists(ready) && !IsOwnTree(rootfs))
+            {
+                File.Delete(ready);
+                DeleteTree(rootfs);
+            }
+
+            if (File.Exists(ready))
+            {
+                var etcDir = Path.Combine(rootfs, "etc");
+                foreach (var entry in Directory.EnumerateFileSystemEntries(etcDir).Where(e => !TemplateEtcNames.Contains(Path.GetFileName(e))))
+                {
+                    DeleteTree(entry);
+                }
+
+                CopyAccounts(options, rootfs);
+                VerifiedTemplates.Add(rootfs);
+                return rootfs;
+            }
+
+            foreach (var dir in new[] { "usr", "etc", "proc", "dev", "sys", "tmp", "scratch", "run", "run/sandstorm" })
             {
                 Directory.CreateDirectory(Path.Combine(rootfs, dir));
             }
@@ -64,14 +90,73 @@ internal static class OciBundle
                 }
             }
 
-            var etc = HostLayout.EtcTemplate(options);
-            foreach (var file in new[] { "passwd", "group", "hosts" })
+            CopyAccounts(options, rootfs);
+            File.WriteAllText(ready, "");
+            VerifiedTemplates.Add(rootfs);
+            return rootfs;
+        }
+    }
+
+    // What a skeleton's /etc may hold: our account files, mount points for the host's entries, and what podman adds.
+    private static readonly HashSet<string> TemplateEtcNames = new(
+        ["passwd", "group", "hosts", "hostname", "resolv.conf", "mtab", .. HostLayout.EtcEntries.Select(Path.GetFileName)!],
+        StringComparer.Ordinal);
+
+    private static void CopyAccounts(RuntimeOptions options, string rootfs)
+    {
+        var etc = HostLayout.EtcTemplate(options);
+        foreach (var file in new[] { "passwd", "group", "hosts" })
+        {
+            var target = Path.Combine(rootfs, "etc", file);
+            File.Delete(target);
+            File.Copy(Path.Combine(etc, file), target);
+        }
+    }
+
+    // True when everything under `root` (not following links) is this user's and nobody else may write it (a sticky
+    // directory such as tmp aside).
+    private static bool IsOwnTree(string root)
+    {
+        var uid = Libc.geteuid();
+        var pending = new Stack<string>([root]);
+        while (pending.TryPop(out var path))
+        {
+            if (Libc.LStat(path) is not { } s || s.Uid != uid)
             {
-                File.Copy(Path.Combine(etc, file), Path.Combine(rootfs, "etc", file), overwrite: true);
+                return false;
             }
 
-            File.WriteAllText(ready, "");
-            return rootfs;
+            if (s.IsSymlink)
+            {
+                continue;
+            }
+
+            if ((s.Permissions & 0x12) != 0 && !(s.IsDirectory && (s.Permissions & 0x200) != 0))
+            {
+                return false;
+            }
+
+            if (s.IsDirectory)
+            {
+                foreach (var entry in Directory.EnumerateFileSystemEntries(path))
+                {
+                    pending.Push(entry);
+                }
+            }
+        }
+
+        return true;
+    }
+
+    private static void DeleteTree(string path)
+    {
+        if (Libc.LStat(path) is { IsDirectory: true })
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        else if (Libc.LStat(path) is not null)
+        {
+            File.Delete(path);
         }
     }
 

@@ -44,39 +44,48 @@ internal static class SeccompPolicy
         """;
 
     private static readonly SemaphoreSlim Gate = new(1, 1);
-    private static string? bpfPath;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Verified = new(StringComparer.Ordinal);
+
+    /// <summary>Where the compiled filter of a work root lives (named after what it is compiled from).</summary>
+    public static string FilterPath(RuntimeOptions options)
+    {
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(GeneratorScript + "\n" + string.Join(",", Denied))))[..16];
+        return Path.Combine(options.WorkRoot, "seccomp", $"filter-{hash}.bpf");
+    }
 
     /// <summary>Path of the compiled BPF program (generated with /usr/bin/python3 and python3-seccomp when missing).</summary>
     /// <remarks>
     /// The file is named after a hash of what it is compiled from, so every agent sharing a work root uses (and
     /// never deletes) the same file, and a restart reuses it without running the compiler. Launchers open it by path
     /// on every execution, so its presence is checked each time (a stat) and it is rebuilt if someone removed it.
+    /// A file found on disk is used only if this process's user made it and nobody else can write it (the work root
+    /// is private, see <see cref="WorkRoot"/>); anything else is compiled again and replaced.
     /// (Earlier builds named theirs <c>deny-&lt;pid&gt;.bpf</c> and deleted every other <c>deny-*.bpf</c>; the new
     /// name keeps agents of both kinds on one machine from deleting each other's filter.)
     /// </remarks>
     public static async Task<string> BpfFileAsync(RuntimeOptions options, CancellationToken ct)
     {
-        var known = bpfPath;
-        if (known is not null && File.Exists(known))
+        var path = FilterPath(options);
+        if (Verified.TryGetValue(path, out var known) && File.Exists(known))
         {
             return known;
         }
 
+        WorkRoot.EnsurePrivate(options);
         await Gate.WaitAsync(ct);
         try
         {
-            var dir = Path.Combine(options.WorkRoot, "seccomp");
-            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(GeneratorScript + "\n" + string.Join(",", Denied))))[..16];
-            var path = Path.Combine(dir, $"filter-{hash}.bpf");
-            if (File.Exists(path) && new FileInfo(path).Length > 0)
+            var dir = Path.GetDirectoryName(path)!;
+            if (Libc.LStat(path) is { IsRegularFile: true } status && status.Uid == Libc.geteuid() && (status.Permissions & 0x12) == 0 && new FileInfo(path).Length > 0)
             {
-                bpfPath = path;
+                Verified[path] = path;
                 return path;
             }
 
-            Directory.CreateDirectory(dir);
+            Directory.CreateDirectory(dir, WorkRoot.Private);
             // Compiled to a private name and renamed into place, so no launcher ever opens a half-written filter.
-            var temp = Path.Combine(dir, $"filter-{hash}.{Environment.ProcessId}.tmp");
+            TryDelete(Path.Combine(dir, $"{Path.GetFileNameWithoutExtension(path)}.{Environment.ProcessId}.tmp"));
+            var temp = Path.Combine(dir, $"{Path.GetFileNameWithoutExtension(path)}.{Environment.ProcessId}.tmp");
             var psi = new ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
             psi.ArgumentList.Add("-c");
             psi.ArgumentList.Add(GeneratorScript);
@@ -91,8 +100,9 @@ internal static class SeccompPolicy
                 throw new InvalidOperationException($"compiling the seccomp filter failed (python3-seccomp installed?): {error.Trim()}");
             }
 
+            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             File.Move(temp, path, overwrite: true);
-            bpfPath = path;
+            Verified[path] = path;
             return path;
         }
         finally
