@@ -121,6 +121,9 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
             "--perms", "0644", "--file", Launch.InheritedFdOf(4), "/etc/hosts",
             "--proc", "/proc",
             "--dev", "/dev",
+
+            // Shared memory (multiprocessing's semaphores) on a tmpfs of its own, capped like /tmp.
+            "--size", ((long)options.TmpSizeMiB * 1024 * 1024).ToString(CultureInfo.InvariantCulture), "--perms", "01777", "--tmpfs", "/dev/shm",
             "--size", ((long)options.TmpSizeMiB * 1024 * 1024).ToString(CultureInfo.InvariantCulture), "--tmpfs", "/tmp",
             "--bind", context.Scratch!.HostPath, SandboxScratchPath,
             "--remount-ro", "/",

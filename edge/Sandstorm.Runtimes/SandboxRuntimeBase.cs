@@ -66,6 +66,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                     context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(spec), CgroupPidsLimit(spec), spec.Cpu);
                 }
 
+                AssignSandboxUser(context);
                 context.Scratch = Scratch.Create(Options, context.Id, spec, ScratchOwner(context));
             }
 
@@ -133,6 +134,16 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     /// binary, are skipped; the cgroup kill still runs. Runtimes whose state cannot be checked cheaply keep true.
     /// </summary>
     private protected virtual bool HasRuntimeState(SandboxContext context) => true;
+
+    /// <summary>Sets <see cref="SandboxContext.SandboxUser"/> before the scratch is made (by default the options' user).</summary>
+    private protected virtual void AssignSandboxUser(SandboxContext context)
+    {
+    }
+
+    /// <summary>Gives back what <see cref="AssignSandboxUser"/> took, once the execution is cleaned up.</summary>
+    private protected virtual void ReleaseSandboxUser(SandboxContext context)
+    {
+    }
 
     /// <summary>Host pids limit; gVisor needs far more host threads than the sandbox has processes.</summary>
     private protected virtual int CgroupPidsLimit(ExecutionSpec spec) => spec.MaxProcesses;
@@ -302,6 +313,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         Try(() => context.Cgroup?.Remove());
         Try(() => context.Scratch?.Remove());
         Try(() => WorkRootPaths.DeleteDirectory(context.BundleDirectory));
+        Try(() => ReleaseSandboxUser(context));
         if (errors is not null)
         {
             // The owner record stays: once this process is gone, the next one in the work root tries again.

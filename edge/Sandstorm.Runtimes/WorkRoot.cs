@@ -14,9 +14,10 @@ namespace Sandstorm.Runtimes;
 /// anything else is refused with the reason.
 /// </summary>
 /// <remarks>
-/// 0711 rather than 0700: bwrap starts as the unprivileged sandbox user and must reach its scratch mount, so the root
-/// and <c>scratch/</c> can be traversed (not listed) by others; every other directory in it is 0700, and each scratch
-/// mount is 0700, owned by the sandbox's own user.
+/// 0711 rather than 0700: bwrap starts as the unprivileged sandbox user and must reach its scratch mount, and runc sets up
+/// a container's root as the root of its user namespace, an unprivileged host uid; so the root, <c>scratch/</c> and
+/// <c>template/</c> (the public root skeleton) can be traversed, not listed, by others. Every other directory in it is
+/// 0700, and each scratch mount is 0700, owned by the sandbox's own user.
 /// </remarks>
 public static class WorkRoot
 {
@@ -34,7 +35,7 @@ public static class WorkRoot
     /// <summary>The directories this library keeps in a work root, and their modes.</summary>
     private static readonly (string Name, UnixFileMode Mode)[] Directories =
     [
-        ("scratch", TraverseOnly), ("bundles", Private), ("owners", Private), ("seccomp", Private), ("template", Private),
+        ("scratch", TraverseOnly), ("bundles", Private), ("owners", Private), ("seccomp", Private), ("template", TraverseOnly),
         ("runc-state", Private), ("runsc-state", Private), ("fifo", Private),
     ];
 

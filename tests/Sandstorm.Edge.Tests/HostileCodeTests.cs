@@ -366,6 +366,231 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public async Task SyscallsOutsideTheAllowList_FailWithAnErrno_AndTheCodeGoesOn(string runtime)
+    {
+        // Kernel surfaces no sandboxed program needs, among them calls a deny-list forgot (modify_ldt, personality flags,
+        // move_pages), the x32 ABI and the 32-bit entry (int 0x80, run in a child: on kernels without it the child faults).
+        // Each must fail with an errno, never run, and never kill the code.
+        var result = await RunAsync(runtime, Languages.Python, """
+            import ctypes, errno, mmap, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            buf = ctypes.create_string_buffer(4096)
+            addr = ctypes.addressof(buf)
+            def call(name, nr, *args):
+                ctypes.set_errno(0)
+                r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+                print(name, "ran" if r >= 0 else "refused-" + errno.errorcode.get(ctypes.get_errno(), "?"), flush=True)
+            call("modify_ldt", 154, 0, addr, 16)
+            call("personality-no-aslr", 135, 0x0040000)
+            call("personality-query", 135, 0xffffffff)
+            call("move_pages", 279, 0, 0, 0, 0, 0, 0)
+            call("io_uring_setup", 425, 1, addr)
+            call("userfaultfd", 323, 0)
+            call("bpf", 321, 0, addr, 48)
+            call("clone3", 435, 0, 0)
+            call("kexec_load", 246, 0, 0, 0, 0)
+            call("x32-getpid", 0x40000000 | 39)
+            pid = os.fork()
+            if pid == 0:
+                code = bytes([0xb8, 0x14, 0, 0, 0, 0xcd, 0x80, 0xc3])  # mov eax, 20 (getpid); int 0x80; ret
+                m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+                m.write(code)
+                r = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))()
+                print("int80-getpid", "ran" if r > 0 else "refused-" + errno.errorcode.get(-r, "?"), flush=True)
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            if os.WIFSIGNALED(status):
+                print("int80-getpid faulted", os.WTERMSIG(status))
+            print("still here")
+            """);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("still here", result.Stdout, StringComparison.Ordinal);
+        if (runtime != GvisorRuntime.RuntimeName)
+        {
+            // Allowed with the arguments ordinary programs pass (gVisor's own kernel answers EINVAL to the query).
+            Assert.Contains("personality-query ran", result.Stdout, StringComparison.Ordinal);
+        }
+
+        foreach (var call in new[] { "modify_ldt", "personality-no-aslr", "move_pages", "io_uring_setup", "userfaultfd", "bpf", "clone3", "kexec_load", "x32-getpid", "int80-getpid" })
+        {
+            Assert.Contains(call + " ", result.Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain(call + " ran", result.Stdout, StringComparison.Ordinal);
+        }
+
+        // glibc falls back from clone3 to clone only on ENOSYS.
+        Assert.Contains("clone3 refused-ENOSYS", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
+    public async Task EverydayPython_ThreadsProcessesPoolsAsyncioPip_StillWork(string runtime)
+    {
+        var result = await RunAsync(runtime, Languages.Python, """
+            import asyncio, concurrent.futures, multiprocessing, os, subprocess, sys, threading
+            seen = []
+            threads = [threading.Thread(target=seen.append, args=(i,)) for i in range(4)]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+            print("threads", sorted(seen))
+            if __name__ == "__main__":
+                with multiprocessing.Pool(2) as pool:
+                    print("pool", pool.map(abs, [-1, -2, -3]))
+                with concurrent.futures.ProcessPoolExecutor(2) as executor:
+                    print("executor", list(executor.map(abs, [-4, -5])))
+                q = multiprocessing.Queue()
+                p = multiprocessing.Process(target=q.put, args=("via queue",))
+                p.start(); print("process", q.get()); p.join()
+            # gVisor's statx refuses the flags coreutils' ls passes (EINVAL, its own limitation): ls runs everywhere else.
+            if os.environ.get("RUNTIME") != "gvisor":
+                print("ls", subprocess.run(["ls"], capture_output=True, text=True).stdout.split())
+            print("grep", subprocess.run("printf 'a\\nb\\n' | grep b | wc -l", shell=True, capture_output=True, text=True).stdout.strip())
+            async def child():
+                proc = await asyncio.create_subprocess_exec("echo", "async", stdout=asyncio.subprocess.PIPE)
+                out, _ = await proc.communicate()
+                await asyncio.sleep(0.01)
+                return out.decode().strip()
+            print("asyncio", asyncio.run(child()))
+            pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
+            print("pip", pip.returncode, pip.stdout.split()[:1], pip.stderr[-300:])
+            """, memoryMiB: 512, timeoutSeconds: 60, environment: new Dictionary<string, string> { ["RUNTIME"] = runtime });
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(
+            "threads [0, 1, 2, 3]\npool [1, 2, 3]\nexecutor [4, 5]\nprocess via queue\n"
+                + (runtime == GvisorRuntime.RuntimeName ? "" : "ls ['main.py']\n")
+                + "grep 1\nasyncio async\npip 0 ['pip'] \n",
+            result.Stdout);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
+    public async Task EverydayNodeAndBash_WorkersChildrenPipes_StillWork(string runtime)
+    {
+        var node = await RunAsync(runtime, Languages.JavaScript, """
+            const { Worker } = require("worker_threads");
+            const { execSync } = require("child_process");
+            const crypto = require("crypto");
+            const fs = require("fs");
+            fs.writeFileSync("n.txt", "node");
+            console.log("fs", fs.readFileSync("n.txt", "utf8"));
+            console.log("child", execSync("cat n.txt | grep -c node").toString().trim());
+            console.log("hash", crypto.createHash("sha256").update("x").digest("hex").slice(0, 8));
+            new Worker("require('worker_threads').parentPort.postMessage(6 * 7)", { eval: true })
+              .on("message", m => console.log("worker", m));
+            """, memoryMiB: 512, timeoutSeconds: 60);
+        Assert.Equal((0, "fs node\nchild 1\nhash 2d711642\nworker 42\n"), (node.ExitCode, node.Stdout));
+
+        var bash = await RunAsync(runtime, Languages.Bash, """
+            printf 'b\na\nc\n' > in.txt
+            sort in.txt | head -2 | tr '\n' ' '; echo
+            find . -name '*.txt' | xargs grep -l a | wc -l
+            (sleep 0.1; echo sub) & wait
+            awk 'END { print NR }' in.txt; sed -n 2p in.txt
+            """);
+        Assert.Equal((0, "a b \n1\nsub\n3\na\n"), (bash.ExitCode, bash.Stdout));
+    }
+
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public async Task FillingDevShm_HitsASizeCap(string runtime)
+    {
+        var result = await RunAsync(runtime, Languages.Bash, "dd if=/dev/zero of=/dev/shm/fill bs=1M count=200 2>&1; echo dd=$?; ls -ld /dev/shm", memoryMiB: 256);
+        Assert.Contains("No space left on device", result.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("dd=0", result.Stdout, StringComparison.Ordinal);
+        Assert.False(result.OomKilled, "the memory limit, not a size cap, stopped the writer");
+    }
+
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public async Task KillEveryProcess_ReachesOnlyTheSandbox(string runtime)
+    {
+        // A host process of the sandbox user's own uid: a kill -9 -1 from a sandbox that shared the host's pid space would hit it.
+        using var sentinel = System.Diagnostics.Process.Start("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", "/usr/bin/sleep", "300"])!;
+        try
+        {
+            var result = await RunAsync(runtime, Languages.Bash, "sleep 30 & kill -9 -1; wait; echo after $?");
+            Assert.False(result.TimedOut);
+            Assert.False(sentinel.HasExited, "kill -9 -1 in the sandbox killed a host process");
+        }
+        finally
+        {
+            sentinel.Kill();
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public async Task MountInfo_NamesNoHostPathButTheDocumentedOnes(string runtime)
+    {
+        var result = await RunAsync(runtime, Languages.Bash, "cat /proc/self/mountinfo");
+        Assert.Equal(0, result.ExitCode);
+
+        // Mount roots (4th field) are paths in the host's filesystems: /usr and the /etc files are the same paths inside,
+        // tmpfs and proc roots are "/". runc and podman bind their root from the work root's skeleton (a path, not a secret;
+        // what is in it is public), and podman its own state files; nothing else of the host may show.
+        var roots = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[3]).ToList();
+        // (bwrap's own root, and the device nodes it binds from the host's devtmpfs, are named relative to those.)
+        var allowed = new List<string> { "/", "/usr", "/newroot", "/null", "/zero", "/full", "/random", "/urandom", "/tty" };
+        allowed.AddRange(new[] { "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/nsswitch.conf", "/bus", "/fs", "/irq", "/sys" });
+        var leaked = roots.Where(r => !allowed.Contains(r) && !r.StartsWith("/usr/", StringComparison.Ordinal)).ToList();
+        if (runtime is RuncRuntime.RuntimeName or PodmanRuntime.RuntimeName)
+        {
+            leaked.RemoveAll(r => r.StartsWith(Path.Combine(TestRuntimes.Options.WorkRoot, "template") + "/", StringComparison.Ordinal));
+        }
+
+        if (runtime == PodmanRuntime.RuntimeName)
+        {
+            // Its own state files, and the directory of the code's variables (the bundle's, see PodmanRuntime).
+            leaked.RemoveAll(r => r.StartsWith("/run/containers/storage/", StringComparison.Ordinal)
+                || (r.StartsWith(Path.Combine(TestRuntimes.Options.WorkRoot, "bundles") + "/", StringComparison.Ordinal) && r.EndsWith("/environment", StringComparison.Ordinal)));
+        }
+
+        Assert.Empty(leaked);
+        Assert.DoesNotContain(Path.Combine(TestRuntimes.Options.WorkRoot, "scratch"), result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RuncSandboxes_EachRunAsAHostUidOfItsOwn()
+    {
+        // Two at once: inside, both are nobody; on the host, each a uid of its own with its own process count.
+        Assert.Contains(RuncRuntime.RuntimeName, TestRuntimes.WorkingAll());
+        var runc = TestRuntimes.Get(RuncRuntime.RuntimeName);
+        var spec = new ExecutionSpec
+        {
+            Language = Languages.Bash,
+            Code = "id -u; stat -c %u /scratch/main.sh; ulimit -u; cat /proc/self/uid_map; sleep 1",
+            MemoryMiB = 128,
+            Timeout = TimeSpan.FromSeconds(30),
+            IsolationLevel = IsolationLevel.Standard,
+        };
+        try
+        {
+            var runs = await Task.WhenAll(runc.ExecuteAsync(spec, CancellationToken.None), runc.ExecuteAsync(spec, CancellationToken.None));
+            var bases = new List<long>();
+            foreach (var run in runs)
+            {
+                output.WriteLine(run.Stdout + run.Stderr);
+                var lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                Assert.Equal(0, run.ExitCode);
+                Assert.Equal(["65534", "65534", ExecutionLimits.DefaultMaxProcesses.ToString(System.Globalization.CultureInfo.InvariantCulture)], lines[..3]);
+                var map = lines[3].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                Assert.Equal(["0", "65536"], [map[0], map[2]]);
+                bases.Add(long.Parse(map[1], System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            Assert.All(bases, b => Assert.InRange(b, RuncRuntime.UserNamespaceFirst, int.MaxValue - 65535));
+            Assert.NotEqual(bases[0], bases[1]);
+        }
+        finally
+        {
+            HostState.AssertClean();
+        }
+    }
+
     [System.Runtime.InteropServices.DllImport("libc")]
     private static extern int dup(int fd);
 

@@ -33,7 +33,8 @@ public sealed class WorkRootTests : IDisposable
 
         Assert.Equal(WorkRoot.TraverseOnly, File.GetUnixFileMode(Root));
         Assert.Equal(WorkRoot.TraverseOnly, File.GetUnixFileMode(Path.Combine(Root, "scratch")));
-        foreach (var name in new[] { "bundles", "owners", "seccomp", "template", "runc-state", "fifo" })
+        Assert.Equal(WorkRoot.TraverseOnly, File.GetUnixFileMode(Path.Combine(Root, "template")));
+        foreach (var name in new[] { "bundles", "owners", "seccomp", "runc-state", "fifo" })
         {
             Assert.Equal(WorkRoot.Private, File.GetUnixFileMode(Path.Combine(Root, name)));
         }
@@ -45,13 +46,16 @@ public sealed class WorkRootTests : IDisposable
         // 0755, as earlier versions made it: ours and written by nobody else, so nothing in it can be a stranger's.
         var open = (UnixFileMode)Convert.ToInt32("755", 8);
         Directory.CreateDirectory(Path.Combine(Root, "template"), open);
+        Directory.CreateDirectory(Path.Combine(Root, "bundles"), open);
         File.SetUnixFileMode(Root, open);
         File.SetUnixFileMode(Path.Combine(Root, "template"), open);
+        File.SetUnixFileMode(Path.Combine(Root, "bundles"), open);
 
         WorkRoot.EnsurePrivate(Options);
 
         Assert.Equal(WorkRoot.TraverseOnly, File.GetUnixFileMode(Root));
-        Assert.Equal(WorkRoot.Private, File.GetUnixFileMode(Path.Combine(Root, "template")));
+        Assert.Equal(WorkRoot.TraverseOnly, File.GetUnixFileMode(Path.Combine(Root, "template")));
+        Assert.Equal(WorkRoot.Private, File.GetUnixFileMode(Path.Combine(Root, "bundles")));
     }
 
     [Fact]

@@ -16,6 +16,9 @@ internal static class OciBundle
     // Bumped when the skeleton's layout changes, so an older skeleton on disk is rebuilt rather than reused.
     private const string TemplateVersion = "3";
 
+    /// <summary>Uids (and gids) a container's user namespace maps: 0-65535.</summary>
+    public const int UserNamespaceSize = 65536;
+
     private static readonly HashSet<string> VerifiedTemplates = new(StringComparer.Ordinal);
 
     /// <summary>The shared root skeleton, created once; sandboxes only ever see it read-only.</summary>
@@ -161,7 +164,18 @@ internal static class OciBundle
     }
 
     /// <summary>Writes <c>config.json</c> into a fresh bundle directory and returns the directory.</summary>
-    public static string Write(SandboxContext context, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env, string? cgroupsPath, IEnumerable<JsonObject> extraRlimits, bool refuseClone3 = true)
+    /// <param name="userNamespaceBase">
+    /// When set, the container gets a user namespace mapping its uids and gids 0-65535 to the host's from this base: the
+    /// sandbox user keeps its number inside, and is a host uid no other sandbox uses (see <see cref="RuncRuntime"/>).
+    /// </param>
+    public static string Write(
+        SandboxContext context,
+        IReadOnlyList<string> args,
+        IReadOnlyDictionary<string, string> env,
+        string? cgroupsPath,
+        IEnumerable<JsonObject> extraRlimits,
+        bool refuseClone3 = true,
+        int? userNamespaceBase = null)
     {
         var options = context.Options;
         var bundle = WorkRootPaths.Bundle(options, context.Id);
@@ -172,6 +186,7 @@ internal static class OciBundle
         {
             new JsonObject { ["destination"] = "/proc", ["type"] = "proc", ["source"] = "proc", ["options"] = new JsonArray("nosuid", "noexec", "nodev") },
             new JsonObject { ["destination"] = "/dev", ["type"] = "tmpfs", ["source"] = "tmpfs", ["options"] = new JsonArray("nosuid", "strictatime", "mode=755", "size=1m") },
+            new JsonObject { ["destination"] = "/dev/shm", ["type"] = "tmpfs", ["source"] = "shm", ["options"] = new JsonArray("nosuid", "nodev", "noexec", "mode=1777", $"size={options.TmpSizeMiB}m") },
             new JsonObject { ["destination"] = "/tmp", ["type"] = "tmpfs", ["source"] = "tmpfs", ["options"] = new JsonArray("nosuid", "nodev", "mode=1777", $"size={options.TmpSizeMiB}m") },
             new JsonObject { ["destination"] = "/usr", ["type"] = "bind", ["source"] = "/usr", ["options"] = new JsonArray("rbind", "ro", "nosuid", "nodev") },
         };
@@ -204,6 +219,13 @@ internal static class OciBundle
         if (cgroupsPath is not null)
         {
             linux["cgroupsPath"] = cgroupsPath;
+        }
+
+        if (userNamespaceBase is { } hostBase)
+        {
+            linux["namespaces"]!.AsArray().Add(new JsonObject { ["type"] = "user" });
+            linux["uidMappings"] = new JsonArray(new JsonObject { ["containerID"] = 0, ["hostID"] = hostBase, ["size"] = UserNamespaceSize });
+            linux["gidMappings"] = new JsonArray(new JsonObject { ["containerID"] = 0, ["hostID"] = hostBase, ["size"] = UserNamespaceSize });
         }
 
         var config = new JsonObject

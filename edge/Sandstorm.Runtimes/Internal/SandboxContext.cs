@@ -24,6 +24,9 @@ internal sealed class SandboxContext
     /// <summary>Host uid and gid the sandboxed code runs as (and that owns its scratch); the options' unless the runtime gives each sandbox its own.</summary>
     public (int Uid, int Gid) SandboxUser { get; set; }
 
+    /// <summary>First host uid (and gid) of the execution's own user namespace, when its runtime gives it one.</summary>
+    public int? UserNamespaceBase { get; set; }
+
     public SandboxCgroup? Cgroup { get; set; }
 
     public Scratch? Scratch { get; set; }
