@@ -553,6 +553,60 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
         Assert.DoesNotContain(Path.Combine(TestRuntimes.Options.WorkRoot, "scratch"), result.Stdout, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
+    public async Task OddFileNames_AreWrittenExactly_NeverAsPathsOrEscapes(string runtime)
+    {
+        // A newline, a right-to-left override, a fullwidth solidus (a character, not a separator) and 255 bytes:
+        // each arrives as exactly one file of exactly that name, beside the code.
+        var names = new[] { "new\nline.txt", "\u202Etxt.exe", "a\uFF0Fb", new string('n', 255), "dir/nested.txt" };
+        var result = await RunAsync(runtime, Languages.Python, """
+            import json, os
+            found = sorted(os.path.relpath(os.path.join(root, f), ".") for root, _, files in os.walk(".") for f in files if not f.startswith(".sandstorm-"))
+            print(json.dumps(found))
+            """, files: names.ToDictionary(n => n, n => n.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+        Assert.Equal(0, result.ExitCode);
+        var found = System.Text.Json.JsonSerializer.Deserialize<string[]>(result.Stdout)!;
+        Assert.Equal([.. names.Append("main.py").Order(StringComparer.Ordinal)], found.Order(StringComparer.Ordinal));
+    }
+
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
+    public async Task AThousandAndOneFiles_AllArrive(string runtime)
+    {
+        var files = Enumerable.Range(0, 1001).ToDictionary(i => $"f/{i % 10}/file{i}.txt", i => i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var result = await RunAsync(runtime, Languages.Python, """
+            import os
+            print(sum(len(files) for _, _, files in os.walk("f")))
+            """, files: files);
+        Assert.Equal((0, "1001\n"), (result.ExitCode, result.Stdout));
+    }
+
+    [Theory]
+    [InlineData("a name over 255 bytes", "longer than 255 bytes")]
+    [InlineData("a file that is also a directory", "is not a directory")]
+    [InlineData("a directory that is also a file", "already exists")]
+    public async Task FileNamesTheHostCannotWrite_AreRefusedBeforeAnythingRuns(string what, string reason)
+    {
+        var files = what switch
+        {
+            "a name over 255 bytes" => new Dictionary<string, string> { [new string('n', 256)] = "x" },
+            "a file that is also a directory" => new Dictionary<string, string> { ["a"] = "file", ["a/b"] = "file in it" },
+            _ => new Dictionary<string, string> { ["a/b"] = "file in it", ["a"] = "file" },
+        };
+        var spec = new ExecutionSpec { Language = Languages.Bash, Code = "echo ran", Files = files, IsolationLevel = IsolationLevel.Standard };
+        try
+        {
+            var refused = await Assert.ThrowsAsync<ArgumentException>(() => TestRuntimes.Get(BwrapRuntime.RuntimeName).ExecuteAsync(spec, CancellationToken.None));
+            Assert.Contains(reason, refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            HostState.AssertClean();
+        }
+    }
+
     [Fact]
     public async Task RuncSandboxes_EachRunAsAHostUidOfItsOwn()
     {

@@ -12,7 +12,11 @@ internal static class TestRuntimes
     public static RuntimeOptions Options { get; } = new()
     {
         WorkRoot = Path.Combine(Path.GetTempPath(), "sandstorm-edge-tests"),
-        CgroupParent = "sandstorm/edge-tests",
+
+        // One cgroup parent per work root: a test run that ends leaves its warm gVisor sandbox for the next run in the
+        // same work root to sweep, and runs in other work roots (TMPDIR) must neither see nor blame it.
+        CgroupParent = "sandstorm/edge-tests-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes(Path.Combine(Path.GetTempPath(), "sandstorm-edge-tests"))))[..8],
         ScratchSizeMiB = 32,
         TmpSizeMiB = 16,
         // As the agent runs gVisor; the hostile cases run in warm sandboxes (see HostileCodeTests.RunAsync).
