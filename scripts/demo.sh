@@ -139,7 +139,8 @@ echo "token expires $(printf '%s' "$TOKEN_JSON" | grep -o '"expiresAt":"[^"]*"' 
 
 say "enrolling the edge agent (sandstorm-edge init)"
 # Each demo enrols afresh: a config from an earlier demo may belong to a control plane state that is gone.
-dotnet "$EDGE_DLL" init --control-plane "$URL" --enrollment-token "$ENROLLMENT_TOKEN" \
+# The token goes in through stdin: a command line is readable by every local user.
+printf '%s\n' "$ENROLLMENT_TOKEN" | dotnet "$EDGE_DLL" init --control-plane "$URL" --enrollment-token-file - \
   --name "demo-$(hostname)" --label demo=true --config "$EDGE_CONFIG" --force
 
 say "starting the edge agent (sandstorm-edge start)"

@@ -114,18 +114,29 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
             args.AddRange(["--ro-bind-try", entry, entry]);
         }
 
+        // bwrap runs as the sandbox user, who cannot open anything in the private work root: the seccomp program, the
+        // sandbox's environment and its /etc files come as descriptors this process opens. The /etc files are copied in
+        // (--file) rather than bound, so the sandbox's mountinfo names no path of the host's work root either.
         args.AddRange(
         [
-            "--ro-bind", Path.Combine(etc, "passwd"), "/etc/passwd",
-            "--ro-bind", Path.Combine(etc, "group"), "/etc/group",
-            "--ro-bind", Path.Combine(etc, "hosts"), "/etc/hosts",
+            "--perms", "0644", "--file", Launch.InheritedFdOf(2), "/etc/passwd",
+            "--perms", "0644", "--file", Launch.InheritedFdOf(3), "/etc/group",
+            "--perms", "0644", "--file", Launch.InheritedFdOf(4), "/etc/hosts",
             "--proc", "/proc",
             "--dev", "/dev",
+
+            // Shared memory (multiprocessing's semaphores) on a tmpfs of its own, capped like /tmp.
+            "--size", ((long)options.TmpSizeMiB * 1024 * 1024).ToString(CultureInfo.InvariantCulture), "--perms", "01777", "--tmpfs", "/dev/shm",
             "--size", ((long)options.TmpSizeMiB * 1024 * 1024).ToString(CultureInfo.InvariantCulture), "--tmpfs", "/tmp",
             "--bind", context.Scratch!.HostPath, home,
             "--remount-ro", "/",
             "--chdir", home,
             "--seccomp", Launch.InheritedFd,
+
+            // The caller's variables never reach bwrap's own environment (its loader would honour LD_PRELOAD and
+            // LD_DEBUG_OUTPUT on the host, before any namespace exists): bwrap clears what it has and sets exactly these
+            // for the code, read from a file rather than its command line, which every local user can read.
+            "--args", Launch.InheritedFdOf(1),
             "--",
         ]);
         args.AddRange(context.Command ?? CodeCommand(context.Spec, home));
@@ -133,11 +144,28 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
         {
             Command = command,
             Arguments = args,
-            Environment = SandboxEnvironment(context, home),
-            WorkingDirectory = context.Scratch.HostPath,
-            InheritedFile = seccomp,
+            Environment = HostEnvironment(context),
+            WorkingDirectory = "/",
+            InheritedFiles = [seccomp, WriteEnvironmentArguments(context, home), Path.Combine(etc, "passwd"), Path.Combine(etc, "group"), Path.Combine(etc, "hosts")],
             UserName = userName,
         };
+    }
+
+    // bwrap's --args file: NUL-separated options that give the code exactly its environment.
+    private string WriteEnvironmentArguments(SandboxContext context, string home)
+    {
+        var bundle = WorkRootPaths.Bundle(context.Options, context.Id);
+        Directory.CreateDirectory(bundle, WorkRoot.Private);
+        context.BundleDirectory = bundle;
+        var text = new System.Text.StringBuilder("--clearenv\0");
+        foreach (var (key, value) in SandboxEnvironment(context, home))
+        {
+            text.Append("--setenv\0").Append(key).Append('\0').Append(value).Append('\0');
+        }
+
+        var path = Path.Combine(bundle, "bwrap-environment");
+        File.WriteAllText(path, text.ToString(), new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+        return path;
     }
 
     // The user database is read once per uid/gid pair rather than on every execution.

@@ -201,11 +201,11 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
         // The first process, a bash (dash has no `ulimit -u`) under the sandbox's seccomp filter (inherited by all it starts), reads the
         // go-ahead and then sources this script. The exit code goes into a file written now, so the shell only
         // overwrites its bytes in place: a code that filled /scratch cannot keep it from being recorded.
-        var scratch = context.Scratch!.HostPath;
-        var exitFile = Path.Combine(scratch, ".sandstorm-exit-" + context.Id);
-        await File.WriteAllTextAsync(exitFile, "    \n", ct);
-        Libc.chown(exitFile, Options.SandboxUid, Options.SandboxGid);
-        await File.WriteAllTextAsync(Path.Combine(scratch, RunScript(context.Id)), WarmRunScript(context), ct);
+        // Written through descriptors, never following a link, as anything else put into a scratch.
+        var scratch = context.Scratch!;
+        var exitFile = Path.Combine(scratch.HostPath, ".sandstorm-exit-" + context.Id);
+        scratch.WriteFile(".sandstorm-exit-" + context.Id, "    \n", context.SandboxUser);
+        scratch.WriteFile(RunScript(context.Id), WarmRunScript(context), null);
         var starter = context.Starter!;
         try
         {
@@ -272,7 +272,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
         {
             Command = Runsc,
             Arguments = [.. GlobalFlags, "run", "--bundle", bundle, context.Id],
-            Environment = env,
+            Environment = HostEnvironment(context),
             WorkingDirectory = bundle,
         });
     }
@@ -370,7 +370,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
             await ClaimAsync(context);
 
             context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(WarmSpec), CgroupPidsLimit(WarmSpec), WarmSpec.Cpu);
-            context.Scratch = Scratch.CreateEmpty(Options, context.Id, ownedBySandboxUser: true);
+            context.Scratch = Scratch.CreateEmpty(Options, context.Id, context.SandboxUser);
             var bundle = OciBundle.Write(
                 context,
                 ["/bin/bash", "-c", WarmShell(context.Id)],
@@ -392,6 +392,12 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
             foreach (var argument in (string[])[.. GlobalFlags, "create", "--bundle", bundle, context.Id])
             {
                 psi.ArgumentList.Add(argument);
+            }
+
+            psi.Environment.Clear();
+            foreach (var (key, value) in HostEnvironment(context))
+            {
+                psi.Environment[key] = value;
             }
 
             var starter = context.Starter = new Process { StartInfo = psi };

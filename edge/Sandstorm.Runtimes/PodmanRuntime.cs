@@ -37,12 +37,20 @@ public sealed class PodmanRuntime : SandboxRuntimeBase
     private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {
         var options = context.Options;
-        var env = SandboxEnvironment(context, "/scratch");
         var bundle = WorkRootPaths.Bundle(options, context.Id);
-        Directory.CreateDirectory(bundle);
+        Directory.CreateDirectory(bundle, WorkRoot.Private);
         context.BundleDirectory = bundle;
         var profile = Path.Combine(bundle, "seccomp.json");
         File.WriteAllText(profile, SeccompPolicy.OciSection().ToJsonString());
+
+        // podman honours variables of its own environment (CONTAINER_HOST, STORAGE_OPTS, TMPDIR, the loader's), and
+        // `--env K=V` would put the values on its command line, which every local user can read. So podman gets the
+        // fixed host environment, and the code's variables travel in a file that a shell inside the container exports
+        // before it execs the interpreter.
+        var environment = Path.Combine(bundle, "environment");
+        Directory.CreateDirectory(environment);
+        File.WriteAllText(Path.Combine(environment, "env"), ShellExports(SandboxEnvironment(context, "/scratch")));
+        File.SetUnixFileMode(Path.Combine(environment, "env"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
 
         var args = new List<string>
         {
@@ -66,26 +74,38 @@ public sealed class PodmanRuntime : SandboxRuntimeBase
             "--tmpfs", "/tmp:rw,nosuid,nodev,size=" + options.TmpSizeMiB.ToString(CultureInfo.InvariantCulture) + "m,mode=1777",
             "-v", "/usr:/usr:ro",
             "-v", context.Scratch!.HostPath + ":/scratch:rw",
+            "-v", environment + ":" + EnvironmentDirectory + ":ro",
         };
         foreach (var entry in HostLayout.EtcEntries.Where(Path.Exists))
         {
             args.AddRange(["-v", entry + ":" + entry + ":ro"]);
         }
 
-        foreach (var (key, value) in env)
-        {
-            args.AddRange(["--env", key + "=" + value]);
-        }
-
         args.Add(RootfsTemplate(options));
+        args.AddRange(["/bin/sh", "-c", "set -a && . " + EnvironmentDirectory + "/env && set +a && exec \"$@\"", "sandstorm-env"]);
         args.AddRange(OciBundle.Command(context.Spec));
         return Task.FromResult(new Launch
         {
             Command = Podman,
             Arguments = args,
-            Environment = new Dictionary<string, string>(env) { ["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin" },
+            Environment = HostEnvironment(context),
             WorkingDirectory = bundle,
         });
+    }
+
+    // Where the file of the code's variables is mounted (read-only) in the container.
+    private const string EnvironmentDirectory = "/run/sandstorm";
+
+    // `K='V'` lines for a POSIX shell: single quotes keep every byte but the quote itself, which is spelled '\''.
+    private static string ShellExports(IReadOnlyDictionary<string, string> environment)
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var (key, value) in environment)
+        {
+            text.Append(key).Append("='").Append(value.Replace("'", "'\\''", StringComparison.Ordinal)).Append("'\n");
+        }
+
+        return text.ToString();
     }
 
     private protected override async Task StopRuntimeAsync(SandboxContext context) =>

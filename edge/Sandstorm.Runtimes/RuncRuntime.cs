@@ -5,11 +5,18 @@ namespace Sandstorm.Runtimes;
 
 /// <summary>
 /// Isolation <c>standard</c> with runc: an OCI bundle we generate (no image pull) whose read-only root is the host's
-/// /usr and a minimal /etc; pid, network (none), ipc, uts, mount and cgroup namespaces; no capabilities,
-/// no_new_privs, the seccomp deny-list; code runs as nobody. The container's cgroup sits under the execution's
+/// /usr and a minimal /etc; user, pid, network (none), ipc, uts, mount and cgroup namespaces; no capabilities,
+/// no_new_privs, the seccomp allow-list; code runs as nobody. The container's cgroup sits under the execution's
 /// limited cgroup. runc keeps the container running if its client dies, so cleanup always ends with
 /// <c>runc delete --force</c>.
 /// </summary>
+/// <remarks>
+/// Each container has a user namespace of its own, mapping uids and gids 0-65535 onto a range of host ids no other
+/// running sandbox of this process uses (drawn at random from <see cref="UserNamespaceFirst"/> on, so other processes'
+/// ranges rarely meet ours): inside, the code is nobody (65534) as everywhere; on the host it is a uid of its own, so
+/// concurrent sandboxes share neither a uid (files, signals, should anything escape the namespaces) nor the per-user
+/// process count that RLIMIT_NPROC (set to the execution's process limit) bounds.
+/// </remarks>
 public sealed class RuncRuntime : SandboxRuntimeBase
 {
     public const string RuntimeName = "runc";
@@ -40,15 +47,65 @@ public sealed class RuncRuntime : SandboxRuntimeBase
         return Task.FromResult(Libc.IsRoot ? null : "runc needs root here (rootless runc needs a systemd user session)");
     }
 
+    /// <summary>First host uid (and gid) of the ranges runc containers' user namespaces map to.</summary>
+    public const int UserNamespaceFirst = 0x40000000;
+
+    // Ranges of 65536 ids from UserNamespaceFirst up to 2^31 (ids above that confuse too many tools).
+    private const int UserNamespaceSlots = (int.MaxValue - UserNamespaceFirst) / OciBundle.UserNamespaceSize;
+
+    private static readonly HashSet<int> SlotsInUse = [];
+
+    private protected override void AssignSandboxUser(SandboxContext context)
+    {
+        if (!Libc.IsRoot)
+        {
+            return;
+        }
+
+        int slot;
+        lock (SlotsInUse)
+        {
+            do
+            {
+                slot = System.Security.Cryptography.RandomNumberGenerator.GetInt32(UserNamespaceSlots);
+            }
+            while (!SlotsInUse.Add(slot));
+        }
+
+        var hostBase = UserNamespaceFirst + (slot * OciBundle.UserNamespaceSize);
+        context.UserNamespaceBase = hostBase;
+        context.SandboxUser = (hostBase + Options.SandboxUid, hostBase + Options.SandboxGid);
+    }
+
+    private protected override void ReleaseSandboxUser(SandboxContext context)
+    {
+        if (context.UserNamespaceBase is { } hostBase)
+        {
+            lock (SlotsInUse)
+            {
+                SlotsInUse.Remove((hostBase - UserNamespaceFirst) / OciBundle.UserNamespaceSize);
+            }
+
+            context.UserNamespaceBase = null;
+        }
+    }
+
     private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {
+        // The code's environment goes into the bundle's process.env only; runc itself gets the fixed host one.
         var env = SandboxEnvironment(context, context.WorkDirectory);
-        var bundle = OciBundle.Write(context, OciBundle.Command(context.Spec), env, context.Cgroup!.RelativePath + "/runc", []);
+        var bundle = OciBundle.Write(
+            context,
+            OciBundle.Command(context.Spec),
+            env,
+            context.Cgroup!.RelativePath + "/runc",
+            [OciBundle.Rlimit("RLIMIT_NPROC", context.Spec.MaxProcesses)],
+            userNamespaceBase: context.UserNamespaceBase);
         return Task.FromResult(new Launch
         {
             Command = Runc,
             Arguments = ["--root", StateRoot, "run", "--bundle", bundle, context.Id],
-            Environment = env,
+            Environment = HostEnvironment(context),
             WorkingDirectory = bundle,
         });
     }

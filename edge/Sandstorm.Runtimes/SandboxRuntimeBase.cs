@@ -53,7 +53,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             if (context.Warm)
             {
                 // Cgroup and scratch came with the warm sandbox (limits already set for this spec).
-                context.Scratch!.Populate(Options, spec, RunsAsSandboxUser);
+                context.Scratch!.Populate(spec, ScratchOwner(context));
             }
             else
             {
@@ -63,7 +63,8 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                     context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(spec), CgroupPidsLimit(spec), spec.Cpu);
                 }
 
-                context.Scratch = Scratch.Create(Options, context.Id, spec, RunsAsSandboxUser);
+                AssignSandboxUser(context);
+                context.Scratch = Scratch.Create(Options, context.Id, spec, ScratchOwner(context));
             }
 
             // Shield watches from before the first process starts until the code has ended (see Shield/ShieldMonitor).
@@ -165,7 +166,8 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         {
             await ClaimAsync(context);
             context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(execution), CgroupPidsLimit(execution), execution.Cpu);
-            context.Scratch = Scratch.CreateEmpty(Options, context.Id, ownedBySandboxUser: true, spec.DiskMiB);
+            AssignSandboxUser(context);
+            context.Scratch = Scratch.CreateEmpty(Options, context.Id, ScratchOwner(context), spec.DiskMiB);
             var launch = await PrepareAsync(context, ct);
             var init = await ChildRunner.StartKeptAsync(launch, context);
             var cgroup = context.Cgroup;
@@ -255,11 +257,42 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     /// </summary>
     private protected virtual bool HasRuntimeState(SandboxContext context) => true;
 
+    /// <summary>Sets <see cref="SandboxContext.SandboxUser"/> before the scratch is made (by default the options' user).</summary>
+    private protected virtual void AssignSandboxUser(SandboxContext context)
+    {
+    }
+
+    /// <summary>Gives back what <see cref="AssignSandboxUser"/> took, once the execution is cleaned up.</summary>
+    private protected virtual void ReleaseSandboxUser(SandboxContext context)
+    {
+    }
+
     /// <summary>Host pids limit; gVisor needs far more host threads than the sandbox has processes.</summary>
     private protected virtual int CgroupPidsLimit(ExecutionSpec spec) => spec.MaxProcesses;
 
     /// <summary>Host memory limit of the execution's cgroup.</summary>
     private protected virtual long CgroupMemoryBytes(ExecutionSpec spec) => (long)spec.MemoryMiB * 1024 * 1024;
+
+    /// <summary>Who owns the scratch: the sandbox's user, or this process's user for runtimes that run the code as it.</summary>
+    private protected (int Uid, int Gid)? ScratchOwner(SandboxContext context) => RunsAsSandboxUser ? context.SandboxUser : null;
+
+    /// <summary>
+    /// Environment of the runtime binaries themselves (bwrap, runc, runsc, podman) on the host: fixed, never the caller's
+    /// variables, which the loader (<c>LD_PRELOAD</c>, <c>LD_DEBUG_OUTPUT</c>) and podman (<c>CONTAINER_HOST</c>,
+    /// <c>STORAGE_OPTS</c>, <c>TMPDIR</c>) would honour outside the sandbox. Those reach the sandboxed code only, through
+    /// the runtime's own channel (bwrap's <c>--setenv</c>, the OCI <c>process.env</c>, a file sourced inside). The marker
+    /// is ours, so leftovers can still be found.
+    /// </summary>
+    private protected static Dictionary<string, string> HostEnvironment(SandboxContext context) => new(StringComparer.Ordinal)
+    {
+        ["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin",
+        ["HOME"] = HostHome,
+        ["LANG"] = "C.UTF-8",
+        [MarkerVariable] = context.Id,
+    };
+
+    // This process's own home (podman reads its configuration under it), as this process was started with it.
+    private static readonly string HostHome = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) is { Length: > 0 } home ? home : "/";
 
     /// <summary>Environment of the sandboxed code: a fixed minimal base, the caller's variables, the marker.</summary>
     private protected Dictionary<string, string> SandboxEnvironment(SandboxContext context, string home)
@@ -352,6 +385,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     /// </summary>
     private protected async Task ClaimAsync(SandboxContext context)
     {
+        WorkRoot.EnsurePrivate(Options);
         await Orphans.SweepOnceAsync(Options);
         Orphans.Claim(Options, context.Id);
         context.Claimed = true;
@@ -401,6 +435,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         Try(() => context.Cgroup?.Remove());
         Try(() => context.Scratch?.Remove());
         Try(() => WorkRootPaths.DeleteDirectory(context.BundleDirectory));
+        Try(() => ReleaseSandboxUser(context));
         if (errors is not null)
         {
             // The owner record stays: once this process is gone, the next one in the work root tries again.
@@ -417,6 +452,11 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     {
         try
         {
+            if (WorkRoot.Problem(Options) is { } workRoot)
+            {
+                return RuntimeProbe.NotWorking(workRoot);
+            }
+
             var missing = await CheckPrerequisitesAsync(CancellationToken.None);
             if (missing is not null)
             {
@@ -462,6 +502,12 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 {
                     throw new ArgumentException($"environment variable name '{key}' is not allowed", nameof(spec));
                 }
+            }
+
+            // No environment can hold a NUL, and bwrap reads the variables NUL-separated: one would end the value early.
+            if (spec.Environment.Values.Any(v => v is null || v.Contains('\0', StringComparison.Ordinal)))
+            {
+                throw new ArgumentException("environment variable values must not be null or contain NUL characters", nameof(spec));
             }
         }
     }

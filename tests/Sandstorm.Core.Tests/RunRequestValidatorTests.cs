@@ -54,6 +54,51 @@ public sealed class RunRequestValidatorTests
         Assert.Contains("files", RunRequestValidator.Validate(Valid with { Files = new Dictionary<string, string> { [path] = "x" } }).Keys);
 
     [Theory]
+    [InlineData("new\nline.txt", "control characters")]
+    [InlineData("tab\t.txt", "control characters")]
+    [InlineData("del\u007F.txt", "control characters")]
+    [InlineData("\u202Etxt.exe", "bidirectional")]
+    [InlineData("a/\u2066b", "bidirectional")]
+    public void Validate_FileNameWithInvisibleOrSpoofingCharacters_IsRefused(string path, string reason)
+    {
+        var errors = RunRequestValidator.Validate(Valid with { Files = new Dictionary<string, string> { [path] = "x" } });
+        Assert.Contains(reason, errors["files"][0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_FullwidthSolidusInAName_IsJustACharacter() =>
+        Assert.Empty(RunRequestValidator.Validate(Valid with { Files = new Dictionary<string, string> { ["a\uFF0Fb"] = "x" } }));
+
+    [Fact]
+    public void Validate_FileNamePartOver255Bytes_IsRefused()
+    {
+        // 128 characters of two bytes each: within 255 characters, over the 255 bytes a file system allows per name.
+        var errors = RunRequestValidator.Validate(Valid with { Files = new Dictionary<string, string> { [new string('\u00E9', 128)] = "x" } });
+        Assert.Contains("255 bytes", errors["files"][0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_AFileThatIsAlsoADirectoryOfAnother_IsRefused()
+    {
+        var errors = RunRequestValidator.Validate(Valid with { Files = new Dictionary<string, string> { ["a"] = "x", ["a/b/c"] = "y" } });
+        Assert.Contains("'a' is both a file and a directory of 'a/b/c'", errors["files"][0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_AThousandAndOneFiles_AreRefused()
+    {
+        var files = Enumerable.Range(0, 1001).ToDictionary(i => $"f{i}", _ => "");
+        Assert.Contains("at most 1000 files", RunRequestValidator.Validate(Valid with { Files = files })["files"][0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_EnvironmentValueWithANul_IsRefused()
+    {
+        var errors = RunRequestValidator.Validate(Valid with { Environment = new Dictionary<string, string> { ["A"] = "x\0--bind / /host" } });
+        Assert.Contains("NUL", errors["environment"][0], StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(999)]
     [InlineData(900_001)]
     [InlineData(-5)]

@@ -306,13 +306,370 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public Task TenantEnvironment_ReachesOnlyTheSandbox_NeverTheRuntimeBinaries(string runtime) =>
+        AssertEnvironmentStaysInsideAsync(runtime, TestRuntimes.Get(runtime));
+
+    [Fact]
+    public async Task TenantEnvironment_ColdGvisor_ReachesOnlyTheSandbox()
+    {
+        // The case above runs gVisor in a warm sandbox, booted before the run's variables were known; a cold start
+        // hands them to runsc's bundle.
+        Assert.Contains(GvisorRuntime.RuntimeName, TestRuntimes.WorkingAll());
+        await using var cold = new GvisorRuntime(TestRuntimes.Options with { WarmGvisorSandboxes = 0 });
+        await AssertEnvironmentStaysInsideAsync(GvisorRuntime.RuntimeName, cold);
+    }
+
+    private async Task AssertEnvironmentStaysInsideAsync(string runtime, ISandboxRuntime sandbox)
+    {
+        // Variables the host side honours: the dynamic loader (debug output files, preloaded libraries, one of them
+        // uploaded with the run and named relative to the working directory) and podman (remote service, storage,
+        // temporary files). They point into a directory anyone may write, so a runtime binary on the host that
+        // honoured them would leave a file there; inside the sandbox those paths do not exist.
+        var probe = Directory.CreateTempSubdirectory("sandstorm-env-probe-");
+        File.SetUnixFileMode(probe.FullName, (UnixFileMode)Convert.ToInt32("777", 8));
+        try
+        {
+            var environment = new Dictionary<string, string>
+            {
+                ["LD_DEBUG"] = "libs",
+                ["LD_DEBUG_OUTPUT"] = probe.FullName + "/ld-debug",
+                ["LD_PRELOAD"] = "libpcprofile.so ./preload.so",
+                ["PCPROFILE_OUTPUT"] = probe.FullName + "/pcprofile",
+                ["CONTAINER_HOST"] = "unix://" + probe.FullName + "/podman.sock",
+                ["STORAGE_OPTS"] = "overlay.mount_program=" + probe.FullName + "/mount",
+                ["TMPDIR"] = probe.FullName + "/tmp",
+                ["MULTI_LINE"] = "one\ntwo 'three' \"four\" $five",
+            };
+            var result = await RunAsync(
+                runtime,
+                sandbox,
+                Languages.Bash,
+                "printf 'inside: %s|%s|%s|%s|%s\\n' \"$CONTAINER_HOST\" \"$STORAGE_OPTS\" \"$TMPDIR\" \"$LD_DEBUG\" \"$MULTI_LINE\"",
+                environment: environment,
+                files: new Dictionary<string, string> { ["preload.so"] = "not a shared object" });
+
+            Assert.Equal(0, result.ExitCode);
+            Assert.Contains(
+                $"inside: unix://{probe.FullName}/podman.sock|overlay.mount_program={probe.FullName}/mount|{probe.FullName}/tmp|libs|one\ntwo 'three' \"four\" $five\n",
+                result.Stdout,
+                StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(probe.FullName));
+
+            // The loader complains about the uploaded non-library once: in the sandboxed interpreter, and in no host process.
+            Assert.Single(result.Stderr.Split('\n'), line => line.Contains("'./preload.so' from LD_PRELOAD cannot be preloaded", StringComparison.Ordinal));
+        }
+        finally
+        {
+            probe.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public async Task SyscallsOutsideTheAllowList_FailWithAnErrno_AndTheCodeGoesOn(string runtime)
+    {
+        // Kernel surfaces no sandboxed program needs, among them calls a deny-list forgot (modify_ldt, personality flags,
+        // move_pages), the x32 ABI and the 32-bit entry (int 0x80, run in a child: on kernels without it the child faults).
+        // Each must fail with an errno, never run, and never kill the code.
+        var result = await RunAsync(runtime, Languages.Python, """
+            import ctypes, errno, mmap, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            buf = ctypes.create_string_buffer(4096)
+            addr = ctypes.addressof(buf)
+            def call(name, nr, *args):
+                ctypes.set_errno(0)
+                r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+                print(name, "ran" if r >= 0 else "refused-" + errno.errorcode.get(ctypes.get_errno(), "?"), flush=True)
+            call("modify_ldt", 154, 0, addr, 16)
+            call("personality-no-aslr", 135, 0x0040000)
+            call("personality-query", 135, 0xffffffff)
+            call("move_pages", 279, 0, 0, 0, 0, 0, 0)
+            call("io_uring_setup", 425, 1, addr)
+            call("userfaultfd", 323, 0)
+            call("bpf", 321, 0, addr, 48)
+            call("clone3", 435, 0, 0)
+            call("kexec_load", 246, 0, 0, 0, 0)
+            call("x32-getpid", 0x40000000 | 39)
+            pid = os.fork()
+            if pid == 0:
+                code = bytes([0xb8, 0x14, 0, 0, 0, 0xcd, 0x80, 0xc3])  # mov eax, 20 (getpid); int 0x80; ret
+                m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+                m.write(code)
+                r = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))()
+                print("int80-getpid", "ran" if r > 0 else "refused-" + errno.errorcode.get(-r, "?"), flush=True)
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            if os.WIFSIGNALED(status):
+                print("int80-getpid faulted", os.WTERMSIG(status))
+            print("still here")
+            """);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("still here", result.Stdout, StringComparison.Ordinal);
+        if (runtime != GvisorRuntime.RuntimeName)
+        {
+            // Allowed with the arguments ordinary programs pass (gVisor's own kernel answers EINVAL to the query).
+            Assert.Contains("personality-query ran", result.Stdout, StringComparison.Ordinal);
+        }
+
+        foreach (var call in new[] { "modify_ldt", "personality-no-aslr", "move_pages", "io_uring_setup", "userfaultfd", "bpf", "clone3", "kexec_load", "x32-getpid", "int80-getpid" })
+        {
+            Assert.Contains(call + " ", result.Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain(call + " ran", result.Stdout, StringComparison.Ordinal);
+        }
+
+        // glibc falls back from clone3 to clone only on ENOSYS.
+        Assert.Contains("clone3 refused-ENOSYS", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
+    public async Task EverydayPython_ThreadsProcessesPoolsAsyncioPip_StillWork(string runtime)
+    {
+        var result = await RunAsync(runtime, Languages.Python, """
+            import asyncio, concurrent.futures, multiprocessing, os, subprocess, sys, threading
+            seen = []
+            threads = [threading.Thread(target=seen.append, args=(i,)) for i in range(4)]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+            print("threads", sorted(seen))
+            if __name__ == "__main__":
+                with multiprocessing.Pool(2) as pool:
+                    print("pool", pool.map(abs, [-1, -2, -3]))
+                with concurrent.futures.ProcessPoolExecutor(2) as executor:
+                    print("executor", list(executor.map(abs, [-4, -5])))
+                q = multiprocessing.Queue()
+                p = multiprocessing.Process(target=q.put, args=("via queue",))
+                p.start(); print("process", q.get()); p.join()
+            # gVisor's statx refuses the flags coreutils' ls passes (EINVAL, its own limitation): ls runs everywhere else.
+            if os.environ.get("RUNTIME") != "gvisor":
+                print("ls", subprocess.run(["ls"], capture_output=True, text=True).stdout.split())
+            print("grep", subprocess.run("printf 'a\\nb\\n' | grep b | wc -l", shell=True, capture_output=True, text=True).stdout.strip())
+            async def child():
+                proc = await asyncio.create_subprocess_exec("echo", "async", stdout=asyncio.subprocess.PIPE)
+                out, _ = await proc.communicate()
+                await asyncio.sleep(0.01)
+                return out.decode().strip()
+            print("asyncio", asyncio.run(child()))
+            pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
+            print("pip", pip.returncode, pip.stdout.split()[:1], pip.stderr[-300:])
+            """, memoryMiB: 512, timeoutSeconds: 60, environment: new Dictionary<string, string> { ["RUNTIME"] = runtime });
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(
+            "threads [0, 1, 2, 3]\npool [1, 2, 3]\nexecutor [4, 5]\nprocess via queue\n"
+                + (runtime == GvisorRuntime.RuntimeName ? "" : "ls ['main.py']\n")
+                + "grep 1\nasyncio async\npip 0 ['pip'] \n",
+            result.Stdout);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
+    public async Task EverydayNodeAndBash_WorkersChildrenPipes_StillWork(string runtime)
+    {
+        var node = await RunAsync(runtime, Languages.JavaScript, """
+            const { Worker } = require("worker_threads");
+            const { execSync } = require("child_process");
+            const crypto = require("crypto");
+            const fs = require("fs");
+            fs.writeFileSync("n.txt", "node");
+            console.log("fs", fs.readFileSync("n.txt", "utf8"));
+            console.log("child", execSync("cat n.txt | grep -c node").toString().trim());
+            console.log("hash", crypto.createHash("sha256").update("x").digest("hex").slice(0, 8));
+            new Worker("require('worker_threads').parentPort.postMessage(6 * 7)", { eval: true })
+              .on("message", m => console.log("worker", m));
+            """, memoryMiB: 512, timeoutSeconds: 60);
+        Assert.Equal((0, "fs node\nchild 1\nhash 2d711642\nworker 42\n"), (node.ExitCode, node.Stdout));
+
+        var bash = await RunAsync(runtime, Languages.Bash, """
+            printf 'b\na\nc\n' > in.txt
+            sort in.txt | head -2 | tr '\n' ' '; echo
+            find . -name '*.txt' | xargs grep -l a | wc -l
+            (sleep 0.1; echo sub) & wait
+            awk 'END { print NR }' in.txt; sed -n 2p in.txt
+            """);
+        Assert.Equal((0, "a b \n1\nsub\n3\na\n"), (bash.ExitCode, bash.Stdout));
+    }
+
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public async Task FillingDevShm_HitsASizeCap(string runtime)
+    {
+        var result = await RunAsync(runtime, Languages.Bash, "dd if=/dev/zero of=/dev/shm/fill bs=1M count=200 2>&1; echo dd=$?; ls -ld /dev/shm", memoryMiB: 256);
+        Assert.Contains("No space left on device", result.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("dd=0", result.Stdout, StringComparison.Ordinal);
+        Assert.False(result.OomKilled, "the memory limit, not a size cap, stopped the writer");
+    }
+
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public async Task KillEveryProcess_ReachesOnlyTheSandbox(string runtime)
+    {
+        // A host process of the sandbox user's own uid: a kill -9 -1 from a sandbox that shared the host's pid space would hit it.
+        using var sentinel = System.Diagnostics.Process.Start("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", "/usr/bin/sleep", "300"])!;
+        try
+        {
+            var result = await RunAsync(runtime, Languages.Bash, "sleep 30 & kill -9 -1; wait; echo after $?");
+            Assert.False(result.TimedOut);
+            Assert.False(sentinel.HasExited, "kill -9 -1 in the sandbox killed a host process");
+        }
+        finally
+        {
+            sentinel.Kill();
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Sandboxes))]
+    public async Task MountInfo_NamesNoHostPathButTheDocumentedOnes(string runtime)
+    {
+        var result = await RunAsync(runtime, Languages.Bash, "cat /proc/self/mountinfo");
+        Assert.Equal(0, result.ExitCode);
+
+        // Mount roots (4th field) are paths in the host's filesystems: /usr and the /etc files are the same paths inside,
+        // tmpfs and proc roots are "/". runc and podman bind their root from the work root's skeleton (a path, not a secret;
+        // what is in it is public), and podman its own state files; nothing else of the host may show.
+        var roots = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[3]).ToList();
+        // (bwrap's own root, and the device nodes it binds from the host's devtmpfs, are named relative to those.)
+        var allowed = new List<string> { "/", "/usr", "/newroot", "/null", "/zero", "/full", "/random", "/urandom", "/tty" };
+        allowed.AddRange(new[] { "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/nsswitch.conf", "/bus", "/fs", "/irq", "/sys" });
+        var leaked = roots.Where(r => !allowed.Contains(r) && !r.StartsWith("/usr/", StringComparison.Ordinal)).ToList();
+        if (runtime is RuncRuntime.RuntimeName or PodmanRuntime.RuntimeName)
+        {
+            leaked.RemoveAll(r => r.StartsWith(Path.Combine(TestRuntimes.Options.WorkRoot, "template") + "/", StringComparison.Ordinal));
+        }
+
+        if (runtime == PodmanRuntime.RuntimeName)
+        {
+            // Its own state files, and the directory of the code's variables (the bundle's, see PodmanRuntime).
+            leaked.RemoveAll(r => r.StartsWith("/run/containers/storage/", StringComparison.Ordinal)
+                || (r.StartsWith(Path.Combine(TestRuntimes.Options.WorkRoot, "bundles") + "/", StringComparison.Ordinal) && r.EndsWith("/environment", StringComparison.Ordinal)));
+        }
+
+        Assert.Empty(leaked);
+        Assert.DoesNotContain(Path.Combine(TestRuntimes.Options.WorkRoot, "scratch"), result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
+    public async Task OddFileNames_AreWrittenExactly_NeverAsPathsOrEscapes(string runtime)
+    {
+        // A newline, a right-to-left override, a fullwidth solidus (a character, not a separator) and 255 bytes:
+        // each arrives as exactly one file of exactly that name, beside the code.
+        var names = new[] { "new\nline.txt", "\u202Etxt.exe", "a\uFF0Fb", new string('n', 255), "dir/nested.txt" };
+        var result = await RunAsync(runtime, Languages.Python, """
+            import json, os
+            found = sorted(os.path.relpath(os.path.join(root, f), ".") for root, _, files in os.walk(".") for f in files if not f.startswith(".sandstorm-"))
+            print(json.dumps(found))
+            """, files: names.ToDictionary(n => n, n => n.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+        Assert.Equal(0, result.ExitCode);
+        var found = System.Text.Json.JsonSerializer.Deserialize<string[]>(result.Stdout)!;
+        Assert.Equal([.. names.Append("main.py").Order(StringComparer.Ordinal)], found.Order(StringComparer.Ordinal));
+    }
+
+    [Theory]
+    [MemberData(nameof(AllRuntimes))]
+    public async Task AThousandAndOneFiles_AllArrive(string runtime)
+    {
+        var files = Enumerable.Range(0, 1001).ToDictionary(i => $"f/{i % 10}/file{i}.txt", i => i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var result = await RunAsync(runtime, Languages.Python, """
+            import os
+            print(sum(len(files) for _, _, files in os.walk("f")))
+            """, files: files);
+        Assert.Equal((0, "1001\n"), (result.ExitCode, result.Stdout));
+    }
+
+    [Theory]
+    [InlineData("a name over 255 bytes", "longer than 255 bytes")]
+    [InlineData("a file that is also a directory", "is not a directory")]
+    [InlineData("a directory that is also a file", "already exists")]
+    public async Task FileNamesTheHostCannotWrite_AreRefusedBeforeAnythingRuns(string what, string reason)
+    {
+        var files = what switch
+        {
+            "a name over 255 bytes" => new Dictionary<string, string> { [new string('n', 256)] = "x" },
+            "a file that is also a directory" => new Dictionary<string, string> { ["a"] = "file", ["a/b"] = "file in it" },
+            _ => new Dictionary<string, string> { ["a/b"] = "file in it", ["a"] = "file" },
+        };
+        var spec = new ExecutionSpec { Language = Languages.Bash, Code = "echo ran", Files = files, IsolationLevel = IsolationLevel.Standard };
+        try
+        {
+            var refused = await Assert.ThrowsAsync<ArgumentException>(() => TestRuntimes.Get(BwrapRuntime.RuntimeName).ExecuteAsync(spec, CancellationToken.None));
+            Assert.Contains(reason, refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            HostState.AssertClean();
+        }
+    }
+
+    [Fact]
+    public async Task RuncSandboxes_EachRunAsAHostUidOfItsOwn()
+    {
+        // Two at once: inside, both are nobody; on the host, each a uid of its own with its own process count.
+        Assert.Contains(RuncRuntime.RuntimeName, TestRuntimes.WorkingAll());
+        var runc = TestRuntimes.Get(RuncRuntime.RuntimeName);
+        var spec = new ExecutionSpec
+        {
+            Language = Languages.Bash,
+            Code = "id -u; stat -c %u /scratch/main.sh; ulimit -u; cat /proc/self/uid_map; sleep 1",
+            MemoryMiB = 128,
+            Timeout = TimeSpan.FromSeconds(30),
+            IsolationLevel = IsolationLevel.Standard,
+        };
+        try
+        {
+            var runs = await Task.WhenAll(runc.ExecuteAsync(spec, CancellationToken.None), runc.ExecuteAsync(spec, CancellationToken.None));
+            var bases = new List<long>();
+            foreach (var run in runs)
+            {
+                output.WriteLine(run.Stdout + run.Stderr);
+                var lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                Assert.Equal(0, run.ExitCode);
+                Assert.Equal(["65534", "65534", ExecutionLimits.DefaultMaxProcesses.ToString(System.Globalization.CultureInfo.InvariantCulture)], lines[..3]);
+                var map = lines[3].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                Assert.Equal(["0", "65536"], [map[0], map[2]]);
+                bases.Add(long.Parse(map[1], System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            Assert.All(bases, b => Assert.InRange(b, RuncRuntime.UserNamespaceFirst, int.MaxValue - 65535));
+            Assert.NotEqual(bases[0], bases[1]);
+        }
+        finally
+        {
+            HostState.AssertClean();
+        }
+    }
+
     [System.Runtime.InteropServices.DllImport("libc")]
     private static extern int dup(int fd);
 
     [System.Runtime.InteropServices.DllImport("libc")]
     private static extern int close(int fd);
 
-    private async Task<ExecutionResult> RunAsync(string runtime, string language, string code, int memoryMiB = 128, double timeoutSeconds = 15)
+    private Task<ExecutionResult> RunAsync(
+        string runtime,
+        string language,
+        string code,
+        int memoryMiB = 128,
+        double timeoutSeconds = 15,
+        IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyDictionary<string, string>? files = null) =>
+        RunAsync(runtime, TestRuntimes.Get(runtime), language, code, memoryMiB, timeoutSeconds, environment, files);
+
+    private async Task<ExecutionResult> RunAsync(
+        string runtime,
+        ISandboxRuntime sandbox,
+        string language,
+        string code,
+        int memoryMiB = 128,
+        double timeoutSeconds = 15,
+        IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyDictionary<string, string>? files = null)
     {
         var spec = new ExecutionSpec
         {
@@ -321,11 +678,14 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
             MemoryMiB = memoryMiB,
             Timeout = TimeSpan.FromSeconds(timeoutSeconds),
             IsolationLevel = TestRuntimes.Get(runtime).Isolation,
+            Environment = environment,
+            Files = files,
         };
         try
         {
             // gVisor's cases run in a warm sandbox, as on the agent; its cold start is what the probe and the CLI use.
-            var gvisor = TestRuntimes.Get(runtime) as GvisorRuntime;
+            // (A cold gVisor of a test's own is what it is.)
+            var gvisor = sandbox == TestRuntimes.Gvisor ? TestRuntimes.Gvisor : null;
             var claims = gvisor?.WarmClaims;
             if (gvisor is not null)
             {
@@ -333,14 +693,14 @@ public sealed class HostileCodeTests(ITestOutputHelper output)
             }
 
             // Likewise Python on `process` runs forked from the warm interpreter; its cold start is covered by the CLI tests.
-            var forking = language == Languages.Python ? TestRuntimes.Get(runtime) as ProcessRuntime : null;
+            var forking = language == Languages.Python ? sandbox as ProcessRuntime : null;
             var forked = forking?.ForkedPythonRuns;
             if (forking is not null)
             {
                 Assert.True(await forking.WaitForPythonForkServerAsync(TimeSpan.FromSeconds(30)), "the Python fork server did not start");
             }
 
-            var result = await TestRuntimes.Get(runtime).ExecuteAsync(spec, CancellationToken.None);
+            var result = await sandbox.ExecuteAsync(spec, CancellationToken.None);
             Assert.Equal(claims + 1, gvisor?.WarmClaims);
             Assert.Equal(forked + 1, forking?.ForkedPythonRuns);
             output.WriteLine($"{runtime}: exit={result.ExitCode} timedOut={result.TimedOut} oom={result.OomKilled} truncated={result.Truncated} wall={result.WallTimeMs}ms cpu={result.CpuTimeMs}ms peak={result.PeakMemoryBytes / 1024}KiB");

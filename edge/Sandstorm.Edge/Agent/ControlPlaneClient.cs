@@ -16,6 +16,11 @@ public sealed class ControlPlaneClient : IDisposable
 
     public ControlPlaneClient(AgentConfig config, HttpMessageHandler? handler = null)
     {
+        if (ControlPlaneUrl.Problem(config.ControlPlane) is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+
         _http = Create(config.ControlPlane, handler);
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", config.AgentToken);
         _agentPath = $"v1/edge/agents/{Uri.EscapeDataString(config.AgentId)}";
@@ -24,6 +29,11 @@ public sealed class ControlPlaneClient : IDisposable
     /// <summary>Enrols with an enrollment token (<c>POST /v1/edge/agents</c>).</summary>
     public static async Task<EdgeEnrollResponse> EnrollAsync(string controlPlane, string enrollmentToken, EdgeEnrollRequest request, HttpMessageHandler? handler, CancellationToken ct)
     {
+        if (ControlPlaneUrl.Problem(controlPlane) is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+
         using var http = Create(controlPlane, handler);
         using var message = new HttpRequestMessage(HttpMethod.Post, "v1/edge/agents") { Content = Json(request) };
         message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", enrollmentToken);

@@ -26,6 +26,12 @@ public sealed record EdgeAgentOptions
 
     /// <summary>On shutdown, how long running jobs may finish; then they are killed and left for the control plane to re-dispatch.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Offer isolation <c>none</c> (the <c>process</c> runtime: tenant code as this process's user, no sandbox). Off unless
+    /// asked for (<c>start --allow-unisolated</c>), and refused as root.
+    /// </summary>
+    public bool AllowUnisolated { get; init; }
 }
 
 /// <summary>
@@ -52,9 +58,16 @@ public sealed class EdgeAgent : IDisposable
 
     public EdgeAgent(AgentConfig config, string outboxDirectory, EdgeAgentOptions options, IReadOnlyList<ISandboxRuntime> runtimes, TextWriter log, HttpMessageHandler? handler = null, TimeProvider? time = null)
     {
+        if (options.AllowUnisolated && Environment.IsPrivilegedProcess)
+        {
+            throw new InvalidOperationException(UnisolatedAsRoot);
+        }
+
         _config = config;
         _options = options;
-        _runtimes = runtimes;
+
+        // Without the flag the agent neither reports nor runs an unisolated runtime.
+        _runtimes = options.AllowUnisolated ? runtimes : [.. runtimes.Where(r => r.Isolation > IsolationLevel.None)];
         _selector = new RuntimeSelector(runtimes);
         _client = new ControlPlaneClient(config, handler);
         _outbox = new Outbox(outboxDirectory);
@@ -62,6 +75,10 @@ public sealed class EdgeAgent : IDisposable
         _time = time ?? TimeProvider.System;
         _slots = new SemaphoreSlim(options.MaxConcurrency);
     }
+
+    /// <summary>Why isolation <c>none</c> is never offered by a root agent.</summary>
+    public const string UnisolatedAsRoot =
+        "--allow-unisolated runs tenant code as this user; refusing as root (uid 0): start the agent as an unprivileged user to offer isolation 'none'";
 
     public Outbox Outbox => _outbox;
 
@@ -177,6 +194,16 @@ public sealed class EdgeAgent : IDisposable
             var held = HeldJobs();
             foreach (var job in batch.Jobs)
             {
+                // Job ids name files in the outbox and parts of URLs: one that is not a plain name is not run (and could
+                // not be answered either); a control plane that sends one is not ours.
+                if (!Outbox.IsValidId(job.JobId))
+                {
+                    Log($"refused a job whose id is not a valid job id: {Printable(job.JobId)}");
+                    Event("job-refused", null, new Dictionary<string, string> { ["reason"] = $"not a valid job id: {Printable(job.JobId)}" });
+                    slots.Release();
+                    continue;
+                }
+
                 // Idempotent by job id: a job offered again (its lease expired before a heartbeat listed it) that this
                 // agent already runs or has a result for is not run a second time; the next heartbeat lists it.
                 if (held.Contains(job.JobId))
@@ -217,6 +244,15 @@ public sealed class EdgeAgent : IDisposable
         EdgeJobResult result;
         try
         {
+            if (!_options.AllowUnisolated
+                && (job.Spec.IsolationLevel == IsolationLevel.None || string.Equals(job.Runtime, ProcessRuntime.RuntimeName, StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new SandstormException(
+                    ErrorCodes.IsolationUnavailable,
+                    "this edge agent does not offer isolation 'none' (the process runtime): it runs code without a sandbox, and is offered only by an agent started with --allow-unisolated, never as root",
+                    422);
+            }
+
             var runtime = await _selector.SelectAsync(job.Spec.IsolationLevel, job.Runtime, ct);
             var executed = await runtime.ExecuteAsync(job.Spec, ct);
             result = new EdgeJobResult { JobId = job.JobId, Result = executed };
@@ -251,6 +287,12 @@ public sealed class EdgeAgent : IDisposable
             // Killed by shutdown: no result, so the control plane gives the job to another agent once our heartbeats stop.
             Log($"job {job.JobId} killed by shutdown; left to the control plane");
             return;
+        }
+        catch (ArgumentException e)
+        {
+            // The runtime refused the spec before anything ran (a file name it cannot write, a variable it cannot set).
+            result = new EdgeJobResult { JobId = job.JobId, Error = new RunError(ErrorCodes.ValidationFailed, $"the agent refused the job: {e.Message}") };
+            Event("job-refused", job.JobId, new Dictionary<string, string> { ["code"] = ErrorCodes.ValidationFailed, ["reason"] = e.Message });
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
         {
@@ -425,6 +467,13 @@ public sealed class EdgeAgent : IDisposable
     }
 
     private void Log(string message) => _log.WriteLine($"{_time.GetUtcNow():HH:mm:ss} {message}");
+
+    // A control-plane string shown in a log line or an event: control characters escaped, at most 100 characters.
+    private static string Printable(string? text)
+    {
+        var escaped = string.Concat((text ?? "").Select(c => char.IsControl(c) ? $"\\u{(int)c:X4}" : c.ToString()));
+        return escaped.Length <= 100 ? escaped : escaped[..100] + "…";
+    }
 
     /// <summary>A job running on this agent: its task and the switch that kills its sandbox.</summary>
     private sealed class RunningJob(CancellationTokenSource stop)

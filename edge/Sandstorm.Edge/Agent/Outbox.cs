@@ -12,11 +12,23 @@ public sealed class Outbox
 
     private long _sequence;
 
+    private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode OwnerOnlyDirectory = OwnerOnlyFile | UnixFileMode.UserExecute;
+
+    /// <summary>Creates the outbox (and its dead letters) owner-only; an existing one, and every item in it, is made so.</summary>
+    /// <remarks>Results hold the tenants' outputs: no other user of the machine may read them.</remarks>
     public Outbox(string directory)
     {
         Directory = directory;
-        System.IO.Directory.CreateDirectory(directory);
-        System.IO.Directory.CreateDirectory(DeadDirectory);
+        foreach (var dir in new[] { directory, DeadDirectory })
+        {
+            System.IO.Directory.CreateDirectory(dir, OwnerOnlyDirectory);
+            File.SetUnixFileMode(dir, OwnerOnlyDirectory);
+            foreach (var file in System.IO.Directory.EnumerateFiles(dir))
+            {
+                File.SetUnixFileMode(file, OwnerOnlyFile);
+            }
+        }
 
         // A crash mid-write leaves only a temp file, never a half-written item: drop them.
         foreach (var temp in System.IO.Directory.EnumerateFiles(directory, ".*.tmp"))
@@ -24,6 +36,15 @@ public sealed class Outbox
             File.Delete(temp);
         }
     }
+
+    /// <summary>
+    /// True when <paramref name="id"/> can be part of a file name as it is: letters, digits, '.', '_', ':', '-', not
+    /// starting with a dot, at most 200 characters. Job ids come from the control plane; a '/' or '..' in one would
+    /// otherwise put the file elsewhere (.NET resolves '..' in a path before the kernel sees it).
+    /// </summary>
+    public static bool IsValidId(string? id) =>
+        id is { Length: > 0 and <= 200 } && id[0] != '.' && !id.Contains("..", StringComparison.Ordinal)
+        && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or ':' or '-');
 
     public string Directory { get; }
 
@@ -33,10 +54,16 @@ public sealed class Outbox
     /// <summary>Stores an item; <paramref name="id"/> is the job id of a result or a batch id of telemetry.</summary>
     public async Task<OutboxItem> AddAsync(string kind, string id, string json, CancellationToken ct)
     {
+        if (!IsValidId(id) || kind is not (ResultKind or TelemetryKind))
+        {
+            throw new ArgumentException($"'{id}' is not a valid outbox item id (letters, digits, '.', '_', ':', '-'; no '..')", nameof(id));
+        }
+
         // Names sort in the order items were added (time, then a per-process sequence), so results go out in order.
         var name = $"{DateTime.UtcNow.Ticks:D19}-{Interlocked.Increment(ref _sequence):D6}-{kind}-{id}.json";
         var temp = Path.Combine(Directory, $".{name}.tmp");
-        await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = OwnerOnlyFile };
+        await using (var stream = new FileStream(temp, create))
         {
             await using var writer = new StreamWriter(stream);
             await writer.WriteAsync(json.AsMemory(), ct);
@@ -64,6 +91,7 @@ public sealed class Outbox
         var target = Path.Combine(DeadDirectory, Path.GetFileName(item.Path));
         File.Move(item.Path, target, overwrite: true);
         File.WriteAllText(target + ".reason", reason);
+        File.SetUnixFileMode(target + ".reason", OwnerOnlyFile);
     }
 }
 

@@ -9,6 +9,9 @@ public sealed class EdgeContext
 
     public required TextWriter Error { get; init; }
 
+    /// <summary>Standard input (the enrollment token with <c>init --enrollment-token-file -</c>).</summary>
+    public TextReader Input { get; init; } = TextReader.Null;
+
     public required RuntimeOptions RuntimeOptions { get; init; }
 
     /// <summary>Creates the runtimes commands use (defaults to every registered runtime).</summary>
@@ -21,6 +24,7 @@ public sealed class EdgeContext
     {
         Out = Console.Out,
         Error = Console.Error,
+        Input = Console.In,
         RuntimeOptions = new RuntimeOptions(),
     };
 }

@@ -12,18 +12,27 @@ public sealed class StartCommand : IEdgeCommand
 
     public string Usage => """
         usage: sandstorm-edge start [--config PATH] [--max-concurrency N] [--heartbeat-seconds S] [--shutdown-grace-seconds S] [--warm-gvisor N]
+                                    [--allow-unisolated]
           --config                  agent config written by init (default: $SANDSTORM_EDGE_CONFIG, else ~/.sandstorm-edge/agent.json)
           --max-concurrency         jobs run at once (default 2)
           --heartbeat-seconds       heartbeat interval (default 5; the control plane gives jobs away after 30 s of silence)
           --shutdown-grace-seconds  on SIGTERM/Ctrl+C, how long running jobs may finish before they are killed (default 30)
           --warm-gvisor             gVisor sandboxes kept booted ahead of demand (default 1; 0 boots one per job)
+          --allow-unisolated        also offer isolation 'none' (the process runtime: code runs as this user, no sandbox);
+                                    refused as root
         Only outbound connections. Results and telemetry go through an outbox on disk (beside the config) and are
         delivered when the control plane answers, so nothing is lost while it is unreachable.
         """;
 
     public async Task<int> RunAsync(IReadOnlyList<string> args, EdgeContext context, CancellationToken ct)
     {
-        var parsed = ParsedArguments.Parse(args, ["config", "max-concurrency", "heartbeat-seconds", "shutdown-grace-seconds", "warm-gvisor"], []);
+        var parsed = ParsedArguments.Parse(args, ["config", "max-concurrency", "heartbeat-seconds", "shutdown-grace-seconds", "warm-gvisor"], ["allow-unisolated"]);
+        var allowUnisolated = parsed.Has("allow-unisolated");
+        if (allowUnisolated && Environment.IsPrivilegedProcess)
+        {
+            throw new UsageException(EdgeAgent.UnisolatedAsRoot);
+        }
+
         var path = AgentConfig.ResolvePath(parsed.Value("config"));
         if (!File.Exists(path))
         {
@@ -31,7 +40,24 @@ public sealed class StartCommand : IEdgeCommand
             return 1;
         }
 
-        var config = await AgentConfig.LoadAsync(path, ct);
+        AgentConfig config;
+        try
+        {
+            AgentConfig.SecureDirectory(Path.GetDirectoryName(path)!, Path.GetFileName(path));
+            config = await AgentConfig.LoadAsync(path, ct);
+            if (ControlPlaneUrl.Problem(config.ControlPlane) is { } problem)
+            {
+                throw new InvalidOperationException($"{path}: {problem}");
+            }
+
+            WorkRoot.EnsurePrivate(context.RuntimeOptions);
+        }
+        catch (InvalidOperationException e)
+        {
+            await context.Error.WriteLineAsync($"sandstorm-edge start: {e.Message}");
+            return 1;
+        }
+
         var options = new EdgeAgentOptions
         {
             MaxConcurrency = parsed.Int("max-concurrency", 2, 1, 256),
@@ -40,6 +66,7 @@ public sealed class StartCommand : IEdgeCommand
 
             // In a VPC the control plane may be away for long: retry less often while it is.
             MaxBackoff = config.VpcMode ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(30),
+            AllowUnisolated = allowUnisolated,
         };
         // A long-running agent keeps a gVisor sandbox booted ahead, so strong isolation starts in about half the time.
         var runtimes = context.CreateRuntimes(context.RuntimeOptions with { WarmGvisorSandboxes = parsed.Int("warm-gvisor", 1, 0, 64) });

@@ -37,7 +37,7 @@ internal static class ChildRunner
         using var process = new Process { StartInfo = psi };
         var started = time.GetTimestamp();
         // The sandboxed code's stdin is empty: it ends right after the start.
-        await Spawner.StartAsync(process, context.Cgroup, direct ? launch.InheritedFile : null, CloseInput);
+        await Spawner.StartAsync(process, context.Cgroup, direct ? launch.InheritedFiles : null, CloseInput);
 
         var pid = process.Id;
 
@@ -93,7 +93,7 @@ internal static class ChildRunner
     {
         var (psi, direct) = StartInfo(launch, newSession: false);
         var process = new Process { StartInfo = psi };
-        await Spawner.StartAsync(process, context.Cgroup, direct ? launch.InheritedFile : null);
+        await Spawner.StartAsync(process, context.Cgroup, direct ? launch.InheritedFiles : null);
         _ = BoundedOutput.ReadAsync(process.StandardError.BaseStream, 64 * 1024, CancellationToken.None);
         return process;
     }
@@ -302,9 +302,14 @@ internal static class ChildRunner
             script.Append("ulimit ").Append(limit).Append(" || exit 125\n");
         }
 
-        if (launch.InheritedFile is not null)
+        if (launch.InheritedFiles.Count > 1)
         {
-            script.Append("exec 3< ").Append(Quote(launch.InheritedFile)).Append(" || exit 125\n");
+            throw new InvalidOperationException("the launcher passes on at most one inherited file");
+        }
+
+        foreach (var file in launch.InheritedFiles)
+        {
+            script.Append("exec 3< ").Append(Quote(file)).Append(" || exit 125\n");
         }
 
         script.Append("exec ");

@@ -23,20 +23,49 @@ internal static class HostLayout
     /// A directory with a minimal /etc/passwd and /etc/group (only root and nobody), shared by all sandboxes:
     /// the host's own account names are none of the sandbox's business.
     /// </summary>
+    /// <remarks>
+    /// Checked once per process: each file must be this user's, written by nobody else and hold exactly what it should;
+    /// otherwise it is written again.
+    /// </remarks>
     public static string EtcTemplate(RuntimeOptions options)
     {
         var etc = Path.Combine(options.WorkRoot, "template", "etc");
-        var passwd = Path.Combine(etc, "passwd");
-        if (!File.Exists(passwd))
+        if (EtcVerified.ContainsKey(etc) && File.Exists(Path.Combine(etc, "passwd")))
         {
-            Directory.CreateDirectory(etc);
-            WriteAtomically(Path.Combine(etc, "group"), $"root:x:0:\nnogroup:x:{options.SandboxGid}:\n");
-            WriteAtomically(Path.Combine(etc, "hosts"), "127.0.0.1 localhost sandbox\n::1 localhost\n");
-            WriteAtomically(passwd, $"root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:{options.SandboxUid}:{options.SandboxGid}:nobody:/scratch:/usr/sbin/nologin\n");
+            return etc;
+        }
+
+        lock (EtcVerified)
+        {
+            Directory.CreateDirectory(etc, WorkRoot.Private);
+            foreach (var (name, content) in EtcFiles(options))
+            {
+                var path = Path.Combine(etc, name);
+                if (!IsOwnFile(path) || File.ReadAllText(path) != content)
+                {
+                    WriteAtomically(path, content);
+                }
+            }
+
+            EtcVerified[etc] = true;
         }
 
         return etc;
     }
+
+    /// <summary>The sandbox's own /etc files: only root and the sandbox user, and a loopback-only hosts file.</summary>
+    public static IReadOnlyList<(string Name, string Content)> EtcFiles(RuntimeOptions options) =>
+    [
+        ("group", $"root:x:0:\nnogroup:x:{options.SandboxGid}:\n"),
+        ("hosts", "127.0.0.1 localhost sandbox\n::1 localhost\n"),
+        ("passwd", $"root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:{options.SandboxUid}:{options.SandboxGid}:nobody:/scratch:/usr/sbin/nologin\n"),
+    ];
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> EtcVerified = new(StringComparer.Ordinal);
+
+    /// <summary>True for a regular file (not a link) of this process's user that nobody else may write.</summary>
+    public static bool IsOwnFile(string path) =>
+        Libc.LStat(path) is { IsRegularFile: true } s && s.Uid == Libc.geteuid() && (s.Permissions & 0x12) == 0;
 
     /// <summary>
     /// The /etc of a kept sandbox: the same, but the sandbox user is <c>user</c> with its home at <c>/home/user</c> and a
@@ -90,7 +119,9 @@ internal static class HostLayout
     public static void WriteAtomically(string path, string content)
     {
         var temp = path + "." + Environment.ProcessId + ".tmp";
+        File.Delete(temp);
         File.WriteAllText(temp, content);
+        File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         File.Move(temp, path, overwrite: true);
     }
 }

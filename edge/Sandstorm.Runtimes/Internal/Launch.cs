@@ -11,11 +11,18 @@ internal sealed record Launch
 
     public required string WorkingDirectory { get; init; }
 
-    /// <summary>Stands for the descriptor number of <see cref="InheritedFile"/> among the arguments.</summary>
+    /// <summary>Stands for the descriptor number of the first of <see cref="InheritedFiles"/> among the arguments.</summary>
     public const string InheritedFd = "{inherited-fd}";
 
-    /// <summary>File the command inherits open read-only (bwrap's <c>--seccomp FD</c>); see <see cref="InheritedFd"/>.</summary>
-    public string? InheritedFile { get; init; }
+    /// <summary>
+    /// Files the command inherits open read-only, in order (bwrap's <c>--seccomp FD</c>, <c>--args FD</c>,
+    /// <c>--file FD DEST</c>): <see cref="InheritedFdOf"/> among the arguments stands for the descriptor of each. Handing
+    /// over descriptors rather than paths lets a command that starts as another user read files it could not open.
+    /// </summary>
+    public IReadOnlyList<string> InheritedFiles { get; init; } = [];
+
+    /// <summary>Stands for the descriptor number of <c>InheritedFiles[index]</c> among the arguments.</summary>
+    public static string InheritedFdOf(int index) => index == 0 ? InheritedFd : "{inherited-fd:" + index.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}";
 
     /// <summary>
     /// Host account the launcher switches to in the forked child before its first exec (instead of a

@@ -125,8 +125,8 @@ internal static class Libc
         return OpenNative(path, ORdonly | ONonblock | OCloexec);
     }
 
-    /// <summary>Opens a file read-only <em>without</em> close-on-exec, so the next child inherits it; -1 on failure.</summary>
-    public static int OpenInheritable(string path) => OpenNative(path, ORdonly);
+    /// <summary>Opens a file (not through a final symlink) read-only <em>without</em> close-on-exec, so the next child inherits it; -1 on failure.</summary>
+    public static int OpenInheritable(string path) => OpenNative(path, ORdonly | ONofollow);
 
     /// <summary>
     /// Marks every descriptor from <paramref name="first"/> up close-on-exec, so no child inherits one by accident
@@ -154,6 +154,123 @@ internal static class Libc
 
     /// <summary>Signals exactly the process behind the pidfd, never a recycled pid.</summary>
     public static int PidfdSendSignal(int pidfd, int signal) => (int)syscall(SysPidfdSendSignal, pidfd, signal, 0, 0);
+
+    // Descriptor-relative file calls, so that a path the sandboxed code could have changed (scratch) is walked one
+    // component at a time and no symlink is ever followed.
+    public const int AtFdCwd = -100;
+    public const int ORdwr = 2;
+    public const int OWronly = 1;
+    public const int OCreat = 0x40;
+    public const int OExcl = 0x80;
+    public const int ODirectory = 0x10000;
+    public const int ONoFollow = ONofollow;
+    public const int OPath = 0x200000;
+    public const int OCloexecFlag = OCloexec;
+    public const int UmountNoFollow = 8;
+    private const int AtSymlinkNoFollow = 0x100;
+    private const int AtEmptyPath = 0x1000;
+    private const uint StatxBasicStats = 0x7ff;
+
+    [DllImport("libc", EntryPoint = "openat", SetLastError = true)]
+    public static extern int openat(int dirfd, string path, int flags, uint mode);
+
+    [DllImport("libc", SetLastError = true)]
+    public static extern int mkdirat(int dirfd, string path, uint mode);
+
+    [DllImport("libc", SetLastError = true)]
+    public static extern int fchown(int fd, int owner, int group);
+
+    [DllImport("libc", SetLastError = true)]
+    public static extern int fchmod(int fd, uint mode);
+
+    [DllImport("libc", SetLastError = true)]
+    public static extern int chmod(string path, uint mode);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern nint write(int fd, byte[] buffer, nuint count);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int statx(int dirfd, string path, int flags, uint mask, byte[] buffer);
+
+    [DllImport("libc", EntryPoint = "realpath", SetLastError = true)]
+    private static extern nint RealPathNative(string path, nint resolved);
+
+    [DllImport("libc", EntryPoint = "free")]
+    private static extern void Free(nint pointer);
+
+    /// <summary>Owner, group and mode (type bits included) of a path, without following a final symlink; null when it does not exist.</summary>
+    public static FileStatus? LStat(string path) => Stat(AtFdCwd, path, AtSymlinkNoFollow);
+
+    /// <summary>Owner, group and mode of what an open descriptor refers to.</summary>
+    public static FileStatus? FStat(int fd) => Stat(fd, "", AtEmptyPath);
+
+    private static FileStatus? Stat(int dirfd, string path, int flags)
+    {
+        // struct statx has the same layout on every architecture: uid at 20, gid at 24, mode at 28.
+        var buffer = new byte[256];
+        if (statx(dirfd, path, flags, StatxBasicStats, buffer) != 0)
+        {
+            return null;
+        }
+
+        return new FileStatus(BitConverter.ToUInt32(buffer, 20), BitConverter.ToUInt32(buffer, 24), BitConverter.ToUInt16(buffer, 28));
+    }
+
+    /// <summary>The canonical path (symlinks resolved), or null when it does not exist.</summary>
+    public static string? RealPath(string path)
+    {
+        var resolved = RealPathNative(path, 0);
+        if (resolved == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8(resolved);
+        }
+        finally
+        {
+            Free(resolved);
+        }
+    }
+
+    /// <summary>Writes all of <paramref name="bytes"/> to <paramref name="fd"/>; false on an error.</summary>
+    public static bool WriteAll(int fd, byte[] bytes)
+    {
+        var done = 0;
+        while (done < bytes.Length)
+        {
+            var chunk = done == 0 ? bytes : bytes[done..];
+            var n = write(fd, chunk, (nuint)chunk.Length);
+            if (n < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == 4 /* EINTR */)
+                {
+                    continue;
+                }
+
+                return false;
+            }
+
+            done += (int)n;
+        }
+
+        return true;
+    }
+
+    /// <summary>What <see cref="LStat"/> tells about a file.</summary>
+    public readonly record struct FileStatus(uint Uid, uint Gid, ushort Mode)
+    {
+        public bool IsDirectory => (Mode & 0xF000) == 0x4000;
+
+        public bool IsRegularFile => (Mode & 0xF000) == 0x8000;
+
+        public bool IsSymlink => (Mode & 0xF000) == 0xA000;
+
+        /// <summary>Permission bits (and set-id/sticky bits), without the type.</summary>
+        public int Permissions => Mode & 0xFFF;
+    }
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd

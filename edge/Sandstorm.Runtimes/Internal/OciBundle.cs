@@ -14,9 +14,19 @@ internal static class OciBundle
     private static readonly Lock TemplateLock = new();
 
     // Bumped when the skeleton's layout changes, so an older skeleton on disk is rebuilt rather than reused.
-    private const string TemplateVersion = "2";
+    private const string TemplateVersion = "3";
+
+    /// <summary>Uids (and gids) a container's user namespace maps: 0-65535.</summary>
+    public const int UserNamespaceSize = 65536;
+
+    private static readonly HashSet<string> VerifiedTemplates = new(StringComparer.Ordinal);
 
     /// <summary>The shared root skeleton, created once; sandboxes only ever see it read-only.</summary>
+    /// <remarks>
+    /// One found on disk is checked once per process before use: everything in it must be this user's and writable by
+    /// nobody else (else it is made again from nothing), its /etc holds only the files it should (anything else, such
+    /// as an <c>ld.so.preload</c>, is removed) and the account files are copied in again.
+    /// </remarks>
     public static string RootfsTemplate(RuntimeOptions options, string name = "rootfs", bool kept = false)
     {
         name = kept ? name + "-kept" : name;
@@ -24,12 +34,31 @@ internal static class OciBundle
         var ready = Path.Combine(options.WorkRoot, "template", name + ".ready-v" + TemplateVersion);
         lock (TemplateLock)
         {
-            if (File.Exists(ready))
+            if (VerifiedTemplates.Contains(rootfs) && File.Exists(ready))
             {
                 return rootfs;
             }
 
-            foreach (var dir in new[] { "usr", "etc", "proc", "dev", "sys", "tmp", "scratch", "run", "home/user" })
+            if (File.Exists(ready) && !IsOwnTree(rootfs))
+            {
+                File.Delete(ready);
+                DeleteTree(rootfs);
+            }
+
+            if (File.Exists(ready))
+            {
+                var etcDir = Path.Combine(rootfs, "etc");
+                foreach (var entry in Directory.EnumerateFileSystemEntries(etcDir).Where(e => !TemplateEtcNames.Contains(Path.GetFileName(e))))
+                {
+                    DeleteTree(entry);
+                }
+
+                CopyAccounts(options, rootfs, kept);
+                VerifiedTemplates.Add(rootfs);
+                return rootfs;
+            }
+
+            foreach (var dir in new[] { "usr", "etc", "proc", "dev", "sys", "tmp", "scratch", "run", "run/sandstorm", "home/user" })
             {
                 Directory.CreateDirectory(Path.Combine(rootfs, dir));
             }
@@ -65,19 +94,89 @@ internal static class OciBundle
                 }
             }
 
-            var etc = kept ? HostLayout.KeptEtcTemplate(options) : HostLayout.EtcTemplate(options);
-            foreach (var file in new[] { "passwd", "group", "hosts" })
-            {
-                File.Copy(Path.Combine(etc, file), Path.Combine(rootfs, "etc", file), overwrite: true);
-            }
-
+            CopyAccounts(options, rootfs, kept);
             File.WriteAllText(ready, "");
+            VerifiedTemplates.Add(rootfs);
             return rootfs;
         }
     }
 
+    // What a skeleton's /etc may hold: our account files, mount points for the host's entries, and what podman adds.
+    private static readonly HashSet<string> TemplateEtcNames = new(
+        ["passwd", "group", "hosts", "hostname", "resolv.conf", "mtab", .. HostLayout.EtcEntries.Select(Path.GetFileName)!],
+        StringComparer.Ordinal);
+
+    private static void CopyAccounts(RuntimeOptions options, string rootfs, bool kept)
+    {
+        var etc = kept ? HostLayout.KeptEtcTemplate(options) : HostLayout.EtcTemplate(options);
+        foreach (var file in new[] { "passwd", "group", "hosts" })
+        {
+            var target = Path.Combine(rootfs, "etc", file);
+            File.Delete(target);
+            File.Copy(Path.Combine(etc, file), target);
+        }
+    }
+
+    // True when everything under `root` (not following links) is this user's and nobody else may write it (a sticky
+    // directory such as tmp aside).
+    private static bool IsOwnTree(string root)
+    {
+        var uid = Libc.geteuid();
+        var pending = new Stack<string>([root]);
+        while (pending.TryPop(out var path))
+        {
+            if (Libc.LStat(path) is not { } s || s.Uid != uid)
+            {
+                return false;
+            }
+
+            if (s.IsSymlink)
+            {
+                continue;
+            }
+
+            if ((s.Permissions & 0x12) != 0 && !(s.IsDirectory && (s.Permissions & 0x200) != 0))
+            {
+                return false;
+            }
+
+            if (s.IsDirectory)
+            {
+                foreach (var entry in Directory.EnumerateFileSystemEntries(path))
+                {
+                    pending.Push(entry);
+                }
+            }
+        }
+
+        return true;
+    }
+
+    private static void DeleteTree(string path)
+    {
+        if (Libc.LStat(path) is { IsDirectory: true })
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        else if (Libc.LStat(path) is not null)
+        {
+            File.Delete(path);
+        }
+    }
+
     /// <summary>Writes <c>config.json</c> into a fresh bundle directory and returns the directory.</summary>
-    public static string Write(SandboxContext context, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env, string? cgroupsPath, IEnumerable<JsonObject> extraRlimits, bool refuseClone3 = true)
+    /// <param name="userNamespaceBase">
+    /// When set, the container gets a user namespace mapping its uids and gids 0-65535 to the host's from this base: the
+    /// sandbox user keeps its number inside, and is a host uid no other sandbox uses (see <see cref="RuncRuntime"/>).
+    /// </param>
+    public static string Write(
+        SandboxContext context,
+        IReadOnlyList<string> args,
+        IReadOnlyDictionary<string, string> env,
+        string? cgroupsPath,
+        IEnumerable<JsonObject> extraRlimits,
+        bool refuseClone3 = true,
+        int? userNamespaceBase = null)
     {
         var options = context.Options;
         var bundle = WorkRootPaths.Bundle(options, context.Id);
@@ -88,6 +187,7 @@ internal static class OciBundle
         {
             new JsonObject { ["destination"] = "/proc", ["type"] = "proc", ["source"] = "proc", ["options"] = new JsonArray("nosuid", "noexec", "nodev") },
             new JsonObject { ["destination"] = "/dev", ["type"] = "tmpfs", ["source"] = "tmpfs", ["options"] = new JsonArray("nosuid", "strictatime", "mode=755", "size=1m") },
+            new JsonObject { ["destination"] = "/dev/shm", ["type"] = "tmpfs", ["source"] = "shm", ["options"] = new JsonArray("nosuid", "nodev", "noexec", "mode=1777", $"size={options.TmpSizeMiB}m") },
             new JsonObject { ["destination"] = "/tmp", ["type"] = "tmpfs", ["source"] = "tmpfs", ["options"] = new JsonArray("nosuid", "nodev", "mode=1777", $"size={options.TmpSizeMiB}m") },
             new JsonObject { ["destination"] = "/usr", ["type"] = "bind", ["source"] = "/usr", ["options"] = new JsonArray("rbind", "ro", "nosuid", "nodev") },
         };
@@ -120,6 +220,13 @@ internal static class OciBundle
         if (cgroupsPath is not null)
         {
             linux["cgroupsPath"] = cgroupsPath;
+        }
+
+        if (userNamespaceBase is { } hostBase)
+        {
+            linux["namespaces"]!.AsArray().Add(new JsonObject { ["type"] = "user" });
+            linux["uidMappings"] = new JsonArray(new JsonObject { ["containerID"] = 0, ["hostID"] = hostBase, ["size"] = UserNamespaceSize });
+            linux["gidMappings"] = new JsonArray(new JsonObject { ["containerID"] = 0, ["hostID"] = hostBase, ["size"] = UserNamespaceSize });
         }
 
         var config = new JsonObject

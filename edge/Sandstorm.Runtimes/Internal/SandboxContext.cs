@@ -12,6 +12,7 @@ internal sealed class SandboxContext
         Options = options;
         // Short, hex-only ids: they become cgroup names, container ids and paths embedded in the launcher script.
         Id = id ?? "ss" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        SandboxUser = (options.SandboxUid, options.SandboxGid);
     }
 
     public string Id { get; }
@@ -19,6 +20,12 @@ internal sealed class SandboxContext
     public ExecutionSpec Spec { get; }
 
     public RuntimeOptions Options { get; }
+
+    /// <summary>Host uid and gid the sandboxed code runs as (and that owns its scratch); the options' unless the runtime gives each sandbox its own.</summary>
+    public (int Uid, int Gid) SandboxUser { get; set; }
+
+    /// <summary>First host uid (and gid) of the execution's own user namespace, when its runtime gives it one.</summary>
+    public int? UserNamespaceBase { get; set; }
 
     public SandboxCgroup? Cgroup { get; set; }
 

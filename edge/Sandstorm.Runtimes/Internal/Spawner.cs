@@ -31,19 +31,19 @@ internal static class Spawner
     /// Groups the process is born in: the spawner thread joins them just for the fork (see
     /// <see cref="SandboxCgroup.AddThread"/>), so no launcher has to wait to be moved.
     /// </param>
-    /// <param name="inheritedFile">
-    /// A file the process inherits open read-only; <see cref="Launch.InheritedFd"/> among its arguments is replaced by the
-    /// descriptor's number. It is opened here, after every other descriptor was marked close-on-exec, and closed right
-    /// after the start, so no other child can inherit it.
+    /// <param name="inheritedFiles">
+    /// Files the process inherits open read-only; <see cref="Launch.InheritedFdOf"/> of each among its arguments is
+    /// replaced by the descriptor's number. They are opened here, after every other descriptor was marked
+    /// close-on-exec, and closed right after the start, so no other child can inherit them.
     /// </param>
     /// <param name="afterStart">Runs on the spawner thread right after the start.</param>
     /// <remarks>
     /// Doing the launcher's go-ahead (stdin write) in <paramref name="afterStart"/> rather than in the awaiting code
     /// saves a hop through the thread pool between start and go, which a loaded machine makes costly.
     /// </remarks>
-    public static Task StartAsync(Process process, SandboxCgroup? cgroup = null, string? inheritedFile = null, Action<Process>? afterStart = null)
+    public static Task StartAsync(Process process, SandboxCgroup? cgroup = null, IReadOnlyList<string>? inheritedFiles = null, Action<Process>? afterStart = null)
     {
-        var request = new Request(process, cgroup, inheritedFile, afterStart, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var request = new Request(process, cgroup, inheritedFiles ?? [], afterStart, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         Queue.Add(request);
         return request.Started.Task;
     }
@@ -74,21 +74,24 @@ internal static class Spawner
 
     private static void Start(Request request, int tid)
     {
-        var fd = -1;
+        var fds = new List<int>(request.InheritedFiles.Count);
         try
         {
-            if (request.InheritedFile is not null)
+            var arguments = request.Process.StartInfo.ArgumentList;
+            for (var index = 0; index < request.InheritedFiles.Count; index++)
             {
-                fd = Libc.OpenInheritable(request.InheritedFile);
+                var file = request.InheritedFiles[index];
+                var fd = Libc.OpenInheritable(file);
                 if (fd < 0)
                 {
-                    throw new IOException($"cannot open {request.InheritedFile} (errno {Marshal.GetLastPInvokeError()})");
+                    throw new IOException($"cannot open {file} (errno {Marshal.GetLastPInvokeError()})");
                 }
 
-                var arguments = request.Process.StartInfo.ArgumentList;
+                fds.Add(fd);
+                var placeholder = Launch.InheritedFdOf(index);
                 for (var i = 0; i < arguments.Count; i++)
                 {
-                    if (arguments[i] == Launch.InheritedFd)
+                    if (arguments[i] == placeholder)
                     {
                         arguments[i] = fd.ToString(CultureInfo.InvariantCulture);
                     }
@@ -126,12 +129,12 @@ internal static class Spawner
         }
         finally
         {
-            if (fd >= 0)
+            foreach (var fd in fds)
             {
                 Libc.close(fd);
             }
         }
     }
 
-    private sealed record Request(Process Process, SandboxCgroup? Cgroup, string? InheritedFile, Action<Process>? AfterStart, TaskCompletionSource Started);
+    private sealed record Request(Process Process, SandboxCgroup? Cgroup, IReadOnlyList<string> InheritedFiles, Action<Process>? AfterStart, TaskCompletionSource Started);
 }

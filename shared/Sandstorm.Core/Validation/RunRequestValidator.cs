@@ -66,8 +66,34 @@ public static class RunRequestValidator
                 {
                     Add("files", $"file path '{path}' must be relative, without '..', and at most 255 characters");
                 }
+                else if (path.Any(char.IsControl))
+                {
+                    Add("files", $"file path '{Printable(path)}' must not contain control characters (newlines, tabs, escapes)");
+                }
+                else if (path.Any(IsBidirectionalControl))
+                {
+                    Add("files", $"file path '{Printable(path)}' must not contain bidirectional text controls (they make names display as something else)");
+                }
+                else if (path.Split('/').Any(part => Encoding.UTF8.GetByteCount(part) > 255))
+                {
+                    Add("files", $"file path '{path}' has a part longer than 255 bytes, more than a file system allows in one name");
+                }
 
                 total += Encoding.UTF8.GetByteCount(content ?? "");
+            }
+
+            // A name cannot be a file and, through another path, a directory at once.
+            var names = files.Keys.ToHashSet(StringComparer.Ordinal);
+            foreach (var path in files.Keys.Order(StringComparer.Ordinal))
+            {
+                for (var slash = path.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = path.IndexOf('/', slash + 1))
+                {
+                    if (names.Contains(path[..slash]))
+                    {
+                        Add("files", $"'{path[..slash]}' is both a file and a directory of '{path}'");
+                        break;
+                    }
+                }
             }
 
             if (total > MaxFilesBytes)
@@ -88,6 +114,15 @@ public static class RunRequestValidator
                 if (!IsEnvironmentName(name))
                 {
                     Add("environment", $"'{name}' is not a valid variable name");
+                }
+            }
+
+            // No process environment can hold a NUL; a runtime that passes variables NUL-separated would split the value.
+            foreach (var (name, value) in env)
+            {
+                if (value is not null && value.Contains('\0', StringComparison.Ordinal))
+                {
+                    Add("environment", $"the value of '{name}' contains a NUL character");
                 }
             }
         }
@@ -205,6 +240,12 @@ public static class RunRequestValidator
         && !path.Contains('\0')
         && !path.Contains('\\')
         && path.Split('/').All(part => part.Length > 0 && part != "." && part != "..");
+
+    // U+061C, U+200E/F, U+202A-U+202E, U+2066-U+2069: characters that reorder how the text around them is shown.
+    private static bool IsBidirectionalControl(char c) => c is '\u061C' or '\u200E' or '\u200F' or (>= '\u202A' and <= '\u202E') or (>= '\u2066' and <= '\u2069');
+
+    private static string Printable(string path) =>
+        string.Concat(path.Select(c => char.IsControl(c) || IsBidirectionalControl(c) ? $"\\u{(int)c:X4}" : c.ToString()));
 
     /// <summary>A POSIX-portable environment variable name of at most 128 characters.</summary>
     public static bool IsEnvironmentName(string name) =>
