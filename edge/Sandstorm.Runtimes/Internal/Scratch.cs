@@ -56,11 +56,13 @@ internal sealed class Scratch
         return new Scratch(path, mounted);
     }
 
-    /// <summary>Writes the main file and the extra files; the caller removes the scratch if this throws.</summary>
+    /// <summary>Writes the main file (unless an entry point among the files runs) and the extra files; the caller removes the scratch if this throws.</summary>
     public void Populate(RuntimeOptions options, ExecutionSpec spec, bool ownedBySandboxUser)
     {
-        var main = Path.Combine(HostPath, Languages.MainFile(spec.Language));
-        File.WriteAllText(main, spec.Code, Utf8NoBom);
+        if (spec.EntryPoint is null)
+        {
+            File.WriteAllText(Path.Combine(HostPath, Languages.MainFile(spec.Language)), spec.Code, Utf8NoBom);
+        }
         if (spec.Files is not null)
         {
             foreach (var (name, content) in spec.Files)
