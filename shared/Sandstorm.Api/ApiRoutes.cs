@@ -35,7 +35,21 @@ public static class ApiRoutes
         ("PollEdgeJobs", "GET", "v1/edge/agents/{agentId}/jobs"),
         ("PostEdgeJobResult", "POST", "v1/edge/agents/{agentId}/jobs/{jobId}/result"),
         ("PostEdgeTelemetry", "POST", "v1/edge/agents/{agentId}/telemetry"),
+        ("SnapshotSandbox", "POST", "v1/sandboxes/{id}/snapshot"),
+        ("RestoreSnapshot", "POST", "v1/snapshots/{id}/restore"),
+        ("ListSnapshots", "GET", "v1/snapshots"),
     ];
+
+    /// <summary>
+    /// Name of the Functions app's catch-all (every method, any path the route table does not hold) that answers 404/405 as
+    /// problem+json; the Functions host orders routes by function name, so its name sorts after every other function's.
+    /// It never takes the host's own <c>admin/</c> and <c>runtime/</c> paths. The local host needs none: its routing
+    /// answers those statuses itself (<see cref="RouteProblems.UseStatusProblems"/>).
+    /// </summary>
+    public const string UnmatchedFunction = "ZzUnmatchedRoute";
+
+    /// <summary>Route of <see cref="UnmatchedFunction"/>: any path but the Functions host's own.</summary>
+    public const string UnmatchedRoute = "{*path:regex(^(?!admin/|runtime/).*$)}";
 
     /// <summary>Maps the public API onto a minimal-API host.</summary>
     public static IEndpointRouteBuilder MapSandstormApi(this IEndpointRouteBuilder app)
@@ -64,6 +78,9 @@ public static class ApiRoutes
             "/v1/edge/agents/{agentId}/jobs/{jobId}/result",
             (HttpContext h, DurableTaskClient c, string agentId, string jobId) => EdgeEndpoints.PostJobResultAsync(h, c, agentId, jobId)).WithName("PostEdgeJobResult");
         app.MapPost("/v1/edge/agents/{agentId}/telemetry", (HttpContext h, string agentId) => EdgeEndpoints.PostTelemetryAsync(h, agentId)).WithName("PostEdgeTelemetry");
+        app.MapPost("/v1/sandboxes/{id}/snapshot", (Delegate)((HttpContext h) => RunEndpoints.SnapshotsNotSupportedAsync(h))).WithName("SnapshotSandbox");
+        app.MapPost("/v1/snapshots/{id}/restore", (Delegate)((HttpContext h) => RunEndpoints.SnapshotsNotSupportedAsync(h))).WithName("RestoreSnapshot");
+        app.MapGet("/v1/snapshots", (Delegate)((HttpContext h) => RunEndpoints.SnapshotsNotSupportedAsync(h))).WithName("ListSnapshots");
         EnsureParity(app);
         return app;
     }

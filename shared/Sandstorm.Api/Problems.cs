@@ -29,11 +29,13 @@ public static class Problems
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not found",
+        405 => "Method not allowed",
         409 => "Conflict",
         413 => "Payload too large",
         415 => "Unsupported media type",
         422 => "Unprocessable request",
         500 => "Internal error",
+        501 => "Not implemented",
         503 => "Service unavailable",
         _ => "Error",
     };
