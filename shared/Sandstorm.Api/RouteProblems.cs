@@ -16,8 +16,9 @@ public static class RouteProblems
         [.. ApiRoutes.All.Select(r => (r.Method, new TemplateMatcher(TemplateParser.Parse(r.Route), new RouteValueDictionary())))];
 
     /// <summary>
-    /// The local host: its routing already answers 404 (no route) and 405 (a route with other methods, with <c>Allow</c>)
-    /// for every mapped endpoint; this gives those and any other error status left without a body a problem+json body.
+    /// The local host: every error status left without a body gets a problem+json one. A 404 whose path is a mapped
+    /// route's (any endpoint of the host, not only <see cref="ApiRoutes.All"/>) with other methods becomes 405 with
+    /// <c>Allow</c>: ASP.NET Core's routing answers 405 itself only for some route shapes.
     /// </summary>
     public static IApplicationBuilder UseStatusProblems(this IApplicationBuilder app) =>
         app.UseStatusCodePages(context => ForStatusAsync(context.HttpContext));
@@ -54,9 +55,41 @@ public static class RouteProblems
         return methods;
     }
 
+    /// <summary>The methods the host's endpoints map on <paramref name="path"/> (empty: none has it, or none restricts methods).</summary>
+    private static List<string> MappedMethods(HttpContext http)
+    {
+        var methods = new List<string>();
+        if (http.RequestServices.GetService(typeof(EndpointDataSource)) is not EndpointDataSource endpoints)
+        {
+            return methods;
+        }
+
+        foreach (var endpoint in endpoints.Endpoints.OfType<RouteEndpoint>())
+        {
+            if (endpoint.Metadata.GetMetadata<HttpMethodMetadata>() is not { HttpMethods.Count: > 0 } verbs)
+            {
+                continue;
+            }
+
+            var matcher = new TemplateMatcher(new RouteTemplate(endpoint.RoutePattern), new RouteValueDictionary());
+            if (matcher.TryMatch(http.Request.Path, new RouteValueDictionary()))
+            {
+                methods.AddRange(verbs.HttpMethods.Where(m => !methods.Contains(m, StringComparer.OrdinalIgnoreCase)));
+            }
+        }
+
+        return methods;
+    }
+
     private static Task ForStatusAsync(HttpContext http)
     {
         var status = http.Response.StatusCode;
+        if (status == StatusCodes.Status404NotFound && http.GetEndpoint() is null && MappedMethods(http) is { Count: > 0 } mapped)
+        {
+            status = http.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            http.Response.Headers.Allow = string.Join(", ", mapped);
+        }
+
         var result = status switch
         {
             StatusCodes.Status404NotFound => NotFound(http),

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Sandstorm.Core.Contracts;
 
 /// <summary>
@@ -62,19 +60,17 @@ public sealed record RunRequest
 
     public RunConstraints? Constraints { get; init; }
 
+    // Methods, not properties: the wire has no such fields (a property ignored by the serializer would be accepted silently).
+
     /// <summary>True when the caller gave <see cref="Cpu"/>.</summary>
-    [JsonIgnore]
-    public bool HasCpu => _cpu is not null;
+    public bool HasCpu() => _cpu is not null;
 
     /// <summary>True when the caller gave <see cref="Memory"/>.</summary>
-    [JsonIgnore]
-    public bool HasMemory => _memory is not null;
+    public bool HasMemory() => _memory is not null;
 
     /// <summary>True when the caller gave <see cref="Timeout"/>.</summary>
-    [JsonIgnore]
-    public bool HasTimeout => _timeout is not null;
+    public bool HasTimeout() => _timeout is not null;
 
     /// <summary>True when the caller gave <see cref="IsolationLevel"/>.</summary>
-    [JsonIgnore]
-    public bool HasIsolationLevel => _isolationLevel is not null;
+    public bool HasIsolationLevel() => _isolationLevel is not null;
 }

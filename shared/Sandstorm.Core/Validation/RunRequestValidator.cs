@@ -113,7 +113,7 @@ public static class RunRequestValidator
         {
             if (c.Cpu is { } cpu)
             {
-                if (request.HasCpu && !request.Cpu.Equals(cpu))
+                if (request.HasCpu() && !request.Cpu.Equals(cpu))
                 {
                     add("constraints.cpu", $"constraints.cpu ({cpu}) differs from cpu ({request.Cpu}); give one of them, or the same value");
                 }
@@ -124,7 +124,7 @@ public static class RunRequestValidator
 
             if (c.Memory is { } memory)
             {
-                if (request.HasMemory && request.Memory != memory)
+                if (request.HasMemory() && request.Memory != memory)
                 {
                     add("constraints.memory", $"constraints.memory ({memory}) differs from memory ({request.Memory}); give one of them, or the same value");
                 }
@@ -135,7 +135,7 @@ public static class RunRequestValidator
 
             if (c.Timeout is { } timeout)
             {
-                if (request.HasTimeout && request.Timeout != timeout)
+                if (request.HasTimeout() && request.Timeout != timeout)
                 {
                     add("constraints.timeout", $"constraints.timeout ({timeout}) differs from timeout ({request.Timeout}); give one of them, or the same value");
                 }
@@ -147,7 +147,7 @@ public static class RunRequestValidator
             // Isolation: the stronger of the two, so neither spelling can lower what the other asked for.
             if (c.Isolation is { } isolation)
             {
-                result = result with { IsolationLevel = request.HasIsolationLevel && request.IsolationLevel > isolation ? request.IsolationLevel : isolation };
+                result = result with { IsolationLevel = request.HasIsolationLevel() && request.IsolationLevel > isolation ? request.IsolationLevel : isolation };
                 aliased.Add("isolation");
             }
 
