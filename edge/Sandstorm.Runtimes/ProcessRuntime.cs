@@ -97,7 +97,7 @@ public sealed class ProcessRuntime : SandboxRuntimeBase, IAsyncDisposable
             // Degraded mode: CPU seconds bound a runaway loop even if this process dies before its timer fires;
             // RLIMIT_DATA bounds heap growth (not RLIMIT_AS, which kills Node at start-up).
             ulimits.Add("-t " + ((long)Math.Ceiling(spec.Timeout.TotalSeconds * Math.Max(1, spec.Cpu)) + 1).ToString(CultureInfo.InvariantCulture));
-            if (spec.Language != Languages.JavaScript)
+            if (!Languages.RunsOnNode(spec.Language))
             {
                 ulimits.Add("-d " + ((long)spec.MemoryMiB * 1024).ToString(CultureInfo.InvariantCulture));
             }

@@ -324,7 +324,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     private protected static List<string> CodeCommand(ExecutionSpec spec, string directory)
     {
         var (command, arguments) = Languages.Interpreter(spec.Language);
-        return [command, .. arguments, directory + "/" + Languages.MainFile(spec.Language)];
+        return [command, .. arguments, directory + "/" + Languages.FileToRun(spec)];
     }
 
     /// <summary>Runs a helper command on the host (runc/runsc/podman management), bounded in time, output discarded past 64 KiB.</summary>
@@ -484,9 +484,14 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     private static void Validate(ExecutionSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        if (!Languages.IsSupported(spec.Language))
+        if (Languages.Unavailable(spec.Language) is { } unavailable)
         {
-            throw new ArgumentException($"language '{spec.Language}' is not supported (supported: {string.Join(", ", Languages.Supported)})", nameof(spec));
+            throw new ArgumentException(unavailable, nameof(spec));
+        }
+
+        if (spec.EntryPoint is { } entry && (spec.Files is null || !spec.Files.ContainsKey(entry)))
+        {
+            throw new ArgumentException($"entry point '{entry}' is not among the files", nameof(spec));
         }
 
         if (spec.MemoryMiB < 16 || spec.Timeout <= TimeSpan.Zero || spec.OutputLimitBytes < 0 || spec.MaxProcesses < 1 || spec.Cpu < 0)

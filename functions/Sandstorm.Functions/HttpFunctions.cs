@@ -333,4 +333,25 @@ public static class HttpFunctions
         await E2BEnvd.FilesystemAsync(request.HttpContext, method);
         return new EmptyResult();
     }
+
+    [Function("SnapshotSandbox")]
+    public static async Task<IActionResult> SnapshotSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes/{id}/snapshot")] HttpRequest request) =>
+        new ResultActionResult(await RunEndpoints.SnapshotsNotSupportedAsync(request.HttpContext));
+
+    [Function("RestoreSnapshot")]
+    public static async Task<IActionResult> RestoreSnapshot(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/snapshots/{id}/restore")] HttpRequest request) =>
+        new ResultActionResult(await RunEndpoints.SnapshotsNotSupportedAsync(request.HttpContext));
+
+    [Function("ListSnapshots")]
+    public static async Task<IActionResult> ListSnapshots(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/snapshots")] HttpRequest request) =>
+        new ResultActionResult(await RunEndpoints.SnapshotsNotSupportedAsync(request.HttpContext));
+
+    /// <summary>Any method on any path no other function took: 404 or 405 as problem+json (see <see cref="ApiRoutes.UnmatchedFunction"/>).</summary>
+    [Function(ApiRoutes.UnmatchedFunction)]
+    public static IActionResult Unmatched(
+        [HttpTrigger(AuthorizationLevel.Anonymous, Route = ApiRoutes.UnmatchedRoute)] HttpRequest request) =>
+        new ResultActionResult(RouteProblems.Unmatched(request.HttpContext));
 }

@@ -9,6 +9,7 @@ builder.AddLocalHost(options, options.Storage ?? azurite!.ConnectionString);
 builder.Services.AddSandstormControlPlane(builder.Configuration, LocalHostSetup.Profile);
 
 var app = builder.Build();
+app.UseStatusProblems();
 app.MapSandstormApi();
 app.MapSandstormDurable();
 app.Run();

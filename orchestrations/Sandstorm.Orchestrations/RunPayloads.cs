@@ -45,6 +45,8 @@ public sealed class RunPayloads(PayloadStore payloads)
         Language = request.Language,
         Code = request.Code,
         Files = request.Files,
+        // A code that names one of the files (validated at submission) runs that file.
+        EntryPoint = Languages.EntryPoint(request.Code, request.Files),
         Environment = request.Environment,
         Cpu = request.Cpu,
         MemoryMiB = request.Memory,

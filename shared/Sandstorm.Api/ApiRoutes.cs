@@ -74,7 +74,21 @@ public static class ApiRoutes
         ("E2BWriteFiles", "POST", "files"),
         ("E2BProcess", "POST", "process.Process/{method}"),
         ("E2BFilesystem", "POST", "filesystem.Filesystem/{method}"),
+        ("SnapshotSandbox", "POST", "v1/sandboxes/{id}/snapshot"),
+        ("RestoreSnapshot", "POST", "v1/snapshots/{id}/restore"),
+        ("ListSnapshots", "GET", "v1/snapshots"),
     ];
+
+    /// <summary>
+    /// Name of the Functions app's catch-all (every method, any path the route table does not hold) that answers 404/405 as
+    /// problem+json; the Functions host orders routes by function name, so its name sorts after every other function's.
+    /// It never takes the host's own <c>admin/</c> and <c>runtime/</c> paths. The local host needs none: its routing
+    /// answers those statuses itself (<see cref="RouteProblems.UseStatusProblems"/>).
+    /// </summary>
+    public const string UnmatchedFunction = "ZzUnmatchedRoute";
+
+    /// <summary>Route of <see cref="UnmatchedFunction"/>: any path but the Functions host's own.</summary>
+    public const string UnmatchedRoute = "{*path:regex(^(?!admin/|runtime/).*$)}";
 
     /// <summary>Maps the public API onto a minimal-API host.</summary>
     public static IEndpointRouteBuilder MapSandstormApi(this IEndpointRouteBuilder app)
@@ -138,6 +152,9 @@ public static class ApiRoutes
         app.MapPost("/files", (Delegate)((HttpContext h) => E2BEnvd.WriteFilesAsync(h))).WithName("E2BWriteFiles");
         app.MapPost("/process.Process/{method}", (HttpContext h, string method) => E2BEnvd.ProcessAsync(h, method)).WithName("E2BProcess");
         app.MapPost("/filesystem.Filesystem/{method}", (HttpContext h, string method) => E2BEnvd.FilesystemAsync(h, method)).WithName("E2BFilesystem");
+        app.MapPost("/v1/sandboxes/{id}/snapshot", (Delegate)((HttpContext h) => RunEndpoints.SnapshotsNotSupportedAsync(h))).WithName("SnapshotSandbox");
+        app.MapPost("/v1/snapshots/{id}/restore", (Delegate)((HttpContext h) => RunEndpoints.SnapshotsNotSupportedAsync(h))).WithName("RestoreSnapshot");
+        app.MapGet("/v1/snapshots", (Delegate)((HttpContext h) => RunEndpoints.SnapshotsNotSupportedAsync(h))).WithName("ListSnapshots");
         EnsureParity(app);
         return app;
     }

@@ -6,9 +6,11 @@ using Microsoft.Extensions.Logging;
 using Sandstorm.Core;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
+using Sandstorm.Core.Validation;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
 using Sandstorm.Storage;
+using Sandstorm.Storage.Billing;
 
 namespace Sandstorm.Api;
 
@@ -71,7 +73,14 @@ public static class RunEndpoints
             throw new SandstormException(ErrorCodes.ValidationFailed, "spec is required", 400, new Dictionary<string, string[]> { ["spec"] = ["spec is required"] });
         }
 
-        var request = body.Constraints is null ? body.Spec : body.Spec with { Constraints = body.Constraints };
+        if (body.Constraints is not null && body.Spec.Constraints is not null)
+        {
+            throw new SandstormException(ErrorCodes.ValidationFailed, "constraints are given twice (in spec and beside it); give them once", 400,
+                new Dictionary<string, string[]> { ["spec.constraints"] = ["give constraints beside spec (as the v1 SDK does) or in it, not both"] });
+        }
+
+        // Canonical before submitting: the wait below needs the timeout the run really has (constraints.timeout is an alias).
+        var request = RunRequestValidator.Normalize(body.Constraints is null ? body.Spec : body.Spec with { Constraints = body.Constraints });
         var service = http.RequestServices.GetRequiredService<RunService>();
         var key = http.Request.Headers["Idempotency-Key"].FirstOrDefault();
         var (runId, created) = await service.SubmitAsync(client, tenant, request, key, http.RequestAborted, waiting: true);
@@ -84,32 +93,95 @@ public static class RunEndpoints
     /// <summary><c>GET /v1/health</c> (no credential).</summary>
     public static IResult Health() => Json(new { status = "ok" }, StatusCodes.Status200OK);
 
-    /// <summary><c>GET /v1/usage?from=&amp;to=</c>: the tenant's billed runs and totals.</summary>
+    /// <summary>
+    /// <c>GET /v1/usage?from=&amp;to=</c> (or the v1 SDK's <c>start</c>/<c>end</c>): the tenant's billed runs settled in
+    /// [from, to), default the last 30 days. The v2 fields (<c>runs</c>, <c>total</c>, <c>providers</c>, <c>totals</c> with each
+    /// tier's fees, Autopilot's baseline and savings, grams of CO₂e) and the v1 SDK's (<c>totalRuns</c>, <c>totalCost</c>,
+    /// <c>avgLatency</c> in ms, <c>providerBreakdown</c>: runs per provider) side by side.
+    /// </summary>
     public static Task<IResult> GetUsageAsync(HttpContext http) => Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var time = http.RequestServices.GetRequiredService<TimeProvider>();
-        var to = ParseDate(http.Request, "to") ?? time.GetUtcNow().AddMinutes(1);
-        var from = ParseDate(http.Request, "from") ?? to.AddDays(-30);
+        var (from, to) = UsageRange(http.Request, time.GetUtcNow());
         var ledger = http.RequestServices.GetRequiredService<LedgerStore>();
-        var byProvider = new Dictionary<string, (int Runs, decimal Provider, decimal Fees, decimal Total)>();
+        var rows = new List<LedgerEntry>();
         await foreach (var e in ledger.QueryAsync(tenant, from, to, http.RequestAborted))
         {
-            var acc = byProvider.GetValueOrDefault(e.Provider);
-            byProvider[e.Provider] = (acc.Runs + 1, acc.Provider + e.ProviderCost, acc.Fees + e.Fees, acc.Total + e.Total);
+            rows.Add(e);
         }
 
+        var report = UsageCalculator.Compute(rows);
+        var totals = report.Totals;
         return Json(
             new
             {
                 tenant,
                 from,
                 to,
-                runs = byProvider.Values.Sum(v => v.Runs),
-                total = byProvider.Values.Sum(v => v.Total),
-                providers = byProvider.Select(p => new { provider = p.Key, runs = p.Value.Runs, providerCost = p.Value.Provider, fees = p.Value.Fees, total = p.Value.Total }),
+                runs = totals.Runs,
+                total = totals.Total,
+                providers = report.Providers.Select(p => new
+                {
+                    provider = p.Provider,
+                    runs = p.Totals.Runs,
+                    providerCost = p.Totals.ProviderCost,
+                    fees = p.Totals.Fees,
+                    total = p.Totals.Total,
+                    autopilotFees = p.Totals.AutopilotFees,
+                    shieldFees = p.Totals.ShieldFees,
+                    baselineCost = p.Totals.BaselineCost,
+                    savings = p.Totals.Savings,
+                    carbonGrams = p.Totals.CarbonGrams,
+                }),
+                totals,
+                totalRuns = totals.Runs,
+                totalCost = totals.Total,
+                avgLatency = rows.Count == 0 ? 0 : Math.Round(rows.Average(r => (double)r.LatencyMs), 1),
+                providerBreakdown = report.Providers.ToDictionary(p => p.Provider, p => p.Totals.Runs, StringComparer.Ordinal),
             },
             StatusCodes.Status200OK);
+    });
+
+    /// <summary>
+    /// The period of a usage query: <c>from</c>/<c>to</c> or the v1 SDK's <c>start</c>/<c>end</c> (ISO 8601), never a mix of
+    /// the two pairs, and never a start after its end; each refusal names the field.
+    /// </summary>
+    public static (DateTimeOffset From, DateTimeOffset To) UsageRange(HttpRequest request, DateTimeOffset now)
+    {
+        var v2 = request.Query.ContainsKey("from") || request.Query.ContainsKey("to");
+        var v1 = request.Query.ContainsKey("start") || request.Query.ContainsKey("end");
+        if (v1 && v2)
+        {
+            var field = request.Query.ContainsKey("start") ? "start" : "end";
+            throw new SandstormException(ErrorCodes.ValidationFailed, "give from/to or start/end (the v1 SDK's names), not both", 400,
+                new Dictionary<string, string[]> { [field] = ["start/end and from/to name the same period: use one pair"] });
+        }
+
+        var (fromName, toName) = v1 ? ("start", "end") : ("from", "to");
+        var to = ParseDate(request, toName) ?? now.AddMinutes(1);
+        var from = ParseDate(request, fromName) ?? to.AddDays(-30);
+        if (from > to)
+        {
+            throw new SandstormException(ErrorCodes.ValidationFailed, $"{fromName} ({from:O}) is after {toName} ({to:O})", 400,
+                new Dictionary<string, string[]> { [fromName] = [$"{fromName} must not be after {toName}"] });
+        }
+
+        return (from, to);
+    }
+
+    /// <summary>
+    /// The v1 SDK's snapshot calls (<c>POST /v1/sandboxes/{id}/snapshot</c>, <c>POST /v1/snapshots/{id}/restore</c>,
+    /// <c>GET /v1/snapshots</c>): 501 <c>not-supported</c> until snapshots of kept sandboxes exist. Nothing is stored.
+    /// </summary>
+    public static Task<IResult> SnapshotsNotSupportedAsync(HttpContext http) => Guard(http, async () =>
+    {
+        await TenantAuth.RequireTenantAsync(http);
+        return Problems.Of(
+            ErrorCodes.NotSupported,
+            "snapshots are not supported yet: a snapshot (files and installed state) needs a sandbox that outlives its run, "
+                + "and restoring needs a new one; until kept sandboxes have them, nothing is snapshotted or restored",
+            StatusCodes.Status501NotImplemented);
     });
 
     /// <summary><c>GET /v1/providers</c>: what each provider offers this tenant, and its health.</summary>
@@ -179,7 +251,8 @@ public static class RunEndpoints
 
         return DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var value)
             ? value
-            : throw new SandstormException(ErrorCodes.ValidationFailed, $"{name} must be an ISO 8601 date");
+            : throw new SandstormException(ErrorCodes.ValidationFailed, $"{name} must be an ISO 8601 date", 400,
+                new Dictionary<string, string[]> { [name] = [$"'{raw}' is not an ISO 8601 date"] });
     }
 
     /// <summary>Writes JSON with Sandstorm's options, a status and an optional Location.</summary>

@@ -9,6 +9,7 @@ using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
 using Sandstorm.Core.Validation;
 using Sandstorm.Orchestrations;
+using Sandstorm.Providers;
 using Sandstorm.Storage;
 
 namespace Sandstorm.Api;
@@ -20,6 +21,7 @@ public sealed class RunService(
     RunPayloads payloads,
     PayloadStore payloadStore,
     RunCompletionNotifier notifier,
+    IProviderCatalog catalog,
     IOptions<RunPipelineOptions> pipeline,
     TimeProvider time)
 {
@@ -36,8 +38,9 @@ public sealed class RunService(
     public async Task<(string RunId, bool Created)> SubmitAsync(
         DurableTaskClient client, string tenantId, RunRequest request, string? idempotencyKey, CancellationToken cancellationToken, bool waiting = false)
     {
-        RunRequestValidator.ThrowIfInvalid(request);
+        request = RunRequestValidator.Normalize(request);
         await RequireConsentAsync(tenantId, [request], cancellationToken);
+        await RequireOfferedAsync(tenantId, [request], cancellationToken);
         var hash = Hash(request);
         string runId;
         if (idempotencyKey is not null)
@@ -127,6 +130,64 @@ public sealed class RunService(
             "isolation level 'none' runs code as a plain, unsandboxed process; this tenant has not opted in to it — use standard, strong or maximum",
             422,
             new Dictionary<string, string[]> { [field] = ["'none' needs the tenant's opt-in (allowUnisolated)"] });
+    }
+
+    /// <summary>
+    /// Refuses (422 <c>not-supported</c>, naming the field) canonical requests that no provider this tenant can use could
+    /// serve, before anything is persisted: a GPU (no configured provider offers one), or requirements to install (only
+    /// providers whose sandboxes have network can; the local and edge runtimes run offline).
+    /// </summary>
+    public async Task RequireOfferedAsync(string tenantId, IReadOnlyList<RunRequest> requests, CancellationToken cancellationToken)
+    {
+        var gpu = IndexOf(requests, r => r.Gpu == true);
+        var packages = IndexOf(requests, r => RunIntent.RequirementsOf(r.Language, r.Files) > 0);
+        if (gpu < 0 && packages < 0)
+        {
+            return;
+        }
+
+        var offered = new List<ProviderCapabilities>();
+        foreach (var provider in catalog.All)
+        {
+            if (await provider.GetCapabilitiesAsync(tenantId, cancellationToken) is { } capabilities)
+            {
+                offered.Add(capabilities);
+            }
+        }
+
+        string Field(int index, string name) => requests.Count == 1 ? name : $"[{index}].{name}";
+        if (gpu >= 0 && !offered.Any(c => c.Gpu))
+        {
+            throw new SandstormException(
+                ErrorCodes.NotSupported,
+                "a GPU was asked for (gpu, gpuType, constraints.gpu or constraints.requireGpu), but no GPU provider is configured; leave it out to run on CPUs",
+                422,
+                new Dictionary<string, string[]> { [Field(gpu, "gpu")] = ["no configured provider offers GPUs"] });
+        }
+
+        if (packages >= 0 && !offered.Any(c => c.Network && c.Languages.Contains(Languages.Python)))
+        {
+            throw new SandstormException(
+                ErrorCodes.NotSupported,
+                $"requirements (or a {RunRequestValidator.RequirementsFile} among files) must be installed with pip, which needs network, and no provider "
+                    + $"available to this tenant has it ({string.Join(", ", offered.Select(c => c.Provider))}: sandboxes without network); "
+                    + "configure a sandbox cloud (E2B, Daytona, Modal), or ship pure-Python dependencies as files",
+                422,
+                new Dictionary<string, string[]> { [Field(packages, "requirements")] = ["needs a placement with network; none is available"] });
+        }
+    }
+
+    private static int IndexOf(IReadOnlyList<RunRequest> requests, Func<RunRequest, bool> predicate)
+    {
+        for (var i = 0; i < requests.Count; i++)
+        {
+            if (predicate(requests[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>The run as the API shows it, outputs included; null when this tenant has no such run.</summary>

@@ -41,7 +41,8 @@ public sealed class LocalProvider : ISandboxProvider, ISandboxKeeper, IAsyncDisp
             Provider = Id,
             Runtimes = [.. _runtimes.Select(r => new RuntimeOffer(r.Name, r.Isolation))],
             Regions = [Region],
-            Languages = Languages.Supported,
+            // What this machine has installed (TypeScript needs node-typescript); the sandboxes bind the host's /usr.
+            Languages = Languages.Available(),
             Price = TierFees.EdgePrice,
         };
         _working = new Lazy<Task<ProviderCapabilities>>(ProbeAsync);
@@ -67,6 +68,7 @@ public sealed class LocalProvider : ISandboxProvider, ISandboxKeeper, IAsyncDisp
 
     public async Task<ExecutionResult> ExecuteAsync(SandboxLease lease, ExecutionSpec spec, CancellationToken cancellationToken)
     {
+        RefuseWhatCannotRunHere(spec);
         var runtime = await SelectAsync(spec.IsolationLevel, lease.Runtime, cancellationToken);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _running[lease.SandboxId] = linked;
@@ -189,6 +191,23 @@ public sealed class LocalProvider : ISandboxProvider, ISandboxKeeper, IAsyncDisp
         catch (SandstormException e)
         {
             throw new ProviderException(Id, e.Code, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// The router never places such runs here (capabilities: languages, no network); this is the backstop, before anything
+    /// starts: a language this machine cannot run, or packages to install, which needs network the sandboxes here lack.
+    /// </summary>
+    private static void RefuseWhatCannotRunHere(ExecutionSpec spec)
+    {
+        if (Languages.Unavailable(spec.Language) is { } unavailable)
+        {
+            throw new ProviderException(Id, ErrorCodes.NotSupported, unavailable) { NeverStarted = true };
+        }
+
+        if (RunIntent.RequirementsOf(spec.Language, spec.Files) > 0)
+        {
+            throw new ProviderException(Id, ErrorCodes.NotSupported, "the local sandboxes have no network, so requirements cannot be installed here") { NeverStarted = true };
         }
     }
 

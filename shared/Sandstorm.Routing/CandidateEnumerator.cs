@@ -89,6 +89,16 @@ public static class CandidateEnumerator
             return $"language '{w.Language}' not offered";
         }
 
+        if (w.NeedsNetwork && !provider.Network)
+        {
+            return "no network to install the run's requirements";
+        }
+
+        if (w.Gpu && !provider.Gpu)
+        {
+            return "no GPU";
+        }
+
         if (w.Cpu > provider.MaxCpu || w.MemoryMiB > provider.MaxMemoryMiB || w.TimeoutMs > provider.MaxTimeout.TotalMilliseconds)
         {
             return "resources exceed provider limits";

@@ -24,6 +24,12 @@ public sealed record Workload
 
     public bool Stateful { get; init; }
 
+    /// <summary>The run installs packages before it starts, so only a placement with network can serve it.</summary>
+    public bool NeedsNetwork { get; init; }
+
+    /// <summary>The run asked for a GPU.</summary>
+    public bool Gpu { get; init; }
+
     public RoutingStrategy Strategy { get; init; } = RoutingStrategy.Balanced;
 
     public RunConstraints? Constraints { get; init; }
@@ -36,6 +42,8 @@ public sealed record Workload
         Language = intent.Language,
         CodeLength = intent.CodeLength,
         Requirements = intent.Requirements,
+        NeedsNetwork = intent.Requirements > 0,
+        Gpu = intent.Gpu,
         Files = intent.FileDigests.Count,
         Cpu = intent.Cpu,
         MemoryMiB = intent.Memory,

@@ -16,7 +16,9 @@ public sealed class RunRequestValidatorTests
     [Theory]
     [InlineData("python")]
     [InlineData("javascript")]
+    [InlineData("typescript")]
     [InlineData("bash")]
+    [InlineData("shell")]
     public void Validate_AllowedLanguage_IsValid(string language) =>
         Assert.Empty(RunRequestValidator.Validate(Valid with { Language = language }));
 
@@ -192,4 +194,162 @@ public sealed class RunRequestValidatorTests
     [InlineData("""{"code":"x","language":"python","memory":"lots"}""")]
     public void Json_WrongTypes_AreRejected(string json) =>
         Assert.ThrowsAny<JsonException>(() => JsonSerializer.Deserialize<RunRequest>(json, SandstormJson.Options));
+
+    [Fact]
+    public void Normalize_Shell_IsBash() =>
+        Assert.Equal(Languages.Bash, RunRequestValidator.Normalize(Valid with { Code = "echo hi", Language = "shell" }).Language);
+
+    [Theory]
+    [InlineData("your_ai_code.py", "python")]
+    [InlineData("app.js", "javascript")]
+    [InlineData("app.mjs", "javascript")]
+    [InlineData("main-2.ts", "typescript")]
+    [InlineData("setup.sh", "bash")]
+    public void Normalize_CodeNamesAFileInFiles_RunsItInTheLanguageOfItsExtension(string file, string language)
+    {
+        var request = new RunRequest { Code = file, Files = new Dictionary<string, string> { [file] = "program" } };
+
+        var canonical = RunRequestValidator.Normalize(request);
+
+        Assert.Equal(language, canonical.Language);
+        Assert.Equal(file, Languages.EntryPoint(canonical.Code, canonical.Files));
+    }
+
+    [Fact]
+    public void Normalize_CodeNamesAFileThatIsNotInFiles_NamesCodeAndTheFile()
+    {
+        var e = Assert.Throws<SandstormException>(() => RunRequestValidator.Normalize(new RunRequest { Code = "your_ai_code.py", Files = new Dictionary<string, string> { ["other.py"] = "x" } }));
+
+        Assert.Equal(400, e.Status);
+        Assert.Contains("your_ai_code.py", Assert.Single(e.Errors!["code"]), StringComparison.Ordinal);
+        Assert.DoesNotContain("language", e.Errors.Keys);
+    }
+
+    [Fact]
+    public void Normalize_LanguageDisagreesWithTheFilesExtension_NamesLanguage()
+    {
+        var errors = RunRequestValidator.Validate(new RunRequest { Code = "main.ts", Language = "python", Files = new Dictionary<string, string> { ["main.ts"] = "x" } });
+
+        Assert.Equal(["language"], errors.Keys);
+    }
+
+    [Theory]
+    [InlineData("print('your_ai_code.py')")]
+    [InlineData("data.csv")]
+    [InlineData("dir/main.py")]
+    [InlineData(".py")]
+    public void Normalize_CodeThatIsNoBareFileNameWithoutLanguage_NamesLanguage(string code)
+    {
+        var errors = RunRequestValidator.Validate(new RunRequest { Code = code, Files = new Dictionary<string, string> { [code] = "x" } });
+
+        Assert.Contains("language is required", Assert.Single(errors["language"]), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Normalize_ConstraintsResources_BecomeTheRequestsOwn()
+    {
+        var canonical = RunRequestValidator.Normalize(Valid with { Constraints = new RunConstraints { Cpu = 2, Memory = 1024, Timeout = 60_000, MaxCost = 0.05m } });
+
+        Assert.Equal((2.0, 1024, 60_000), (canonical.Cpu, canonical.Memory, canonical.Timeout));
+        Assert.Equal(0.05m, canonical.Constraints!.MaxCost);
+        Assert.Null(canonical.Constraints.Cpu);
+        Assert.Null(canonical.Constraints.Memory);
+        Assert.Null(canonical.Constraints.Timeout);
+    }
+
+    [Fact]
+    public void Normalize_ResourceGivenTwiceWithTheSameValue_IsAccepted() =>
+        Assert.Equal(2.0, RunRequestValidator.Normalize(Valid with { Cpu = 2, Constraints = new RunConstraints { Cpu = 2 } }).Cpu);
+
+    [Fact]
+    public void Normalize_ResourceGivenTwiceWithDifferentValues_NamesTheConstraint()
+    {
+        // Explicitly the default value at the top: still given, still a conflict.
+        var errors = RunRequestValidator.Validate(Valid with { Cpu = 1, Memory = 512, Timeout = 30_000, Constraints = new RunConstraints { Cpu = 2, Memory = 1024, Timeout = 5_000 } });
+
+        Assert.Equal(["constraints.cpu", "constraints.memory", "constraints.timeout"], errors.Keys.Order());
+    }
+
+    [Fact]
+    public void Normalize_AliasedResourceOutOfRange_NamesTheAlias() =>
+        Assert.Equal(["constraints.memory"], RunRequestValidator.Validate(Valid with { Constraints = new RunConstraints { Memory = 1 } }).Keys);
+
+    [Theory]
+    [InlineData(null, IsolationLevel.Maximum, IsolationLevel.Maximum)]
+    [InlineData(null, IsolationLevel.None, IsolationLevel.None)]
+    [InlineData(IsolationLevel.Standard, IsolationLevel.Maximum, IsolationLevel.Maximum)]
+    [InlineData(IsolationLevel.Strong, IsolationLevel.Standard, IsolationLevel.Strong)]
+    [InlineData(IsolationLevel.Strong, IsolationLevel.None, IsolationLevel.Strong)]
+    [InlineData(IsolationLevel.None, IsolationLevel.Strong, IsolationLevel.Strong)]
+    public void Normalize_ConstraintsIsolation_TheStrongerOfTheTwoApplies(IsolationLevel? top, IsolationLevel alias, IsolationLevel expected)
+    {
+        var request = Valid with { Constraints = new RunConstraints { Isolation = alias } };
+        if (top is { } level)
+        {
+            request = request with { IsolationLevel = level };
+        }
+
+        var canonical = RunRequestValidator.Normalize(request);
+
+        Assert.Equal(expected, canonical.IsolationLevel);
+        Assert.Null(canonical.Constraints!.Isolation);
+    }
+
+    [Fact]
+    public void Normalize_Requirements_BecomeARequirementsFile()
+    {
+        var canonical = RunRequestValidator.Normalize(Valid with { Requirements = ["numpy", " pandas==2.2 "] });
+
+        Assert.Null(canonical.Requirements);
+        Assert.Equal("numpy\npandas==2.2\n", canonical.Files![RunRequestValidator.RequirementsFile]);
+        Assert.Equal(2, RunIntent.Of(canonical).Requirements);
+    }
+
+    [Theory]
+    [InlineData("javascript", "numpy", false)]
+    [InlineData("python", "--index-url=http://x", false)]
+    [InlineData("python", "a\nb", false)]
+    [InlineData("python", "numpy", true)]
+    public void Normalize_BadRequirements_NameTheField(string language, string requirement, bool alsoAFile)
+    {
+        var files = alsoAFile ? new Dictionary<string, string> { ["requirements.txt"] = "six\n" } : null;
+        var code = language == "python" ? "print(1)" : "console.log(1)";
+
+        Assert.Equal(["requirements"], RunRequestValidator.Validate(new RunRequest { Code = code, Language = language, Requirements = [requirement], Files = files }).Keys);
+    }
+
+    [Fact]
+    public void RequirementsOf_ARequirementsFileOfAnotherLanguage_IsOnlyAFile() =>
+        Assert.Equal(0, RunIntent.Of(new RunRequest { Code = "x", Language = "javascript", Files = new Dictionary<string, string> { ["requirements.txt"] = "numpy\n" } }).Requirements);
+
+    [Theory]
+    [InlineData("""{"gpu":true}""")]
+    [InlineData("""{"gpuType":"a100"}""")]
+    [InlineData("""{"constraints":{"gpu":true}}""")]
+    [InlineData("""{"constraints":{"requireGpu":true}}""")]
+    public void Normalize_AnyWayOfAskingForAGpu_IsOneGpuFlag(string fields)
+    {
+        var json = """{"code":"print(1)","language":"python",""" + fields[1..];
+        var canonical = RunRequestValidator.Normalize(JsonSerializer.Deserialize<RunRequest>(json, SandstormJson.Strict));
+
+        Assert.True(canonical.Gpu);
+        Assert.True(RunIntent.Of(canonical).Gpu);
+    }
+
+    [Fact]
+    public void Normalize_Canonical_IsAFixedPointThatSurvivesJson()
+    {
+        var json = """{"code":"app.ts","files":{"app.ts":"console.log(1)"},"requirements":null,"constraints":{"cpu":2,"timeout":5000,"isolation":"strong","maxCost":0.05}}""";
+        var canonical = RunRequestValidator.Normalize(JsonSerializer.Deserialize<RunRequest>(json, SandstormJson.Strict));
+
+        var stored = JsonSerializer.Deserialize<RunRequest>(JsonSerializer.Serialize(canonical, SandstormJson.Options), SandstormJson.Strict)!;
+        var again = RunRequestValidator.Normalize(stored);
+
+        Assert.Equal(JsonSerializer.Serialize(canonical, SandstormJson.Options), JsonSerializer.Serialize(again, SandstormJson.Options));
+        Assert.Equal((Languages.TypeScript, 2.0, 5000, IsolationLevel.Strong), (again.Language, again.Cpu, again.Timeout, again.IsolationLevel));
+    }
+
+    [Fact]
+    public void Json_PresenceFlags_AreNotFieldsOnTheWire() =>
+        Assert.ThrowsAny<JsonException>(() => JsonSerializer.Deserialize<RunRequest>("""{"code":"x","language":"python","hasCpu":true}""", SandstormJson.Strict));
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Text.Json;
 using Sandstorm.Api;
 using Sandstorm.Orchestrations;
@@ -17,11 +18,64 @@ public sealed class FunctionsMetadataTests
     {
         var http = Functions
             .Select(f => (Name: f.GetProperty("name").GetString()!, Trigger: Trigger(f)))
-            .Where(f => f.Trigger.GetProperty("type").GetString() == "httpTrigger")
+            .Where(f => f.Trigger.GetProperty("type").GetString() == "httpTrigger" && f.Name != ApiRoutes.UnmatchedFunction)
             .Select(f => (f.Name, Method: f.Trigger.GetProperty("methods")[0].GetString()!.ToUpperInvariant(), Route: f.Trigger.GetProperty("route").GetString()!))
             .OrderBy(f => f.Name)
             .ToList();
         Assert.Equal(ApiRoutes.All.OrderBy(r => r.Function).ToList(), http);
+    }
+
+    [Fact]
+    public void Metadata_UnmatchedRoute_TakesEveryMethodAndSortsAfterEveryOtherHttpFunction()
+    {
+        var trigger = Trigger(Function(ApiRoutes.UnmatchedFunction));
+        // No methods listed: the Functions host gives it every method.
+        Assert.False(trigger.TryGetProperty("methods", out var methods) && methods.ValueKind == JsonValueKind.Array && methods.GetArrayLength() > 0);
+        Assert.Equal(ApiRoutes.UnmatchedRoute, trigger.GetProperty("route").GetString());
+        // The host tries function routes in the order of their names: the catch-all must come last.
+        var names = Functions.Select(f => f.GetProperty("name").GetString()!).Where(n => n != ApiRoutes.UnmatchedFunction);
+        Assert.All(names, n => Assert.True(string.Compare(n, ApiRoutes.UnmatchedFunction, StringComparison.OrdinalIgnoreCase) < 0, $"{n} sorts after the catch-all"));
+    }
+
+    [Theory]
+    [InlineData("v1/nope", true)]
+    [InlineData("v1/runs", true)]
+    [InlineData("", true)]
+    [InlineData("admin/host/status", false)]
+    [InlineData("runtime/webhooks/durabletask/instances", false)]
+    public void UnmatchedRoute_Constraint_LeavesTheHostsOwnPathsAlone(string path, bool taken)
+    {
+        var pattern = Microsoft.AspNetCore.Routing.Patterns.RoutePatternFactory.Parse(ApiRoutes.UnmatchedRoute);
+        var parameter = Assert.Single(pattern.Parameters);
+        Assert.True(parameter.IsCatchAll);
+        var policy = Assert.Single(parameter.ParameterPolicies).Content!;
+        Assert.StartsWith("regex(", policy, StringComparison.Ordinal);
+        var regex = new System.Text.RegularExpressions.Regex(policy["regex(".Length..^1], System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+        Assert.Equal(taken, regex.IsMatch(path));
+    }
+
+    [Theory]
+    [InlineData("/v1/runs", "GET", 405, "POST")]
+    [InlineData("/v1/runs/run_1", "POST", 405, "GET, DELETE")]
+    [InlineData("/v1/usage", "DELETE", 405, "GET")]
+    [InlineData("/v1/nope", "GET", 404, null)]
+    [InlineData("/", "POST", 404, null)]
+    public async Task Unmatched_Path_AnswersProblemJson(string path, string method, int status, string? allow)
+    {
+        var http = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        http.Request.Method = method;
+        http.Request.Path = path;
+        http.Response.Body = new MemoryStream();
+        http.RequestServices = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider();
+
+        await RouteProblems.Unmatched(http).ExecuteAsync(http);
+
+        Assert.Equal(status, http.Response.StatusCode);
+        Assert.Equal("application/problem+json", http.Response.ContentType);
+        Assert.Equal(allow ?? "", http.Response.Headers.Allow.ToString());
+        http.Response.Body.Position = 0;
+        var problem = JsonDocument.Parse(http.Response.Body).RootElement;
+        Assert.Equal(status == 404 ? "https://sandstorm.dev/problems/not-found" : "https://sandstorm.dev/problems/method-not-allowed", problem.GetProperty("type").GetString());
     }
 
     [Fact]

@@ -85,6 +85,46 @@ public sealed class CloudProvidersTests(CloudHostFixture fixture)
         AssertReleased("aca", run, entry);
     }
 
+    [Fact]
+    public async Task LaunchPostExample_AsTheV1SdkSendsIt_RunsTheNamedFileUnderMaximumIsolationOnACloud()
+    {
+        var (_, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString);
+        using var http = fixture.Host.Client(key);
+        // new Sandstorm({apiKey, strategy: 'optimize_cost', security: 'shield'}).run({code: 'your_ai_code.py', constraints: {maxCost: 0.05, isolation: 'maximum'}}),
+        // with the file it names; the v1 SDK fills in language 'python', a v2 client sends strategy and securityTier.
+        var body = """{"spec":{"code":"your_ai_code.py","language":"python","files":{"your_ai_code.py":"import hashlib\nprint(hashlib.sha256(b'sandstorm').hexdigest()[:16])"},"strategy":"optimize_cost","securityTier":"shield"},"constraints":{"maxCost":0.05,"isolation":"maximum"}}""";
+
+        using var response = await http.PostAsync("v1/sandboxes/run", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        var result = JsonDocument.Parse(text).RootElement;
+        Assert.Equal(Expected, result.GetProperty("stdout").GetString());
+        // Only the hardware-isolated clouds give "maximum".
+        Assert.Contains($"{result.GetProperty("provider").GetString()}/{result.GetProperty("runtime").GetString()}", new[] { "e2b/firecracker", "aca/hyperv" });
+        Assert.True(result.GetProperty("cost").GetDecimal() is > 0 and <= 0.05m);
+    }
+
+    [Fact]
+    public async Task Requirements_RoutedToACloudWithNetwork_AreInstalledBeforeTheCode_AndAFailedInstallFailsTheRun()
+    {
+        var (_, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString);
+        using var http = fixture.Host.Client(key);
+        // A package no index has: pip must try (on the cloud's network), fail, and the program must never start.
+        var body = """{"spec":{"code":"print('program started')","language":"python","requirements":["sandstorm-no-such-package==1.0"],"environment":{"PIP_RETRIES":"0"}},"constraints":{"excludeProviders":["aca"],"timeout":120000}}""";
+
+        using var response = await http.PostAsync("v1/sandboxes/run", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        var result = JsonDocument.Parse(text).RootElement;
+        Assert.Contains(result.GetProperty("provider").GetString(), new[] { "e2b", "daytona", "modal" });
+        Assert.NotEqual(0, result.GetProperty("exitCode").GetInt32());
+        var output = result.GetProperty("stdout").GetString() + result.GetProperty("stderr").GetString();
+        Assert.Contains("sandstorm-no-such-package", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("program started", output, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// A fault at one step of a cloud, through the whole pipeline: the run settles once, with the outcome the fault allows,
     /// the code ran at most once, and the cloud holds nothing of the run afterwards.

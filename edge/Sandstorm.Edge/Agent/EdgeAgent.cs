@@ -319,6 +319,7 @@ public sealed class EdgeAgent : IDisposable
                         QueueDepth = _running.Count,
                         MaxConcurrency = _options.MaxConcurrency,
                         Jobs = [.. HeldJobs().Order(StringComparer.Ordinal)],
+                        Languages = Languages.Available(),
                     },
                     ct);
                 Reachable(true, null);

@@ -293,6 +293,6 @@ internal static class OciBundle
     public static List<string> Command(ExecutionSpec spec)
     {
         var (command, arguments) = Languages.Interpreter(spec.Language);
-        return [command, .. arguments, "/scratch/" + Languages.MainFile(spec.Language)];
+        return [command, .. arguments, "/scratch/" + Languages.FileToRun(spec)];
     }
 }

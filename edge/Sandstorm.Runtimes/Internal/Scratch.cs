@@ -86,11 +86,15 @@ internal sealed class Scratch
         return new Scratch(path, mounted);
     }
 
-    /// <summary>Writes the main file and the extra files; the caller removes the scratch if this throws.</summary>
+    /// <summary>Writes the main file (unless an entry point among the files runs) and the extra files; the caller removes the scratch if this throws.</summary>
     public void Populate(ExecutionSpec spec, (int Uid, int Gid)? owner)
     {
         using var directory = Descriptor.OpenDirectory(Libc.AtFdCwd, HostPath);
-        WriteNew(directory.Fd, Languages.MainFile(spec.Language), spec.Code, owner);
+        if (spec.EntryPoint is null)
+        {
+            WriteNew(directory.Fd, Languages.MainFile(spec.Language), spec.Code, owner);
+        }
+
         foreach (var (name, content) in spec.Files ?? new Dictionary<string, string>())
         {
             WriteNew(directory.Fd, name, content ?? "", owner);

@@ -13,7 +13,10 @@ namespace Sandstorm.Orchestrations.Batches;
 /// </summary>
 public static class BatchManifest
 {
-    /// <summary>Parses and validates every item; throws a <see cref="SandstormException"/> naming the first bad item's index and fields.</summary>
+    /// <summary>
+    /// Parses and validates every item, returning them canonical (aliases folded, see <see cref="RunRequestValidator.Normalize"/>);
+    /// throws a <see cref="SandstormException"/> naming the first bad item's index and fields.
+    /// </summary>
     public static IReadOnlyList<RunRequest> Parse(string text, bool jsonLines, int maxItems)
     {
         var items = jsonLines ? ParseLines(text, maxItems) : ParseArray(text, maxItems);
@@ -25,7 +28,8 @@ public static class BatchManifest
 
         for (var i = 0; i < items.Count; i++)
         {
-            var errors = RunRequestValidator.Validate(items[i]);
+            var (canonical, errors) = RunRequestValidator.Check(items[i]);
+            items[i] = canonical!;
             if (errors.Count > 0)
             {
                 throw new SandstormException(

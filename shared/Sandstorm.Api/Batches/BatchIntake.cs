@@ -115,6 +115,7 @@ public sealed partial class BatchIntake(
         var text = content.ToString();
         var requests = BatchManifest.Parse(text, jsonLines: !text.TrimStart().StartsWith('['), options.Value.EffectiveMaxItems);
         await runs.RequireConsentAsync(tenant, requests, cancellationToken);
+        await runs.RequireOfferedAsync(tenant, requests, cancellationToken);
         var canonical = BatchManifest.ToJsonLines(requests);
         var hash = Hash(canonical);
 

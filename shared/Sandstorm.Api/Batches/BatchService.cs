@@ -42,6 +42,7 @@ public sealed class BatchService(
     {
         var requests = BatchManifest.Parse(body, jsonLines, options.Value.EffectiveMaxItems);
         await runs.RequireConsentAsync(tenantId, requests, cancellationToken);
+        await runs.RequireOfferedAsync(tenantId, requests, cancellationToken);
         var canonical = BatchManifest.ToJsonLines(requests);
         var hash = BatchIntake.Hash(canonical);
         string batchId;

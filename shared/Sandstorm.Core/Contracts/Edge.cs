@@ -44,6 +44,12 @@ public sealed record EdgeHeartbeat
     public int MaxConcurrency { get; init; } = 2;
 
     /// <summary>
+    /// Languages the agent's machine can run (TypeScript needs Node.js and the TypeScript compiler installed). Null from
+    /// agents that do not report it: they run <see cref="Languages.Baseline"/>, and know nothing of entry points.
+    /// </summary>
+    public IReadOnlyList<string>? Languages { get; init; }
+
+    /// <summary>
     /// Jobs the agent holds: running, or finished with the result not yet acknowledged. A leased job missing from
     /// heartbeats for longer than the lease timeout was never received (a lost poll answer) and is offered again.
     /// Null from agents that do not report it; their leases never expire this way.

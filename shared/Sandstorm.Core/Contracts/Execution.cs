@@ -9,6 +9,12 @@ public sealed record ExecutionSpec
 
     public IReadOnlyDictionary<string, string>? Files { get; init; }
 
+    /// <summary>
+    /// A file among <see cref="Files"/> to run instead of <see cref="Code"/> (a run whose code was a bare file name such as
+    /// <c>your_ai_code.py</c>); null runs the code from the language's main file.
+    /// </summary>
+    public string? EntryPoint { get; init; }
+
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
 
     public double Cpu { get; init; } = 1;

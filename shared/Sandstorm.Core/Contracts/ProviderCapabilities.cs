@@ -20,6 +20,12 @@ public sealed record ProviderCapabilities
 
     public required PriceSheet Price { get; init; }
 
+    /// <summary>True when the provider's sandboxes reach the internet, so packages (<c>requirements</c>) can be installed in them.</summary>
+    public bool Network { get; init; }
+
+    /// <summary>True when the provider offers GPUs. None of the configured providers does yet.</summary>
+    public bool Gpu { get; init; }
+
     /// <summary>True when execution completes asynchronously (edge agents): Execute dispatches and the run waits for a result event.</summary>
     public bool Asynchronous { get; init; }
 }

@@ -34,4 +34,25 @@ public sealed record RunConstraints
 
     /// <summary>Most grams of CO₂e the run may emit, by the grid intensity of the region at the hour it runs.</summary>
     public double? MaxCarbon { get; init; }
+
+    // The v1 SDK and the launch post put these here; each is an alias of a request field and is folded into it when the
+    // request is validated (RunRequestValidator.Normalize), so a canonical request never carries them.
+
+    /// <summary>Alias of <see cref="RunRequest.Cpu"/> (v1 SDK); both given and different is refused.</summary>
+    public double? Cpu { get; init; }
+
+    /// <summary>Alias of <see cref="RunRequest.Memory"/> in MiB (v1 SDK); both given and different is refused.</summary>
+    public int? Memory { get; init; }
+
+    /// <summary>Alias of <see cref="RunRequest.Timeout"/> in milliseconds (v1 SDK); both given and different is refused.</summary>
+    public int? Timeout { get; init; }
+
+    /// <summary>Alias of <see cref="RunRequest.IsolationLevel"/> (launch post); when both are given the stronger one applies.</summary>
+    public IsolationLevel? Isolation { get; init; }
+
+    /// <summary>Asks for a GPU (v1 SDK): refused while no configured provider offers one.</summary>
+    public bool? Gpu { get; init; }
+
+    /// <summary>Asks for a GPU (v1 SDK's constraint name): refused while no configured provider offers one.</summary>
+    public bool? RequireGpu { get; init; }
 }

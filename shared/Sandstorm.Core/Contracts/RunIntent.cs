@@ -38,8 +38,11 @@ public sealed record RunIntent
     /// <summary>Input files by path, each with the lower-case hex SHA-256 of its UTF-8 content (ordinal order).</summary>
     public IReadOnlyDictionary<string, string> FileDigests { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>Package requirements declared (non-comment lines of a <c>requirements.txt</c> among the files).</summary>
+    /// <summary>Package requirements to install (non-comment lines of a python run's <c>requirements.txt</c>): they need network.</summary>
     public int Requirements { get; init; }
+
+    /// <summary>True when the run asked for a GPU.</summary>
+    public bool Gpu { get; init; }
 
     /// <summary>Names of the environment variables set; their values are never kept outside the request.</summary>
     public IReadOnlyList<string> EnvironmentNames { get; init; } = [];
@@ -63,12 +66,20 @@ public sealed record RunIntent
             CodeLength = request.Code.Length,
             CodeSha256 = Sha256Hex(request.Code),
             FileDigests = files.OrderBy(f => f.Key, StringComparer.Ordinal).ToDictionary(f => f.Key, f => Sha256Hex(f.Value ?? ""), StringComparer.Ordinal),
-            Requirements = files.TryGetValue("requirements.txt", out var requirements) && requirements is not null
-                ? requirements.Split('\n').Count(line => line.Trim() is { Length: > 0 } l && !l.StartsWith('#'))
-                : 0,
+            Requirements = RequirementsOf(request.Language, files),
+            Gpu = request.Gpu == true,
             EnvironmentNames = [.. (request.Environment ?? new Dictionary<string, string>()).Keys.Order(StringComparer.Ordinal)],
         };
     }
+
+    /// <summary>
+    /// How many packages a run installs before it starts: the non-comment lines of its <c>requirements.txt</c> when it is a
+    /// python run (pip); for other languages the file is only a file.
+    /// </summary>
+    public static int RequirementsOf(string language, IReadOnlyDictionary<string, string>? files) =>
+        language == Languages.Python && files is not null && files.TryGetValue("requirements.txt", out var requirements) && requirements is not null
+            ? requirements.Split('\n').Count(line => line.Trim() is { Length: > 0 } l && !l.StartsWith('#'))
+            : 0;
 
     /// <summary>Lower-case hex SHA-256 of UTF-8 text: how code, files and outputs of a run are digested.</summary>
     public static string Sha256Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));

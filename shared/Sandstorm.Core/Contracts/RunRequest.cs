@@ -1,10 +1,26 @@
 namespace Sandstorm.Core.Contracts;
 
-/// <summary>What a caller asks to run, with intent instead of placement (v1 SDK field names).</summary>
+/// <summary>
+/// What a caller asks to run, with intent instead of placement (v1 SDK field names). Whether <see cref="Cpu"/>,
+/// <see cref="Memory"/>, <see cref="Timeout"/> and <see cref="IsolationLevel"/> were given is kept, so that their aliases in
+/// <see cref="Constraints"/> can be checked against them; a canonical request (see
+/// <c>RunRequestValidator.Normalize</c>) has every alias folded in.
+/// </summary>
 public sealed record RunRequest
 {
+    public const double DefaultCpu = 1;
+    public const int DefaultMemory = 512;
+    public const int DefaultTimeout = 30_000;
+
+    private readonly double? _cpu;
+    private readonly int? _memory;
+    private readonly int? _timeout;
+    private readonly IsolationLevel? _isolationLevel;
+
+    /// <summary>The program; or the bare name of a file among <see cref="Files"/> to run (<c>your_ai_code.py</c>).</summary>
     public string Code { get; init; } = "";
 
+    /// <summary>python, javascript, typescript or bash (alias shell); may be left out when <see cref="Code"/> names a file.</summary>
     public string Language { get; init; } = "";
 
     /// <summary>Input files by relative path; contents are UTF-8 text.</summary>
@@ -12,16 +28,28 @@ public sealed record RunRequest
 
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
 
+    /// <summary>
+    /// pip packages to install before the run (v1 SDK); stored as a <c>requirements.txt</c> among the files. Installing
+    /// needs network, which only some placements have.
+    /// </summary>
+    public IReadOnlyList<string>? Requirements { get; init; }
+
+    /// <summary>Asks for a GPU (v1 SDK): refused while no configured provider offers one.</summary>
+    public bool? Gpu { get; init; }
+
+    /// <summary>A GPU model (v1 SDK); asks for a GPU like <see cref="Gpu"/>.</summary>
+    public string? GpuType { get; init; }
+
     /// <summary>vCPUs (0.1–16).</summary>
-    public double Cpu { get; init; } = 1;
+    public double Cpu { get => _cpu ?? DefaultCpu; init => _cpu = value; }
 
     /// <summary>Memory in MiB (64–16384).</summary>
-    public int Memory { get; init; } = 512;
+    public int Memory { get => _memory ?? DefaultMemory; init => _memory = value; }
 
     /// <summary>Wall-clock timeout in milliseconds (1 s–15 min).</summary>
-    public int Timeout { get; init; } = 30_000;
+    public int Timeout { get => _timeout ?? DefaultTimeout; init => _timeout = value; }
 
-    public IsolationLevel IsolationLevel { get; init; } = IsolationLevel.Standard;
+    public IsolationLevel IsolationLevel { get => _isolationLevel ?? IsolationLevel.Standard; init => _isolationLevel = value; }
 
     /// <summary>Preferred runtime name (bwrap, runc, gvisor, ...), honoured when it meets the isolation level.</summary>
     public string? RuntimePreference { get; init; }
@@ -31,4 +59,18 @@ public sealed record RunRequest
     public RoutingStrategy Strategy { get; init; } = RoutingStrategy.Balanced;
 
     public RunConstraints? Constraints { get; init; }
+
+    // Methods, not properties: the wire has no such fields (a property ignored by the serializer would be accepted silently).
+
+    /// <summary>True when the caller gave <see cref="Cpu"/>.</summary>
+    public bool HasCpu() => _cpu is not null;
+
+    /// <summary>True when the caller gave <see cref="Memory"/>.</summary>
+    public bool HasMemory() => _memory is not null;
+
+    /// <summary>True when the caller gave <see cref="Timeout"/>.</summary>
+    public bool HasTimeout() => _timeout is not null;
+
+    /// <summary>True when the caller gave <see cref="IsolationLevel"/>.</summary>
+    public bool HasIsolationLevel() => _isolationLevel is not null;
 }

@@ -10,6 +10,7 @@ public static class ErrorCodes
     public const string Unauthorized = "unauthorized";
     public const string Forbidden = "forbidden";
     public const string NotFound = "not-found";
+    public const string MethodNotAllowed = "method-not-allowed";
     public const string Conflict = "conflict";
     public const string PayloadTooLarge = "payload-too-large";
     public const string UnsupportedMediaType = "unsupported-media-type";

@@ -4,7 +4,10 @@ using Sandstorm.Core.Errors;
 
 namespace Sandstorm.Core.Validation;
 
-/// <summary>Checks a <see cref="RunRequest"/> against Sandstorm's limits before anything is persisted.</summary>
+/// <summary>
+/// Checks a <see cref="RunRequest"/> against Sandstorm's limits before anything is persisted, and makes it canonical
+/// (<see cref="Normalize"/>): the v1 SDK's and the launch post's aliases folded into the request's own fields.
+/// </summary>
 public static class RunRequestValidator
 {
     public const int MaxCodeBytes = 1024 * 1024;
@@ -17,9 +20,43 @@ public static class RunRequestValidator
     public const int MaxMemoryMiB = 16 * 1024;
     public const double MinCpu = 0.1;
     public const double MaxCpu = 16;
+    public const int MaxRequirements = 200;
+    public const string RequirementsFile = "requirements.txt";
 
-    /// <summary>All problems with the request, by field; empty when it is valid.</summary>
-    public static IReadOnlyDictionary<string, string[]> Validate(RunRequest? request)
+    /// <summary>
+    /// The canonical form of a request, or throws a <see cref="SandstormException"/> (validation-failed, 400) naming every
+    /// field at fault. Canonical means:
+    /// <list type="bullet">
+    /// <item><c>language</c> is a canonical name (<c>shell</c> → <c>bash</c>); when <c>code</c> is the bare name of a file among
+    /// <c>files</c> (<c>your_ai_code.py</c>), that file runs and a missing <c>language</c> is taken from its extension
+    /// (a given one must agree); a code naming a file that is not there is refused, naming it;</item>
+    /// <item><c>constraints.cpu</c>, <c>.memory</c> and <c>.timeout</c> are the request's own fields (both given and
+    /// different is refused); <c>constraints.isolation</c> is <c>isolationLevel</c>, and when both are given the
+    /// stronger applies, so an alias can never lower the isolation asked for;</item>
+    /// <item><c>requirements</c> become a <c>requirements.txt</c> among the files (python only; not both);</item>
+    /// <item><c>gpu</c>, <c>gpuType</c>, <c>constraints.gpu</c> and <c>constraints.requireGpu</c> are one <c>gpu</c>.</item>
+    /// </list>
+    /// </summary>
+    public static RunRequest Normalize(RunRequest? request)
+    {
+        var (canonical, errors) = Check(request);
+        if (errors.Count > 0)
+        {
+            var summary = string.Join("; ", errors.SelectMany(e => e.Value));
+            throw new SandstormException(ErrorCodes.ValidationFailed, summary, 400, errors);
+        }
+
+        return canonical!;
+    }
+
+    /// <summary>All problems with the request (aliases included), by field; empty when it is valid.</summary>
+    public static IReadOnlyDictionary<string, string[]> Validate(RunRequest? request) => Check(request).Errors;
+
+    /// <summary>Throws a <see cref="SandstormException"/> (validation-failed, 400) when the request is invalid.</summary>
+    public static void ThrowIfInvalid(RunRequest? request) => Normalize(request);
+
+    /// <summary>The canonical request (null when it is null) and every problem found on the way.</summary>
+    public static (RunRequest? Canonical, IReadOnlyDictionary<string, string[]> Errors) Check(RunRequest? request)
     {
         var errors = new Dictionary<string, List<string>>();
         void Add(string field, string message)
@@ -35,28 +72,160 @@ public static class RunRequestValidator
         if (request is null)
         {
             Add("body", "a run request is required");
-            return Freeze(errors);
+            return (null, Freeze(errors));
         }
 
+        var aliased = new HashSet<string>(StringComparer.Ordinal);
+        var canonical = Fold(request, Add, aliased);
+        ValidateCanonical(canonical, Add, aliased);
+        return (canonical, Freeze(errors));
+    }
+
+    /// <summary>Folds the aliases into the request's own fields (see <see cref="Normalize"/>), reporting conflicts.</summary>
+    private static RunRequest Fold(RunRequest request, Action<string, string> add, HashSet<string> aliased)
+    {
+        var result = request;
+
+        // Language: canonical name; a code that names a file runs that file, in the language of its extension.
+        var language = Languages.Canonical(request.Language ?? "");
+        if (Languages.FileReference(request.Code) is { } file)
+        {
+            var ofFile = Languages.OfFile(file)!;
+            if (request.Files is null || !request.Files.ContainsKey(file))
+            {
+                add("code", $"code names the file '{file}', which is not among files; add it to files, or send the program itself as code");
+            }
+
+            if (language.Length == 0)
+            {
+                language = ofFile;
+            }
+            else if (language != ofFile && Languages.IsSupported(language))
+            {
+                add("language", $"code names '{file}', a {ofFile} file, but language is '{request.Language}'; leave language out or make them agree");
+            }
+        }
+
+        result = result with { Language = language };
+
+        // Resources: the v1 SDK's constraints.cpu/memory/timeout are the request's own fields.
+        if (request.Constraints is { } c)
+        {
+            if (c.Cpu is { } cpu)
+            {
+                if (request.HasCpu() && !request.Cpu.Equals(cpu))
+                {
+                    add("constraints.cpu", $"constraints.cpu ({cpu}) differs from cpu ({request.Cpu}); give one of them, or the same value");
+                }
+
+                result = result with { Cpu = cpu };
+                aliased.Add("cpu");
+            }
+
+            if (c.Memory is { } memory)
+            {
+                if (request.HasMemory() && request.Memory != memory)
+                {
+                    add("constraints.memory", $"constraints.memory ({memory}) differs from memory ({request.Memory}); give one of them, or the same value");
+                }
+
+                result = result with { Memory = memory };
+                aliased.Add("memory");
+            }
+
+            if (c.Timeout is { } timeout)
+            {
+                if (request.HasTimeout() && request.Timeout != timeout)
+                {
+                    add("constraints.timeout", $"constraints.timeout ({timeout}) differs from timeout ({request.Timeout}); give one of them, or the same value");
+                }
+
+                result = result with { Timeout = timeout };
+                aliased.Add("timeout");
+            }
+
+            // Isolation: the stronger of the two, so neither spelling can lower what the other asked for.
+            if (c.Isolation is { } isolation)
+            {
+                result = result with { IsolationLevel = request.HasIsolationLevel() && request.IsolationLevel > isolation ? request.IsolationLevel : isolation };
+                aliased.Add("isolation");
+            }
+
+            result = result with
+            {
+                Constraints = c with { Cpu = null, Memory = null, Timeout = null, Isolation = null, Gpu = null, RequireGpu = null },
+            };
+        }
+
+        var gpu = request.Gpu == true || request.GpuType is not null || request.Constraints?.Gpu == true || request.Constraints?.RequireGpu == true;
+        result = result with { Gpu = gpu ? true : null };
+
+        // Requirements: one requirements.txt among the files.
+        if (request.Requirements is { Count: > 0 } requirements)
+        {
+            if (request.Files?.ContainsKey(RequirementsFile) == true)
+            {
+                add("requirements", $"give requirements or a {RequirementsFile} among files, not both");
+            }
+
+            if (language != Languages.Python)
+            {
+                add("requirements", "requirements are pip packages: only python runs install them");
+            }
+
+            if (requirements.Count > MaxRequirements)
+            {
+                add("requirements", $"at most {MaxRequirements} requirements");
+            }
+
+            foreach (var requirement in requirements)
+            {
+                if (string.IsNullOrWhiteSpace(requirement) || requirement.Length > 256 || requirement.AsSpan().ContainsAny('\n', '\r', '\0') || requirement.TrimStart().StartsWith('-'))
+                {
+                    add("requirements", $"'{Shorten(requirement)}' is not a package requirement (a name with an optional version, at most 256 characters, no pip options)");
+                }
+            }
+
+            var files = new Dictionary<string, string>(request.Files ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+            {
+                [RequirementsFile] = string.Join('\n', requirements.Select(r => r?.Trim())) + "\n",
+            };
+            result = result with { Files = files };
+        }
+
+        return result with { Requirements = null };
+    }
+
+    private static void ValidateCanonical(RunRequest request, Action<string, string> add, IReadOnlySet<string> aliased)
+    {
         if (string.IsNullOrEmpty(request.Code))
         {
-            Add("code", "code is required");
+            add("code", "code is required");
         }
         else if (Encoding.UTF8.GetByteCount(request.Code) > MaxCodeBytes)
         {
-            Add("code", $"code is larger than {MaxCodeBytes} bytes (1 MiB)");
+            add("code", $"code is larger than {MaxCodeBytes} bytes (1 MiB)");
         }
 
-        if (!Languages.IsSupported(request.Language))
+        if (request.Language.Length == 0)
         {
-            Add("language", $"language '{request.Language}' is not supported; use one of {string.Join(", ", Languages.Supported)}");
+            add("language", $"language is required: one of {string.Join(", ", Languages.Supported)} (or {string.Join(", ", Languages.Aliases.Keys)})");
+        }
+        else if (!Languages.IsSupported(request.Language))
+        {
+            add("language", $"language '{request.Language}' is not supported; use one of {string.Join(", ", Languages.Supported)} (or {string.Join(", ", Languages.Aliases.Keys)})");
+        }
+
+        if (request.GpuType is { Length: > 64 })
+        {
+            add("gpuType", "gpuType is at most 64 characters");
         }
 
         if (request.Files is { } files)
         {
             if (files.Count > MaxFiles)
             {
-                Add("files", $"at most {MaxFiles} files");
+                add("files", $"at most {MaxFiles} files");
             }
 
             long total = 0;
@@ -64,19 +233,19 @@ public static class RunRequestValidator
             {
                 if (!IsSafeRelativePath(path))
                 {
-                    Add("files", $"file path '{path}' must be relative, without '..', and at most 255 characters");
+                    add("files", $"file path '{path}' must be relative, without '..', and at most 255 characters");
                 }
                 else if (path.Any(char.IsControl))
                 {
-                    Add("files", $"file path '{Printable(path)}' must not contain control characters (newlines, tabs, escapes)");
+                    add("files", $"file path '{Printable(path)}' must not contain control characters (newlines, tabs, escapes)");
                 }
                 else if (path.Any(IsBidirectionalControl))
                 {
-                    Add("files", $"file path '{Printable(path)}' must not contain bidirectional text controls (they make names display as something else)");
+                    add("files", $"file path '{Printable(path)}' must not contain bidirectional text controls (they make names display as something else)");
                 }
                 else if (path.Split('/').Any(part => Encoding.UTF8.GetByteCount(part) > 255))
                 {
-                    Add("files", $"file path '{path}' has a part longer than 255 bytes, more than a file system allows in one name");
+                    add("files", $"file path '{path}' has a part longer than 255 bytes, more than a file system allows in one name");
                 }
 
                 total += Encoding.UTF8.GetByteCount(content ?? "");
@@ -90,7 +259,7 @@ public static class RunRequestValidator
                 {
                     if (names.Contains(path[..slash]))
                     {
-                        Add("files", $"'{path[..slash]}' is both a file and a directory of '{path}'");
+                        add("files", $"'{path[..slash]}' is both a file and a directory of '{path}'");
                         break;
                     }
                 }
@@ -98,7 +267,7 @@ public static class RunRequestValidator
 
             if (total > MaxFilesBytes)
             {
-                Add("files", $"files total {total} bytes, more than {MaxFilesBytes} (10 MiB)");
+                add("files", $"files total {total} bytes, more than {MaxFilesBytes} (10 MiB)");
             }
         }
 
@@ -106,14 +275,14 @@ public static class RunRequestValidator
         {
             if (env.Count > MaxEnvironmentVariables)
             {
-                Add("environment", $"at most {MaxEnvironmentVariables} variables");
+                add("environment", $"at most {MaxEnvironmentVariables} variables");
             }
 
             foreach (var name in env.Keys)
             {
                 if (!IsEnvironmentName(name))
                 {
-                    Add("environment", $"'{name}' is not a valid variable name");
+                    add("environment", $"'{name}' is not a valid variable name");
                 }
             }
 
@@ -122,111 +291,96 @@ public static class RunRequestValidator
             {
                 if (value is not null && value.Contains('\0', StringComparison.Ordinal))
                 {
-                    Add("environment", $"the value of '{name}' contains a NUL character");
+                    add("environment", $"the value of '{name}' contains a NUL character");
                 }
             }
         }
 
         if (double.IsNaN(request.Cpu) || request.Cpu < MinCpu || request.Cpu > MaxCpu)
         {
-            Add("cpu", $"cpu must be between {MinCpu} and {MaxCpu}");
+            add(aliased.Contains("cpu") ? "constraints.cpu" : "cpu", $"cpu must be between {MinCpu} and {MaxCpu}");
         }
 
         if (request.Memory is < MinMemoryMiB or > MaxMemoryMiB)
         {
-            Add("memory", $"memory must be between {MinMemoryMiB} and {MaxMemoryMiB} MiB");
+            add(aliased.Contains("memory") ? "constraints.memory" : "memory", $"memory must be between {MinMemoryMiB} and {MaxMemoryMiB} MiB");
         }
 
         if (request.Timeout is < MinTimeoutMs or > MaxTimeoutMs)
         {
-            Add("timeout", $"timeout must be between {MinTimeoutMs} and {MaxTimeoutMs} ms (1 s to 15 min)");
+            add(aliased.Contains("timeout") ? "constraints.timeout" : "timeout", $"timeout must be between {MinTimeoutMs} and {MaxTimeoutMs} ms (1 s to 15 min)");
         }
 
         if (!Enum.IsDefined(request.IsolationLevel))
         {
-            Add("isolationLevel", "isolationLevel must be none, standard, strong or maximum");
+            add(aliased.Contains("isolation") ? "constraints.isolation" : "isolationLevel", "isolationLevel must be none, standard, strong or maximum");
         }
 
         if (!Enum.IsDefined(request.SecurityTier))
         {
-            Add("securityTier", "securityTier must be basic or shield");
+            add("securityTier", "securityTier must be basic or shield");
         }
 
         if (!Enum.IsDefined(request.Strategy))
         {
-            Add("strategy", "strategy must be optimize_cost, optimize_latency, balanced or optimize_carbon");
+            add("strategy", "strategy must be optimize_cost, optimize_latency, balanced or optimize_carbon");
         }
 
         if (request.RuntimePreference is { Length: > 64 })
         {
-            Add("runtimePreference", "runtimePreference is at most 64 characters");
+            add("runtimePreference", "runtimePreference is at most 64 characters");
         }
 
         if (request.Constraints is { } c)
         {
-            ValidateConstraints(c, Add);
+            ValidateConstraints(c, add);
         }
-
-        return Freeze(errors);
     }
 
     /// <summary>Checks the constraints of a run or a kept sandbox; problems go to <paramref name="add"/> by field.</summary>
     public static void ValidateConstraints(RunConstraints c, Action<string, string> add)
     {
-        void Add(string field, string message) => add(field, message);
-
         if (c.MaxCost is < 0 or > 1000)
         {
-            Add("constraints.maxCost", "maxCost must be between 0 and 1000 USD");
+            add("constraints.maxCost", "maxCost must be between 0 and 1000 USD");
         }
 
         if (c.MaxLatency is < 1 or > 24 * 3600 * 1000)
         {
-            Add("constraints.maxLatency", "maxLatency must be a positive number of milliseconds");
+            add("constraints.maxLatency", "maxLatency must be a positive number of milliseconds");
         }
 
         if (c.PreferredRegion is { Length: > 64 })
         {
-            Add("constraints.preferredRegion", "preferredRegion is at most 64 characters");
+            add("constraints.preferredRegion", "preferredRegion is at most 64 characters");
         }
 
         if (c.PreferredRegionWeight is { } weight && (double.IsNaN(weight) || weight < 0 || weight > 100))
         {
-            Add("constraints.preferredRegionWeight", "preferredRegionWeight must be between 0 and 100");
+            add("constraints.preferredRegionWeight", "preferredRegionWeight must be between 0 and 100");
         }
 
         if (c.PreferredRegionWeight is not null && c.PreferredRegion is null)
         {
-            Add("constraints.preferredRegionWeight", "preferredRegionWeight needs preferredRegion");
+            add("constraints.preferredRegionWeight", "preferredRegionWeight needs preferredRegion");
         }
 
         if (c.AllowedRegions is { } allowed)
         {
             if (allowed.Count is 0 or > 32)
             {
-                Add("constraints.allowedRegions", "allowedRegions lists 1 to 32 regions or residency sets (eu, us, ap)");
+                add("constraints.allowedRegions", "allowedRegions lists 1 to 32 regions or residency sets (eu, us, ap)");
             }
 
             if (allowed.Any(r => string.IsNullOrWhiteSpace(r) || r.Length > 64))
             {
-                Add("constraints.allowedRegions", "each allowed region is a non-empty name of at most 64 characters");
+                add("constraints.allowedRegions", "each allowed region is a non-empty name of at most 64 characters");
             }
         }
 
         if (c.MaxCarbon is { } carbon && (double.IsNaN(carbon) || carbon <= 0 || carbon > 1_000_000))
         {
-            Add("constraints.maxCarbon", "maxCarbon must be a positive number of grams CO2e (at most 1,000,000)");
-        }
-    }
-
-    /// <summary>Throws a <see cref="SandstormException"/> (validation-failed, 400) when the request is invalid.</summary>
-    public static void ThrowIfInvalid(RunRequest? request)
-    {
-        var errors = Validate(request);
-        if (errors.Count > 0)
-        {
-            var summary = string.Join("; ", errors.SelectMany(e => e.Value));
-            throw new SandstormException(ErrorCodes.ValidationFailed, summary, 400, errors);
+            add("constraints.maxCarbon", "maxCarbon must be a positive number of grams CO2e (at most 1,000,000)");
         }
     }
 
@@ -240,6 +394,8 @@ public static class RunRequestValidator
         && !path.Contains('\0')
         && !path.Contains('\\')
         && path.Split('/').All(part => part.Length > 0 && part != "." && part != "..");
+
+    private static string Shorten(string? text) => text is null ? "" : text.Length <= 40 ? text : text[..40] + "…";
 
     // U+061C, U+200E/F, U+202A-U+202E, U+2066-U+2069: characters that reorder how the text around them is shown.
     private static bool IsBidirectionalControl(char c) => c is '\u061C' or '\u200E' or '\u200F' or (>= '\u202A' and <= '\u202E') or (>= '\u2066' and <= '\u2069');

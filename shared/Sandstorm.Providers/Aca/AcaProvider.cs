@@ -192,11 +192,11 @@ public sealed class AcaProvider : ISandboxProvider
     {
         if (spec.Environment is not { Count: > 0 } env)
         {
-            return spec.Code;
+            return SandboxScript.CodeOf(spec);
         }
 
         var json = JsonSerializer.Serialize(env);
-        return $"import os as __sandstorm_os, json as __sandstorm_json\n__sandstorm_os.environ.update(__sandstorm_json.loads({JsonSerializer.Serialize(json)}))\n{spec.Code}";
+        return $"import os as __sandstorm_os, json as __sandstorm_json\n__sandstorm_os.environ.update(__sandstorm_json.loads({JsonSerializer.Serialize(json)}))\n{SandboxScript.CodeOf(spec)}";
     }
 
     /// <summary>A data-plane address of one session: the pool endpoint, the path, the api-version and the session identifier.</summary>

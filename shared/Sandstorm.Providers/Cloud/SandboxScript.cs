@@ -6,17 +6,44 @@ namespace Sandstorm.Providers.Cloud;
 /// <summary>How a run's code is started inside a Linux sandbox image, and a shell-safe way to ship files in a command.</summary>
 internal static class SandboxScript
 {
-    /// <summary>The command line that runs the main file (relative to the work directory).</summary>
-    public static string RunCommand(string language) => language switch
-    {
-        // -u: unbuffered, so output streams as it is produced (matters for streamed providers and for timeouts).
-        Languages.Python => "python3 -u " + Languages.MainFile(language),
-        Languages.JavaScript => "node " + Languages.MainFile(language),
-        Languages.Bash => "bash " + Languages.MainFile(language),
-        _ => throw new ArgumentOutOfRangeException(nameof(language), language, "unsupported language"),
-    };
+    /// <summary>Where a python run's requirements are installed (inside the work directory, so nothing outside it changes).</summary>
+    public const string PackagesDirectory = ".sandstorm-packages";
 
-    /// <summary>All files of a run (its extra files, then the main file) as relative path → content.</summary>
+    /// <summary>
+    /// The command line that runs the code (relative to the work directory): its entry point or main file; a python run
+    /// with a <c>requirements.txt</c> first installs it with pip into <see cref="PackagesDirectory"/> (the provider's
+    /// sandboxes have network), and a failed install is the run's failure, with pip's output on stderr.
+    /// </summary>
+    public static string RunCommand(ExecutionSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        // A main file's name or an entry point (letters, digits, '_', '-', '.'): nothing a shell would read specially.
+        var file = SafeRelativePath(Languages.FileToRun(spec));
+        var run = spec.Language switch
+        {
+            // -u: unbuffered, so output streams as it is produced (matters for streamed providers and for timeouts).
+            Languages.Python => "python3 -u " + file,
+            Languages.JavaScript => "node " + file,
+            Languages.Bash => "bash " + file,
+            _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Language, "unsupported language"),
+        };
+        if (RunIntent.RequirementsOf(spec.Language, spec.Files) == 0)
+        {
+            return run;
+        }
+
+        var install = $"python3 -m pip install --quiet --disable-pip-version-check --no-input --target {PackagesDirectory} -r requirements.txt 1>&2";
+        return "bash -c " + Quote($"{install} && PYTHONPATH=\"$PWD/{PackagesDirectory}${{PYTHONPATH:+:$PYTHONPATH}}\" exec {run}");
+    }
+
+    /// <summary>The program text of a run: its entry point's content, or its code (for providers that take code, not files).</summary>
+    public static string CodeOf(ExecutionSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return spec.EntryPoint is { } entry && spec.Files?.GetValueOrDefault(entry) is { } content ? content : spec.Code;
+    }
+
+    /// <summary>All files of a run (its extra files, then the main file unless an entry point among them runs) as relative path → content.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> Files(ExecutionSpec spec)
     {
         var files = new List<KeyValuePair<string, string>>();
@@ -25,7 +52,11 @@ internal static class SandboxScript
             files.Add(new(SafeRelativePath(path), content));
         }
 
-        files.Add(new(Languages.MainFile(spec.Language), spec.Code));
+        if (spec.EntryPoint is null)
+        {
+            files.Add(new(Languages.MainFile(spec.Language), spec.Code));
+        }
+
         return files;
     }
 
@@ -53,7 +84,7 @@ internal static class SandboxScript
             script.Append("export ").Append(EnvName(name)).Append('=').Append(Quote(value)).Append('\n');
         }
 
-        script.Append("set +e\nexec ").Append(RunCommand(spec.Language)).Append('\n');
+        script.Append("set +e\nexec ").Append(RunCommand(spec)).Append('\n');
         return script.ToString();
     }
 

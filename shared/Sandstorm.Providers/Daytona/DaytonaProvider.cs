@@ -56,6 +56,8 @@ public sealed class DaytonaProvider : ISandboxProvider
             Runtimes = [new RuntimeOffer(Runtime, IsolationLevel.Standard)],
             Regions = _options.Regions.Count > 0 ? _options.Regions : DefaultRegions,
             Languages = [Languages.Python, Languages.JavaScript, Languages.Bash],
+            // Sandboxes reach the internet: requirements are installed with pip.
+            Network = true,
             MaxCpu = 4,
             MaxMemoryMiB = 8 * 1024,
             MaxTimeout = TimeSpan.FromHours(1),
@@ -115,7 +117,7 @@ public sealed class DaytonaProvider : ISandboxProvider
 
         var request = new DaytonaExecuteRequest
         {
-            Command = SandboxScript.RunCommand(spec.Language),
+            Command = SandboxScript.RunCommand(spec),
             Cwd = _options.WorkDir,
             Timeout = Math.Max(1, (int)Math.Ceiling(spec.Timeout.TotalSeconds)),
             Envs = spec.Environment is { Count: > 0 } env ? new Dictionary<string, string>(env) : null,

@@ -68,6 +68,8 @@ public sealed class E2BProvider : ISandboxProvider
             Runtimes = [new RuntimeOffer(Runtime, IsolationLevel.Maximum)],
             Regions = _options.Regions.Count > 0 ? _options.Regions : DefaultRegions,
             Languages = [Languages.Python, Languages.JavaScript, Languages.Bash],
+            // Sandboxes reach the internet: requirements are installed with pip.
+            Network = true,
             MaxCpu = 8,
             MaxMemoryMiB = 8 * 1024,
             MaxTimeout = TimeSpan.FromHours(1),
@@ -447,7 +449,7 @@ public sealed class E2BProvider : ISandboxProvider
             process = new
             {
                 cmd = "/bin/bash",
-                args = new[] { "-l", "-c", SandboxScript.RunCommand(spec.Language) },
+                args = new[] { "-l", "-c", SandboxScript.RunCommand(spec) },
                 envs = spec.Environment ?? new Dictionary<string, string>(),
                 cwd = _options.WorkDir,
             },

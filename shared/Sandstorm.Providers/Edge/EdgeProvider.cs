@@ -47,6 +47,8 @@ public sealed class EdgeProvider(
         ],
         Regions = [],
         Languages = Languages.Supported,
+        // Agents run offline sandboxes (no network): requirements cannot be installed there.
+        Network = false,
         Price = TierFees.EdgePrice,
         Asynchronous = true,
     };
@@ -67,6 +69,7 @@ public sealed class EdgeProvider(
         {
             Runtimes = runtimes,
             Regions = [.. live.Select(a => a.Region).Distinct(StringComparer.OrdinalIgnoreCase)],
+            Languages = [.. Languages.Supported.Where(l => live.Any(a => LanguagesOf(a).Contains(l)))],
             MaxCpu = live.Max(a => a.Heartbeat!.Cpu),
             MaxMemoryMiB = (int)Math.Min(int.MaxValue, live.Max(a => a.Heartbeat!.MemoryMiB)),
         };
@@ -75,11 +78,11 @@ public sealed class EdgeProvider(
     public async Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken)
     {
         var live = await LiveAgentsAsync(request.TenantId, cancellationToken);
-        var agent = PickAgent(live, request.Region, request.Runtime, request.IsolationLevel, exclude: null)
+        var agent = PickAgent(live, request.Region, request.Runtime, request.IsolationLevel, exclude: null, request.Language)
             ?? throw new ProviderException(
                 Id,
                 ErrorCodes.ProvisionFailed,
-                $"no live edge agent of this tenant in region '{request.Region}' offers runtime '{request.Runtime}' ({live.Count} live agent(s))");
+                $"no live edge agent of this tenant in region '{request.Region}' offers runtime '{request.Runtime}' and language '{request.Language}' ({live.Count} live agent(s))");
         logger.LogInformation("Run {RunId} placed on edge agent {AgentId} ({Region})", request.RunId, agent.AgentId, agent.Region);
         return new SandboxLease(Id, request.RunId, request.Runtime, agent.Region)
         {
@@ -93,6 +96,13 @@ public sealed class EdgeProvider(
     public async Task<string> DispatchAsync(SandboxLease lease, string runId, ExecutionSpec spec, CancellationToken cancellationToken)
     {
         var (tenantId, agentId) = Owner(lease);
+        if (spec.EntryPoint is { } entry && (await agents.GetAsync(tenantId, agentId, cancellationToken))?.Heartbeat?.Languages is null)
+        {
+            // An agent from before entry points would run the file's name as code: give it the file's content as the code
+            // instead (the same program, from the main file next to it).
+            spec = spec with { Code = spec.Files![entry], EntryPoint = null };
+        }
+
         var jobId = JobIdOf(runId);
         var specJson = JsonSerializer.Serialize(spec, SandstormJson.Options);
         var now = time.GetUtcNow();
@@ -152,12 +162,13 @@ public sealed class EdgeProvider(
     }
 
     /// <summary>
-    /// The least-loaded agent in the region whose named runtime works (any runtime of the level when none is named),
-    /// skipping <paramref name="exclude"/>; null when none fits.
+    /// The least-loaded agent in the region whose named runtime works (any runtime of the level when none is named) and
+    /// that runs <paramref name="language"/> (any when null), skipping <paramref name="exclude"/>; null when none fits.
     /// </summary>
-    public static EdgeAgentRecord? PickAgent(IEnumerable<EdgeAgentRecord> live, string? region, string? runtime, IsolationLevel level, string? exclude) =>
+    public static EdgeAgentRecord? PickAgent(IEnumerable<EdgeAgentRecord> live, string? region, string? runtime, IsolationLevel level, string? exclude, string? language = null) =>
         live
             .Where(a => a.AgentId != exclude)
+            .Where(a => language is null || LanguagesOf(a).Contains(language))
             .Where(a => string.IsNullOrEmpty(region) || string.Equals(a.Region, region, StringComparison.OrdinalIgnoreCase))
             .Where(a => a.Heartbeat!.Runtimes.Any(r => r.Works && (string.IsNullOrEmpty(runtime)
                 ? r.Isolation == level
@@ -166,6 +177,9 @@ public sealed class EdgeProvider(
             .ThenBy(a => a.Heartbeat!.Load / Math.Max(1, a.Heartbeat.Cpu))
             .ThenBy(a => a.AgentId, StringComparer.Ordinal)
             .FirstOrDefault();
+
+    /// <summary>The languages an agent runs: what it reports, or the baseline of agents that do not report them.</summary>
+    public static IReadOnlyList<string> LanguagesOf(EdgeAgentRecord agent) => agent.Heartbeat?.Languages ?? Languages.Baseline;
 
     private static (string TenantId, string AgentId) Owner(SandboxLease lease) =>
         lease.Data is { } data && data.TryGetValue(TenantKey, out var tenant) && data.TryGetValue(AgentKey, out var agent)

@@ -67,6 +67,8 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
             Regions = _options.Regions.Count > 0 ? _options.Regions : DefaultRegions,
             // The default image is python:slim: python and bash, no node.
             Languages = [Languages.Python, Languages.Bash],
+            // Sandboxes reach the internet: requirements are installed with pip.
+            Network = true,
             MaxCpu = 64,
             MaxMemoryMiB = 64 * 1024,
             MaxTimeout = TimeSpan.FromHours(24),
