@@ -19,6 +19,8 @@ public sealed class StartCommand : IEdgeCommand
           --warm-gvisor             gVisor sandboxes kept booted ahead of demand (default 1; 0 boots one per job)
         Only outbound connections. Results and telemetry go through an outbox on disk (beside the config) and are
         delivered when the control plane answers, so nothing is lost while it is unreachable.
+        With OTEL_EXPORTER_OTLP_ENDPOINT set (and the other standard OTEL_* variables), each job's span (in its run's
+        trace) and the agent's metrics are exported by OTLP there.
         """;
 
     public async Task<int> RunAsync(IReadOnlyList<string> args, EdgeContext context, CancellationToken ct)
@@ -32,6 +34,7 @@ public sealed class StartCommand : IEdgeCommand
         }
 
         var config = await AgentConfig.LoadAsync(path, ct);
+        using var observability = EdgeObservability.Start(config, Environment.GetEnvironmentVariable);
         var options = new EdgeAgentOptions
         {
             MaxConcurrency = parsed.Int("max-concurrency", 2, 1, 256),

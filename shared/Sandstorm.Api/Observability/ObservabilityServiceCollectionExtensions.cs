@@ -77,17 +77,10 @@ public static class ObservabilityServiceCollectionExtensions
         }
 
         // After the distro's own options (the last configuration wins), so one rule decides what is traced on every host.
-        services.Configure<HttpClientTraceInstrumentationOptions>(options => options.FilterHttpRequestMessage = _ => IsPartOfATrace(Activity.Current));
+        services.Configure<HttpClientTraceInstrumentationOptions>(options => options.FilterHttpRequestMessage = _ => SandstormDiagnostics.IsPartOfATrace(Activity.Current));
         services.Configure<AspNetCoreTraceInstrumentationOptions>(options => options.Filter = IsApiRequest);
         return services;
     }
-
-    /// <summary>
-    /// An outgoing call is traced when it is made inside a span (a run's step, an API request): background polls and
-    /// loops would otherwise each start a trace of their own. A call the Azure SDK already traces itself is not traced twice.
-    /// </summary>
-    public static bool IsPartOfATrace(Activity? call) =>
-        call?.Parent is { } parent && !parent.Source.Name.Equals("Azure.Core.Http", StringComparison.Ordinal);
 
     /// <summary>Incoming requests worth a span: the API's, not the durable engine's gRPC sidecar traffic (local host).</summary>
     public static bool IsApiRequest(HttpContext http)

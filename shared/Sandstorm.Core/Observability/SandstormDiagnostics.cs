@@ -87,6 +87,15 @@ public static class SandstormDiagnostics
     /// <summary>The W3C <c>traceparent</c> of a span (null for none, or for an id that is not W3C).</summary>
     public static string? TraceParentOf(Activity? span) => span is { IdFormat: ActivityIdFormat.W3C } ? span.Id : null;
 
+    /// <summary>
+    /// Whether an outgoing HTTP call (<paramref name="call"/>, the client span being started) belongs in a trace: only when
+    /// it is made inside a span (a run's step, an API request, an edge job), since background polls and loops would
+    /// otherwise each start a trace of their own; and not when the Azure SDK already traces the same call itself.
+    /// The one filter of the HttpClient instrumentation on the control plane and the edge agent.
+    /// </summary>
+    public static bool IsPartOfATrace(Activity? call) =>
+        call?.Parent is { } parent && !parent.Source.Name.Equals("Azure.Core.Http", StringComparison.Ordinal);
+
     /// <summary>An enum value as a tag, spelled as on the wire (<c>timed_out</c>, <c>standard</c>).</summary>
     public static string TagOf<T>(T value)
         where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
