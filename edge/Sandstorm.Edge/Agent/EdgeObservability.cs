@@ -3,6 +3,7 @@ using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Sandstorm.Core.Configuration;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Observability;
 using static Sandstorm.Core.Observability.ObservabilityNames;
@@ -32,7 +33,7 @@ public sealed class EdgeObservability : IDisposable
     public static EdgeObservability? Start(AgentConfig config, Func<string, string?> environment)
     {
         ArgumentNullException.ThrowIfNull(environment);
-        return string.IsNullOrWhiteSpace(environment("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        return string.IsNullOrWhiteSpace(environment(SandstormSettings.OtlpEndpoint))
             ? null
             : Create(config, environment, tracing => tracing.AddOtlpExporter(), metrics => metrics.AddOtlpExporter());
     }

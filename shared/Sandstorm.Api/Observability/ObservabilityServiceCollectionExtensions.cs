@@ -10,6 +10,7 @@ using OpenTelemetry.Instrumentation.Http;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Sandstorm.Core.Configuration;
 using Sandstorm.Core.Observability;
 
 namespace Sandstorm.Api.Observability;
@@ -25,12 +26,6 @@ namespace Sandstorm.Api.Observability;
 /// </summary>
 public static class ObservabilityServiceCollectionExtensions
 {
-    /// <summary>The standard OTLP endpoint variable (OpenTelemetry specification).</summary>
-    public const string OtlpEndpointKey = "OTEL_EXPORTER_OTLP_ENDPOINT";
-
-    /// <summary>The standard Application Insights connection string variable.</summary>
-    public const string ApplicationInsightsKey = "APPLICATIONINSIGHTS_CONNECTION_STRING";
-
     /// <summary>The standard service name variable; when unset the service is <see cref="ServiceName"/>.</summary>
     public const string ServiceNameKey = "OTEL_SERVICE_NAME";
 
@@ -64,13 +59,13 @@ public static class ObservabilityServiceCollectionExtensions
                 .AddHttpClientInstrumentation()
                 .AddInstrumentation(sp => ActivatorUtilities.CreateInstance<SandstormGauges>(sp)));
 
-        if (!string.IsNullOrWhiteSpace(configuration[OtlpEndpointKey]))
+        if (!string.IsNullOrWhiteSpace(configuration[SandstormSettings.OtlpEndpoint]))
         {
             // Endpoint, protocol, headers and timeouts come from the standard OTEL_EXPORTER_OTLP_* settings.
             otel.UseOtlpExporter();
         }
 
-        if (!string.IsNullOrWhiteSpace(configuration[ApplicationInsightsKey]))
+        if (!string.IsNullOrWhiteSpace(configuration[SandstormSettings.ApplicationInsightsConnectionString]))
         {
             otel.UseAzureMonitor();
             services.AddOptions<AzureMonitorOptions>().Configure<TokenCredential>((options, credential) => options.Credential ??= credential);
@@ -82,10 +77,23 @@ public static class ObservabilityServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Incoming requests worth a span: the API's, not the durable engine's gRPC sidecar traffic (local host).</summary>
+    /// <summary>
+    /// Incoming requests worth a span: the API's, but neither the durable engine's gRPC sidecar traffic (local host) nor
+    /// the edge agents' own loops (heartbeats, job polls, telemetry batches), which would each start a trace every few
+    /// seconds per agent. A job still continues its run's trace: it carries the <c>traceparent</c> itself, and its result
+    /// post is traced.
+    /// </summary>
     public static bool IsApiRequest(HttpContext http)
     {
         ArgumentNullException.ThrowIfNull(http);
-        return http.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) != true;
+        var request = http.Request;
+        if (request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            return false;
+        }
+
+        var path = request.Path.Value ?? "";
+        return !(path.StartsWith("/v1/edge/agents/", StringComparison.Ordinal)
+            && (path.EndsWith("/heartbeat", StringComparison.Ordinal) || path.EndsWith("/jobs", StringComparison.Ordinal) || path.EndsWith("/telemetry", StringComparison.Ordinal)));
     }
 }
