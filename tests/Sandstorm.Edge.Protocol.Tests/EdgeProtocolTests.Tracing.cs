@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Sandstorm.Core.Contracts;
@@ -20,7 +21,7 @@ public sealed partial class EdgeProtocolTests
         var agentSpans = new SynchronizedList<Activity>();
         var agentMetrics = new SynchronizedList<MetricSnapshot>();
         using var agentTelemetry = EdgeObservability.Create(
-            agent.Config, _ => null, tracing => tracing.AddInMemoryExporter(agentSpans), metrics => metrics.AddInMemoryExporter(agentMetrics));
+            agent.Config, new ConfigurationBuilder().Build(), tracing => tracing.AddInMemoryExporter(agentSpans), metrics => metrics.AddInMemoryExporter(agentMetrics));
 
         // The caller is itself traced (and sampled): its request carries its traceparent.
         string runId;

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -29,24 +31,27 @@ public sealed class EdgeObservability : IDisposable
         _metrics = metrics;
     }
 
-    /// <summary>OTLP export when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set in <paramref name="environment"/>; else null.</summary>
-    public static EdgeObservability? Start(AgentConfig config, Func<string, string?> environment)
+    /// <summary>
+    /// OTLP export when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set in <paramref name="settings"/> (the process environment
+    /// in <c>start</c>), configured by the standard <c>OTEL_EXPORTER_OTLP_*</c> keys there; else null.
+    /// </summary>
+    public static EdgeObservability? Start(AgentConfig config, IConfiguration settings)
     {
-        ArgumentNullException.ThrowIfNull(environment);
-        return string.IsNullOrWhiteSpace(environment(SandstormSettings.OtlpEndpoint))
+        ArgumentNullException.ThrowIfNull(settings);
+        return string.IsNullOrWhiteSpace(settings[SandstormSettings.OtlpEndpoint])
             ? null
-            : Create(config, environment, tracing => tracing.AddOtlpExporter(), metrics => metrics.AddOtlpExporter());
+            : Create(config, settings, tracing => tracing.AddOtlpExporter(), metrics => metrics.AddOtlpExporter());
     }
 
-    /// <summary>The agent's providers with the exporters <paramref name="exportTraces"/> and <paramref name="exportMetrics"/> add.</summary>
-    public static EdgeObservability Create(AgentConfig config, Func<string, string?> environment, Action<TracerProviderBuilder> exportTraces, Action<MeterProviderBuilder> exportMetrics)
+    /// <summary>The agent's providers, reading <paramref name="settings"/>, with the exporters <paramref name="exportTraces"/> and <paramref name="exportMetrics"/> add.</summary>
+    public static EdgeObservability Create(AgentConfig config, IConfiguration settings, Action<TracerProviderBuilder> exportTraces, Action<MeterProviderBuilder> exportMetrics)
     {
         ArgumentNullException.ThrowIfNull(config);
-        ArgumentNullException.ThrowIfNull(environment);
+        ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(exportTraces);
         ArgumentNullException.ThrowIfNull(exportMetrics);
         var resource = ResourceBuilder.CreateDefault();
-        if (string.IsNullOrWhiteSpace(environment("OTEL_SERVICE_NAME")))
+        if (string.IsNullOrWhiteSpace(settings["OTEL_SERVICE_NAME"]))
         {
             resource.AddService(ServiceName, serviceVersion: typeof(EdgeObservability).Assembly.GetName().Version?.ToString(), serviceInstanceId: config.AgentId);
         }
@@ -55,12 +60,15 @@ public sealed class EdgeObservability : IDisposable
             new KeyValuePair<string, object>(Attributes.AgentId, config.AgentId),
             new KeyValuePair<string, object>(Attributes.Region, config.Region ?? ""),
         ]);
+        // The exporters read their OTEL_* options from this configuration rather than the process's own environment.
         var tracing = Sdk.CreateTracerProviderBuilder()
+            .ConfigureServices(services => services.AddSingleton(settings))
             .SetResourceBuilder(resource)
             .AddSource(Source)
             .AddHttpClientInstrumentation(options => options.FilterHttpRequestMessage = _ => SandstormDiagnostics.IsPartOfATrace(Activity.Current));
         exportTraces(tracing);
         var metrics = Sdk.CreateMeterProviderBuilder()
+            .ConfigureServices(services => services.AddSingleton(settings))
             .SetResourceBuilder(resource)
             .AddMeter(Source)
             .AddHttpClientInstrumentation();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Sandstorm.Edge.Agent;
 using Sandstorm.Runtimes;
 
@@ -34,7 +35,7 @@ public sealed class StartCommand : IEdgeCommand
         }
 
         var config = await AgentConfig.LoadAsync(path, ct);
-        using var observability = EdgeObservability.Start(config, Environment.GetEnvironmentVariable);
+        using var observability = EdgeObservability.Start(config, new ConfigurationBuilder().AddEnvironmentVariables().Build());
         var options = new EdgeAgentOptions
         {
             MaxConcurrency = parsed.Int("max-concurrency", 2, 1, 256),
