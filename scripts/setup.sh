@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Sandstorm needs on a fresh Debian machine and builds it. Safe to run again: it skips what is there.
-#   - Debian packages: the sandbox runtimes (bubblewrap, runc, gVisor runsc, podman) and libgomp1 (LightGBM)
+#   - Debian packages: the sandbox runtimes (bubblewrap, runc, gVisor runsc, podman), libgomp1 (LightGBM), bpftrace (Shield)
 #   - npm packages from package-lock.json: Azurite (storage emulator) and the official cloud SDKs used by tests
 #   - dotnet build of the solution (Release by default; CONFIGURATION=Debug to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bubblewrap runc runsc podman conmon uidmap slirp4netns fuse-overlayfs python3-seccomp libgomp1)
+packages=(bubblewrap runc runsc podman conmon uidmap slirp4netns fuse-overlayfs python3-seccomp libgomp1 bpftrace)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -28,6 +28,8 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
 
     public override string Name => RuntimeName;
 
+    public override bool CanKeep => true;
+
     public override IsolationLevel Isolation => IsolationLevel.Standard;
 
     protected override async Task<string?> CheckPrerequisitesAsync(CancellationToken ct)
@@ -58,7 +60,8 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
     {
         var options = context.Options;
         var seccomp = await SeccompPolicy.BpfFileAsync(options, ct);
-        var etc = HostLayout.EtcTemplate(options);
+        var etc = HostLayout.EtcFor(context);
+        var home = context.WorkDirectory;
         var uid = options.SandboxUid.ToString(CultureInfo.InvariantCulture);
         var gid = options.SandboxGid.ToString(CultureInfo.InvariantCulture);
 
@@ -119,18 +122,18 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
             "--proc", "/proc",
             "--dev", "/dev",
             "--size", ((long)options.TmpSizeMiB * 1024 * 1024).ToString(CultureInfo.InvariantCulture), "--tmpfs", "/tmp",
-            "--bind", context.Scratch!.HostPath, SandboxScratchPath,
+            "--bind", context.Scratch!.HostPath, home,
             "--remount-ro", "/",
-            "--chdir", SandboxScratchPath,
+            "--chdir", home,
             "--seccomp", Launch.InheritedFd,
             "--",
         ]);
-        args.AddRange(CodeCommand(context.Spec, SandboxScratchPath));
+        args.AddRange(context.Command ?? CodeCommand(context.Spec, home));
         return new Launch
         {
             Command = command,
             Arguments = args,
-            Environment = SandboxEnvironment(context, SandboxScratchPath),
+            Environment = SandboxEnvironment(context, home),
             WorkingDirectory = context.Scratch.HostPath,
             InheritedFile = seccomp,
             UserName = userName,

@@ -59,6 +59,8 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
 
     public override string Name => RuntimeName;
 
+    public override bool CanKeep => true;
+
     public override IsolationLevel Isolation => IsolationLevel.Strong;
 
     /// <summary>runsc's state directory for our sandboxes (runsc --root).</summary>
@@ -258,7 +260,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
 
     private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {
-        var env = SandboxEnvironment(context, "/scratch");
+        var env = SandboxEnvironment(context, context.WorkDirectory);
         var bundle = OciBundle.Write(
             context,
             OciBundle.Command(context.Spec),
@@ -282,8 +284,11 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
     // (the host writes /scratch only before the code starts, and a warm sandbox has looked nothing up in it yet).
     // Interpreter start-up is mostly such lookups: about 9% less wall time for python's hello on these machines.
     // It is a caching choice, not an isolation one.
-    private string[] GlobalFlags =>
-        ["--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups", "--file-access-mounts=exclusive"];
+    // With Shield, every sandbox reports its trace points to the monitor (runsc's runtime monitoring; see
+    // Shield/GvisorTraceSource) and does not boot if the monitor is not listening.
+    private string[] GlobalFlags => Options.Shield?.GvisorInitConfig is { } trace
+        ? ["--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups", "--file-access-mounts=exclusive", "--pod-init-config=" + trace]
+        : ["--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups", "--file-access-mounts=exclusive"];
 
     // runsc keeps <id>_sandbox:<id>.state (and a lock file) under its root while a sandbox exists; `runsc run`
     // destroys the sandbox and removes them when the container exits.

@@ -21,6 +21,8 @@ public sealed class RuncRuntime : SandboxRuntimeBase
 
     public override string Name => RuntimeName;
 
+    public override bool CanKeep => true;
+
     public override IsolationLevel Isolation => IsolationLevel.Standard;
 
     /// <summary>runc's state directory for our containers (runc --root).</summary>
@@ -40,7 +42,7 @@ public sealed class RuncRuntime : SandboxRuntimeBase
 
     private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {
-        var env = SandboxEnvironment(context, "/scratch");
+        var env = SandboxEnvironment(context, context.WorkDirectory);
         var bundle = OciBundle.Write(context, OciBundle.Command(context.Spec), env, context.Cgroup!.RelativePath + "/runc", []);
         return Task.FromResult(new Launch
         {

@@ -1,3 +1,5 @@
+using Sandstorm.Core.Contracts;
+
 namespace Sandstorm.Runtimes;
 
 /// <summary>Where runtimes keep their per-execution state and the host-wide limits they apply.</summary>
@@ -42,4 +44,17 @@ public sealed record RuntimeOptions
     public bool PythonForkServer { get; init; } = true;
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Shield's runtime monitor (<see cref="Shield.ShieldMonitor.StartAsync"/>); null: sandboxes are not monitored. Each
+    /// execution is watched from before its first process starts until its clean-up, and quarantined (every process
+    /// killed) on a finding at or above its policy's threshold.
+    /// </summary>
+    public Shield.ShieldMonitor? Shield { get; init; }
+
+    /// <summary>
+    /// The Shield policy of an execution (tenant rules, egress, threshold, callbacks); null from it: not monitored. Without
+    /// it, every execution is monitored with the default rules and policy.
+    /// </summary>
+    public Func<ExecutionSpec, Shield.ShieldPolicy?>? ShieldPolicy { get; init; }
 }

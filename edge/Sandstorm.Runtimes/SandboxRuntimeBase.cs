@@ -35,9 +35,6 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     /// <summary>True when the code runs as the unprivileged sandbox user, who must own <c>/scratch</c>.</summary>
     protected virtual bool RunsAsSandboxUser => true;
 
-    /// <summary>Path of the main file as the sandboxed code sees it.</summary>
-    protected virtual string SandboxScratchPath => "/scratch";
-
     public Task<RuntimeProbe> ProbeAsync(CancellationToken ct) =>
         Probes.GetOrAdd(Name + "|" + Options.WorkRoot + "|" + Options.UseCgroups, _ => new Lazy<Task<RuntimeProbe>>(() => ProbeOnceAsync())).Value.WaitAsync(ct);
 
@@ -69,7 +66,21 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 context.Scratch = Scratch.Create(Options, context.Id, spec, RunsAsSandboxUser);
             }
 
-            var outcome = await RunCodeAsync(context, () => StopAsync(context), ct);
+            // Shield watches from before the first process starts until the code has ended (see Shield/ShieldMonitor).
+            var shield = WatchSandbox(context);
+            ChildOutcome outcome;
+            try
+            {
+                outcome = await RunCodeAsync(context, () => StopAsync(context), ct);
+            }
+            finally
+            {
+                if (shield is not null)
+                {
+                    await shield.DisposeAsync();
+                }
+            }
+
             ct.ThrowIfCancellationRequested();
 
             long cpuMs = 0, peak = 0;
@@ -101,6 +112,116 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             await CleanupAsync(context);
         }
     }
+
+    private Shield.ShieldWatch? WatchSandbox(SandboxContext context)
+    {
+        if (Options.Shield is not { } monitor)
+        {
+            return null;
+        }
+
+        var policy = Options.ShieldPolicy is { } choose ? choose(context.Spec) : new Shield.ShieldPolicy();
+        if (policy is null)
+        {
+            return null;
+        }
+
+        var cgroup = context.Cgroup;
+        return monitor.Watch(new Shield.ShieldWatchRequest
+        {
+            SandboxId = context.Id,
+            Runtime = Name,
+            PidsCgroup = cgroup is null ? null : Path.Combine(Options.CgroupRoot, "pids", Options.CgroupParent, context.Id),
+            Policy = policy,
+            Quarantine = cgroup is null ? null : () => cgroup.KillAllAsync(Options.KillGrace, Options.TimeProvider),
+        });
+    }
+
+    /// <summary>Whether this runtime can keep a sandbox across many commands (<see cref="StartKeptAsync"/>).</summary>
+    public virtual bool CanKeep => false;
+
+    /// <summary>
+    /// Starts a sandbox that lives across commands: the same namespaces, seccomp filter, cgroup limits and clean-up as an
+    /// execution, its first process the init of <see cref="KeptSandbox"/>. Disposing it kills everything in it and
+    /// removes what it left on the host.
+    /// </summary>
+    public async Task<KeptSandbox> StartKeptAsync(KeptSandboxSpec spec, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!CanKeep)
+        {
+            throw new NotSupportedException($"runtime '{Name}' cannot keep a sandbox across commands");
+        }
+
+        if (!SandboxCgroup.IsAvailable(Options, out var noCgroupReason))
+        {
+            throw new InvalidOperationException($"runtime '{Name}' needs cgroup v1 limits: {noCgroupReason}");
+        }
+
+        var execution = KeptExecution(spec);
+        var context = new SandboxContext(execution, Options) { Kept = true, Command = SandboxInit.Command };
+        KeptSandbox? sandbox = null;
+        try
+        {
+            await ClaimAsync(context);
+            context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(execution), CgroupPidsLimit(execution), execution.Cpu);
+            context.Scratch = Scratch.CreateEmpty(Options, context.Id, ownedBySandboxUser: true, spec.DiskMiB);
+            var launch = await PrepareAsync(context, ct);
+            var init = await ChildRunner.StartKeptAsync(launch, context);
+            var cgroup = context.Cgroup;
+            sandbox = new KeptSandbox(
+                context.Id,
+                Name,
+                spec,
+                init,
+                () => cgroup.ReadStats() is var (cpu, peak, _) ? (cpu, peak) : default,
+                limits =>
+                {
+                    var limited = KeptExecution(limits);
+                    cgroup.SetLimits(CgroupMemoryBytes(limited), CgroupPidsLimit(limited), limited.Cpu);
+                },
+                async () =>
+                {
+                    await StopAsync(context);
+                    await CleanupAsync(context);
+                });
+            await sandbox.WaitReadyAsync(TimeSpan.FromSeconds(60));
+            return sandbox;
+        }
+        catch
+        {
+            if (sandbox is not null)
+            {
+                await sandbox.DisposeAsync();
+            }
+            else
+            {
+                try
+                {
+                    await StopAsync(context);
+                    await CleanupAsync(context);
+                }
+                catch (AggregateException)
+                {
+                    // Left for the next sweep of what dead owners left in the work root.
+                }
+            }
+
+            throw;
+        }
+    }
+
+    // The execution-shaped limits of a kept sandbox, which the runtime's cgroup and rlimit rules take.
+    private ExecutionSpec KeptExecution(KeptSandboxSpec spec) => new()
+    {
+        Language = Languages.Bash,
+        Code = "",
+        Cpu = spec.Cpu,
+        MemoryMiB = spec.MemoryMiB,
+        MaxProcesses = spec.MaxProcesses,
+        Timeout = Timeout.InfiniteTimeSpan,
+        IsolationLevel = Isolation,
+    };
 
     /// <summary>
     /// A sandbox started ahead of this execution, with its cgroup limits set for <paramref name="spec"/>, or null to
@@ -207,7 +328,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         return (process.ExitCode, text.Trim());
     }
 
-    private async Task StopAsync(SandboxContext context)
+    private protected async Task StopAsync(SandboxContext context)
     {
         try
         {

@@ -12,4 +12,7 @@ public interface IProviderCatalog
 
     /// <summary>Live health of each provider (circuit state, latency, failures).</summary>
     ProviderHealth Health(string provider);
+
+    /// <summary>Health of a provider as one tenant sees it (its own circuit breaker included).</summary>
+    ProviderHealth Health(string provider, string tenantId) => Health(provider);
 }

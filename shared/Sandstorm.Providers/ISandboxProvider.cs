@@ -15,11 +15,23 @@ public interface ISandboxProvider
     /// <summary>Acquires a sandbox for one run. Throws <see cref="ProviderException"/> on failure.</summary>
     Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken);
 
-    /// <summary>Runs the code in the leased sandbox (synchronous providers only).</summary>
+    /// <summary>
+    /// Runs the code in the leased sandbox (synchronous providers only). Runs it at most once: a failure throws a
+    /// <see cref="ProviderException"/> whose <see cref="ProviderException.NeverStarted"/> says whether a retry is safe.
+    /// </summary>
     Task<ExecutionResult> ExecuteAsync(SandboxLease lease, ExecutionSpec spec, CancellationToken cancellationToken);
 
-    /// <summary>Releases the sandbox. Idempotent: releasing twice, or a sandbox already gone, succeeds.</summary>
+    /// <summary>
+    /// Releases the sandbox, and every other sandbox the provider holds for the lease's run (a create whose answer was lost).
+    /// Idempotent: releasing twice, or a sandbox already gone, succeeds.
+    /// </summary>
     Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Releases every sandbox this provider holds for a run, found by the run's tag, without a lease: for a provider
+    /// whose provisioning failed (its create may still have landed). Idempotent; providers without tags do nothing.
+    /// </summary>
+    Task ReleaseRunAsync(string runId, string tenantId, CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>What the provider charges for an execution, by its billing rules.</summary>
     decimal ComputeCost(SandboxLease lease, ExecutionSpec spec, ExecutionResult result) =>
@@ -41,6 +53,12 @@ public sealed record ProvisionRequest(
 /// <summary>A provisioned sandbox. Travels between activities, so it stays small and holds no secrets.</summary>
 public sealed record SandboxLease(string Provider, string SandboxId, string Runtime, string Region)
 {
+    /// <summary>The run the sandbox was provisioned for: release also deletes any other sandbox tagged with it.</summary>
+    public string? RunId { get; init; }
+
+    /// <summary>The tenant the sandbox serves: calls made for it count against this tenant's circuit breaker.</summary>
+    public string? TenantId { get; init; }
+
     /// <summary>Provider-specific, non-secret details (e.g. a domain or an endpoint).</summary>
     public IReadOnlyDictionary<string, string>? Data { get; init; }
 }
@@ -78,13 +96,20 @@ public sealed class ProviderException : Exception
 
     public string Code { get; }
 
+    /// <summary>True when waiting and trying again may help (429, 5xx, timeouts, a broken connection).</summary>
     public bool Transient { get; }
 
     /// <summary>
-    /// The execution provably did not start (nothing reached the sandbox), so trying again cannot run the code twice.
-    /// Every other execution failure is final: the run is never executed again.
+    /// True when the user's code provably did not start, so retrying the execution cannot run it twice: the failure came
+    /// before the request that starts it was sent, that request never reached the provider (connection refused, name
+    /// resolution, circuit open), or the provider refused it (a 4xx other than 408, a gRPC status the server chose).
+    /// False on every failure after the start request may have reached the provider: such an execution is not retried.
     /// </summary>
     public bool NeverStarted { get; init; }
+
+    /// <summary>The same failure, marked as one where the code provably did not start.</summary>
+    public ProviderException AsNeverStarted() =>
+        NeverStarted ? this : new ProviderException(Provider, Code, Message, Transient, InnerException) { NeverStarted = true };
 }
 
 /// <summary>A provider whose executions complete asynchronously (edge agents): Execute dispatches a job, the result arrives as an event.</summary>

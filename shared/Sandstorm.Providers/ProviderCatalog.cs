@@ -21,13 +21,15 @@ public sealed class ProviderCatalog : IProviderCatalog
     public ISandboxProvider Get(string provider) =>
         _byName.TryGetValue(provider, out var p) ? p : throw new KeyNotFoundException($"provider '{provider}' is not registered");
 
-    public ProviderHealth Health(string provider)
+    public ProviderHealth Health(string provider) => Health(provider, tenantId: null);
+
+    public ProviderHealth Health(string provider, string? tenantId)
     {
         foreach (var source in _health)
         {
             if (source.Providers.Contains(provider, StringComparer.OrdinalIgnoreCase))
             {
-                return source.GetHealth(provider);
+                return tenantId is null ? source.GetHealth(provider) : source.GetHealth(provider, tenantId);
             }
         }
 

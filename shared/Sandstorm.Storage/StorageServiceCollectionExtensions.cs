@@ -45,6 +45,7 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<LedgerStore>();
         services.TryAddSingleton<ApiKeyStore>();
         services.TryAddSingleton<TenantStore>();
+        services.TryAddSingleton<Sandboxes.SandboxStore>();
         services.TryAddSingleton<BatchStore>();
         services.TryAddSingleton<BatchLaneStore>();
         return services;

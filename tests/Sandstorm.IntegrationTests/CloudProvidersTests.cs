@@ -57,7 +57,8 @@ public sealed class CloudProvidersTests(CloudHostFixture fixture)
     public async Task Run_FirstCandidateDown_FailsOverToTheNextAndSettlesThere(FaultKind kind, int status)
     {
         var (tenant, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString);
-        var createsBefore = fixture.E2B.Faults.Calls("create");
+        // An E2B provision starts by looking for the run's sandbox (a retried one may exist): that is the call that fails.
+        var lookupsBefore = fixture.E2B.Faults.Calls("list");
         fixture.E2B.Faults.Outage = new Fault(kind, status);
         JsonElement run;
         try
@@ -74,7 +75,7 @@ public sealed class CloudProvidersTests(CloudHostFixture fixture)
         Assert.Equal("e2b", run.GetProperty("route").GetProperty("candidates")[0].GetProperty("provider").GetString());
         Assert.Equal("aca", run.GetProperty("provider").GetString());
         Assert.Equal(Expected, run.GetProperty("stdout").GetString());
-        Assert.True(fixture.E2B.Faults.Calls("create") > createsBefore, "the run never tried e2b");
+        Assert.True(fixture.E2B.Faults.Calls("list") > lookupsBefore, "the run never tried e2b");
         var entry = await LedgerAsync(tenant, run);
         Assert.Equal("aca", entry.Provider);
         Assert.Equal(BillingRule("aca", entry.DurationMs), entry.ProviderCost);
@@ -82,6 +83,52 @@ public sealed class CloudProvidersTests(CloudHostFixture fixture)
         // Nothing leaked on the provider that was down, and the one that ran settled its usage.
         Assert.Equal(0, fixture.E2B.Live);
         AssertReleased("aca", run, entry);
+    }
+
+    /// <summary>
+    /// A fault at one step of a cloud, through the whole pipeline: the run settles once, with the outcome the fault allows,
+    /// the code ran at most once, and the cloud holds nothing of the run afterwards.
+    /// </summary>
+    [Theory]
+    [InlineData("e2b", "maximum", CloudStep.Create, FaultKind.DropAfter, "succeeded", null)]
+    [InlineData("e2b", "maximum", CloudStep.Start, FaultKind.DropAfter, "succeeded", null)]
+    [InlineData("daytona", "standard", CloudStep.Create, FaultKind.DropAfter, "succeeded", null)]
+    [InlineData("daytona", "standard", CloudStep.Start, FaultKind.DropAfter, "failed", "execution-interrupted")]
+    [InlineData("modal", "strong", CloudStep.Stream, FaultKind.CutStream, "succeeded", null)]
+    [InlineData("modal", "strong", CloudStep.Start, FaultKind.DropAfter, "failed", "execution-interrupted")]
+    [InlineData("aca", "maximum", CloudStep.Start, FaultKind.DropAfter, "failed", "execution-interrupted")]
+    public async Task Run_FaultAtAStep_SettlesOnce_RunsTheCodeAtMostOnce_AndLeavesNothing(
+        string provider, string isolation, CloudStep step, FaultKind kind, string status, string? error)
+    {
+        var (tenant, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString);
+        var cloud = fixture.Cloud(provider);
+        cloud.Faults.At(step, kind);
+        // The code finishes only once E2B's stream has been reattached (at once for the other clouds), so the fault
+        // strikes while it runs, whatever the machine's load.
+        using var gate = new Gate();
+        var reattachedBefore = fixture.E2B.Reattached;
+        gate.OpenWhen(() => provider != "e2b" || step != CloudStep.Start || fixture.E2B.Reattached > reattachedBefore);
+        var gated = $"import os, time, hashlib\ndeadline = time.time() + 60\nwhile not os.path.exists({JsonSerializer.Serialize(gate.Path)}) and time.time() < deadline: time.sleep(0.02)\nprint(hashlib.sha256(b'sandstorm').hexdigest()[:16])";
+
+        var run = await SubmitAsync(key, isolation, [provider], code: gated);
+
+        var runId = run.GetProperty("id").GetString()!;
+        Assert.Equal(status, run.GetProperty("status").GetString());
+        Assert.Equal(provider, run.GetProperty("provider").GetString());
+        if (error is null)
+        {
+            Assert.Equal(Expected, run.GetProperty("stdout").GetString());
+        }
+        else
+        {
+            Assert.Equal(error, run.GetProperty("error").GetProperty("code").GetString());
+        }
+
+        Assert.Equal(1, cloud.ExecutionsFor(runId));
+        // ACA sessions have no delete; every other cloud holds nothing of the run.
+        Assert.Equal(provider == "aca" ? 1 : 0, cloud.LiveFor(runId));
+        // Settled once: one ledger row, billed for what ran.
+        Assert.Equal(provider, (await LedgerAsync(tenant, run)).Provider);
     }
 
     /// <summary>
@@ -133,12 +180,12 @@ public sealed class CloudProvidersTests(CloudHostFixture fixture)
         }
     }
 
-    private async Task<JsonElement> SubmitAsync(string key, string isolation, string[] providers, string strategy = "balanced")
+    private async Task<JsonElement> SubmitAsync(string key, string isolation, string[] providers, string strategy = "balanced", string code = Code)
     {
         using var http = fixture.Host.Client(key);
         var body = JsonSerializer.Serialize(new
         {
-            code = Code,
+            code,
             language = "python",
             isolationLevel = isolation,
             strategy,
@@ -179,6 +226,16 @@ public sealed class CloudHostFixture : IAsyncLifetime
     public ModalStandIn Modal { get; private set; } = null!;
 
     public AcaStandIn Aca { get; private set; } = null!;
+
+    /// <summary>The stand-in of a cloud by provider id.</summary>
+    public ICloudStandIn Cloud(string provider) => provider switch
+    {
+        "e2b" => E2B,
+        "daytona" => Daytona,
+        "modal" => Modal,
+        "aca" => Aca,
+        _ => throw new ArgumentOutOfRangeException(nameof(provider), provider, "no such stand-in"),
+    };
 
     public async Task InitializeAsync()
     {

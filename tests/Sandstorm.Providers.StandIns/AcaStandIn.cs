@@ -10,12 +10,13 @@ namespace Sandstorm.Providers.StandIns;
 /// <summary>
 /// Stand-in for an Azure Container Apps code-interpreter session pool's data plane (2024-02-02-preview): code/execute,
 /// files/upload and files/content. Sessions are created on first use of an identifier, like the service. The Python really
-/// runs locally (<c>python3 -c</c>) in the session's directory. Fault operations: execute, upload.
+/// runs locally (<c>python3 -c</c>) in the session's directory and runs on to its end if the connection goes.
+/// Fault operations: execute, upload. Sessions have no delete: <see cref="Live"/> counts every session ever used.
 /// It also serves a managed-identity token endpoint of the App Service kind (<c>IDENTITY_ENDPOINT</c> +
 /// <c>IDENTITY_HEADER</c>, api-version 2019-08-01), so a host process can get its token through Azure.Identity's own
 /// managed-identity path instead of a fake credential.
 /// </summary>
-public sealed class AcaStandIn : IAsyncDisposable
+public sealed class AcaStandIn : ICloudStandIn
 {
     public const string Token = "fake-aca-token";
 
@@ -25,9 +26,22 @@ public sealed class AcaStandIn : IAsyncDisposable
     private readonly ConcurrentDictionary<string, SandboxFs> _sessions = new();
     private readonly ConcurrentDictionary<string, long> _reportedMs = new();
     private readonly ConcurrentQueue<string> _tokenResources = new();
+    private readonly ConcurrentDictionary<string, int> _executionsBySession = new();
     private StandInHost? _host;
+    private int _executions;
 
-    public FaultPlan Faults { get; } = new();
+    public string Provider => "aca";
+
+    // A session exists once its identifier is used and only expires: there is no create and no release to fail.
+    public FaultPlan Faults { get; } = new(new Dictionary<CloudStep, string> { [CloudStep.Start] = "execute" });
+
+    public int Executions => _executions;
+
+    public int ExecutionsFor(string runId) => _executionsBySession.GetValueOrDefault("sandstorm-" + runId);
+
+    public int Live => _sessions.Count;
+
+    public int LiveFor(string runId) => _sessions.ContainsKey("sandstorm-" + runId) ? 1 : 0;
 
     public Uri PoolEndpoint => new(_host!.BaseUrl, "subscriptions/sub/resourceGroups/rg/sessionPools/pool");
 
@@ -88,7 +102,8 @@ public sealed class AcaStandIn : IAsyncDisposable
 
         pool.MapPost("/code/execute", async (HttpContext http) =>
         {
-            if (await FaultPlan.ApplyHttpAsync(Faults.Next("execute"), http))
+            var fault = Faults.Next("execute");
+            if (await FaultPlan.ApplyHttpAsync(fault, http))
             {
                 return;
             }
@@ -101,18 +116,28 @@ public sealed class AcaStandIn : IAsyncDisposable
                 return;
             }
 
+            var identifier = http.Request.Query["identifier"].ToString();
+            Interlocked.Increment(ref _executions);
+            _executionsBySession.AddOrUpdate(identifier, 1, (_, n) => n + 1);
             var watch = Stopwatch.StartNew();
-            using var exec = LocalExec.Start("python3", ["-c", properties["code"]!.GetValue<string>()], session.Home, null, session.Home);
+            var exec = LocalExec.Start("python3", ["-c", properties["code"]!.GetValue<string>()], session.Home, null, session.Home);
             var stdout = new MemoryStream();
             var stderr = new MemoryStream();
-            var exit = await exec.PumpAsync((isErr, chunk) =>
+            // The code is not tied to the request: it runs on to its end if the connection goes.
+            var finished = exec.PumpAsync((isErr, chunk) =>
             {
                 (isErr ? stderr : stdout).Write(chunk);
                 return Task.CompletedTask;
-            }, TimeSpan.FromSeconds(220), http.RequestAborted);
+            }, TimeSpan.FromSeconds(220), CancellationToken.None);
+            _ = finished.ContinueWith(_ => exec.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            if (await FaultPlan.ApplyAfterAsync(fault, http))
+            {
+                return;
+            }
 
+            var exit = await finished.WaitAsync(http.RequestAborted);
             var executionMs = watch.ElapsedMilliseconds;
-            _reportedMs[http.Request.Query["identifier"].ToString()] = executionMs;
+            _reportedMs[identifier] = executionMs;
             await http.Response.WriteAsJsonAsync(new
             {
                 properties = new

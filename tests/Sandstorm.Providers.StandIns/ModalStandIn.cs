@@ -11,10 +11,11 @@ namespace Sandstorm.Providers.StandIns;
 /// <summary>
 /// gRPC stand-in for Modal (remote, unreachable from here) serving the slice of <c>modal.client.ModalClient</c> the adapter uses,
 /// from the same .proto slice (field numbers of Modal's api.proto). Exec commands really run locally in a per-sandbox directory
-/// (the sandbox's workdir). Fault operations (gRPC status codes): app, image, create, taskid, exec, output, terminate;
-/// FaultKind.Die on "exec" kills the sandbox mid-run.
+/// (the sandbox's workdir) and run on whatever happens to the calls. Sandbox names are unique among running sandboxes
+/// (ALREADY_EXISTS otherwise). Fault operations: app, image, create, byname, taskid, exec, output, wait, terminate;
+/// FaultKind.Die on "exec" kills the sandbox mid-run, CutStream and Silent act on "output".
 /// </summary>
-public sealed class ModalStandIn : IAsyncDisposable
+public sealed class ModalStandIn : ICloudStandIn
 {
     public const string TokenId = "ak-standin";
     public const string TokenSecret = "as-standin";
@@ -23,10 +24,18 @@ public sealed class ModalStandIn : IAsyncDisposable
 
     internal ModalService Service { get; } = new();
 
+    public string Provider => "modal";
+
     public FaultPlan Faults => Service.Faults;
 
     /// <summary>Sandboxes created and not yet terminated.</summary>
     public int Live => Service.Live;
+
+    public int Executions => Service.Executions;
+
+    public int ExecutionsFor(string runId) => Service.ExecutionsByName(Cloud.RunNames.For(runId));
+
+    public int LiveFor(string runId) => Service.LiveByName(Cloud.RunNames.For(runId));
 
     public Uri BaseUrl => _host!.BaseUrl;
 
@@ -58,11 +67,25 @@ public sealed class ModalStandIn : IAsyncDisposable
     {
         private readonly ConcurrentDictionary<string, SandboxState> _sandboxes = new();
         private readonly ConcurrentDictionary<string, ExecState> _execs = new();
+        private readonly ConcurrentDictionary<string, int> _executionsByName = new();
         private int _next;
+        private int _executions;
 
-        public FaultPlan Faults { get; } = new();
+        public FaultPlan Faults { get; } = new(new Dictionary<CloudStep, string>
+        {
+            [CloudStep.Create] = "create",
+            [CloudStep.Start] = "exec",
+            [CloudStep.Stream] = "output",
+            [CloudStep.Release] = "terminate",
+        });
 
         public int Live => _sandboxes.Count;
+
+        public int Executions => _executions;
+
+        public int ExecutionsByName(string name) => _executionsByName.GetValueOrDefault(name);
+
+        public int LiveByName(string name) => _sandboxes.Values.Count(s => s.Name == name);
 
         public Sandstorm.Providers.Modal.Protocol.Sandbox? LastDefinition { get; private set; }
 
@@ -75,55 +98,75 @@ public sealed class ModalStandIn : IAsyncDisposable
         /// <summary>When set, a new sandbox's task ends at once with this result (an image that cannot start, say).</summary>
         public GenericResult? EndTasksWith { get; set; }
 
-        public override Task<AppGetOrCreateResponse> AppGetOrCreate(AppGetOrCreateRequest request, ServerCallContext context)
+        public override async Task<AppGetOrCreateResponse> AppGetOrCreate(AppGetOrCreateRequest request, ServerCallContext context)
         {
-            Check("app", context);
-            return Task.FromResult(new AppGetOrCreateResponse { AppId = "ap-" + request.AppName });
+            await CheckAsync("app", context);
+            return new AppGetOrCreateResponse { AppId = "ap-" + request.AppName };
         }
 
-        public override Task<ImageGetOrCreateResponse> ImageGetOrCreate(ImageGetOrCreateRequest request, ServerCallContext context)
+        public override async Task<ImageGetOrCreateResponse> ImageGetOrCreate(ImageGetOrCreateRequest request, ServerCallContext context)
         {
-            Check("image", context);
+            await CheckAsync("image", context);
             if (request.Image.DockerfileCommands.Count == 0 || !request.Image.DockerfileCommands[0].StartsWith("FROM ", StringComparison.Ordinal))
             {
                 throw new RpcException(new Status(StatusCode.InvalidArgument, "image needs a FROM"));
             }
 
-            return Task.FromResult(new ImageGetOrCreateResponse { ImageId = "im-standin" });
+            return new ImageGetOrCreateResponse { ImageId = "im-standin" };
         }
 
         public override async Task ImageJoinStreaming(ImageJoinStreamingRequest request, IServerStreamWriter<ImageJoinStreamingResponse> responseStream, ServerCallContext context)
         {
-            Check("image", context);
+            await CheckAsync("image", context);
             await responseStream.WriteAsync(new ImageJoinStreamingResponse { EntryId = "1", Result = new GenericResult { Status = GenericResult.Types.GenericStatus.Success }, Eof = true });
         }
 
-        public override Task<SandboxCreateResponse> SandboxCreate(SandboxCreateRequest request, ServerCallContext context)
+        public override async Task<SandboxCreateResponse> SandboxCreate(SandboxCreateRequest request, ServerCallContext context)
         {
-            Check("create", context);
+            var fault = await CheckAsync("create", context);
             LastDefinition = request.Definition;
             var id = $"sb-{Interlocked.Increment(ref _next):x4}";
-            _sandboxes[id] = new SandboxState("ta-" + id, new SandboxFs(request.Definition.Workdir ?? "/"));
-            return Task.FromResult(new SandboxCreateResponse { SandboxId = id });
+            var name = request.Definition.HasName ? request.Definition.Name : null;
+            lock (_sandboxes)
+            {
+                if (name is not null && _sandboxes.Values.Any(s => s.Name == name))
+                {
+                    throw new RpcException(new Status(StatusCode.AlreadyExists, $"Sandbox with name '{name}' already exists"));
+                }
+
+                _sandboxes[id] = new SandboxState("ta-" + id, new SandboxFs(request.Definition.Workdir ?? "/")) { Name = name };
+            }
+
+            await AfterAsync(fault, context);
+            return new SandboxCreateResponse { SandboxId = id };
         }
 
-        public override Task<SandboxGetTaskIdResponse> SandboxGetTaskId(SandboxGetTaskIdRequest request, ServerCallContext context)
+        public override async Task<SandboxGetFromNameResponse> SandboxGetFromName(SandboxGetFromNameRequest request, ServerCallContext context)
         {
-            Check("taskid", context);
+            await CheckAsync("byname", context);
+            var found = _sandboxes.FirstOrDefault(s => s.Value.Name == request.SandboxName);
+            return found.Key is { } id
+                ? new SandboxGetFromNameResponse { SandboxId = id }
+                : throw new RpcException(new Status(StatusCode.NotFound, $"Sandbox with name '{request.SandboxName}' not found"));
+        }
+
+        public override async Task<SandboxGetTaskIdResponse> SandboxGetTaskId(SandboxGetTaskIdRequest request, ServerCallContext context)
+        {
+            await CheckAsync("taskid", context);
             LastTaskIdRequest = request;
             if (!_sandboxes.TryGetValue(request.SandboxId, out var s))
             {
                 throw new RpcException(new Status(StatusCode.NotFound, "sandbox not found"));
             }
 
-            return Task.FromResult(EndTasksWith is { } ended
+            return EndTasksWith is { } ended
                 ? new SandboxGetTaskIdResponse { TaskResult = ended }
-                : new SandboxGetTaskIdResponse { TaskId = s.TaskId });
+                : new SandboxGetTaskIdResponse { TaskId = s.TaskId };
         }
 
-        public override Task<SandboxTerminateResponse> SandboxTerminate(SandboxTerminateRequest request, ServerCallContext context)
+        public override async Task<SandboxTerminateResponse> SandboxTerminate(SandboxTerminateRequest request, ServerCallContext context)
         {
-            Check("terminate", context);
+            var fault = await CheckAsync("terminate", context);
             if (!_sandboxes.TryRemove(request.SandboxId, out var s))
             {
                 throw new RpcException(new Status(StatusCode.NotFound, $"Sandbox {request.SandboxId} not found"));
@@ -131,15 +174,22 @@ public sealed class ModalStandIn : IAsyncDisposable
 
             s.Kill();
             s.Fs.Dispose();
-            return Task.FromResult(new SandboxTerminateResponse());
+            await AfterAsync(fault, context);
+            return new SandboxTerminateResponse();
         }
 
-        public override Task<ContainerExecResponse> ContainerExec(ContainerExecRequest request, ServerCallContext context)
+        public override async Task<ContainerExecResponse> ContainerExec(ContainerExecRequest request, ServerCallContext context)
         {
-            var fault = Check("exec", context);
+            var fault = await CheckAsync("exec", context);
             LastExecRequest = request;
             var sandbox = _sandboxes.Values.FirstOrDefault(s => s.TaskId == request.TaskId)
                 ?? throw new RpcException(new Status(StatusCode.NotFound, "task not found"));
+            Interlocked.Increment(ref _executions);
+            if (sandbox.Name is { } name)
+            {
+                _executionsByName.AddOrUpdate(name, 1, (_, n) => n + 1);
+            }
+
             var execId = $"ex-{Interlocked.Increment(ref _next):x4}";
             var exec = new ExecState();
             _execs[execId] = exec;
@@ -162,16 +212,24 @@ public sealed class ModalStandIn : IAsyncDisposable
                 exec.Finish(exec.Died ? null : exit);
                 process.Dispose();
             });
-            return Task.FromResult(new ContainerExecResponse { ExecId = execId });
+            await AfterAsync(fault, context);
+            return new ContainerExecResponse { ExecId = execId };
         }
 
         public override async Task ContainerExecGetOutput(ContainerExecGetOutputRequest request, IServerStreamWriter<RuntimeOutputBatch> responseStream, ServerCallContext context)
         {
-            Check("output", context);
+            var fault = await CheckAsync("output", context);
             LastOutputRequest = request;
             if (!_execs.TryGetValue(request.ExecId, out var exec))
             {
                 throw new RpcException(new Status(StatusCode.NotFound, "exec not found"));
+            }
+
+            if (fault?.Kind == FaultKind.Silent)
+            {
+                // A stuck read: nothing at all, the call never ends by itself. The command runs on.
+                await FaultPlan.HangAsync(context.CancellationToken);
+                return;
             }
 
             var next = request.LastBatchIndex;
@@ -189,6 +247,13 @@ public sealed class ModalStandIn : IAsyncDisposable
                         ? new RuntimeOutputMessage { FileDescriptor = request.FileDescriptor, MessageBytes = ByteString.CopyFrom(m) }
                         : new RuntimeOutputMessage { FileDescriptor = request.FileDescriptor, Message = Encoding.UTF8.GetString(m) }));
                     await responseStream.WriteAsync(batch);
+                    if (fault?.Kind == FaultKind.CutStream)
+                    {
+                        // The connection drops after the first batch; the command runs on.
+                        context.GetHttpContext().Abort();
+                        return;
+                    }
+
                     continue;
                 }
 
@@ -213,9 +278,9 @@ public sealed class ModalStandIn : IAsyncDisposable
             }
         }
 
-        public override Task<ContainerExecWaitResponse> ContainerExecWait(ContainerExecWaitRequest request, ServerCallContext context)
+        public override async Task<ContainerExecWaitResponse> ContainerExecWait(ContainerExecWaitRequest request, ServerCallContext context)
         {
-            Check("wait", context);
+            await CheckAsync("wait", context);
             if (!_execs.TryGetValue(request.ExecId, out var exec))
             {
                 throw new RpcException(new Status(StatusCode.NotFound, "exec not found"));
@@ -228,7 +293,7 @@ public sealed class ModalStandIn : IAsyncDisposable
                 response.ExitCode = code;
             }
 
-            return Task.FromResult(response);
+            return response;
         }
 
         public void Dispose()
@@ -240,7 +305,8 @@ public sealed class ModalStandIn : IAsyncDisposable
             }
         }
 
-        private Fault? Check(string operation, ServerCallContext context)
+        /// <summary>Checks the credentials and applies a fault that comes before the call acts; returns the fault, if any.</summary>
+        private async Task<Fault?> CheckAsync(string operation, ServerCallContext context)
         {
             var headers = context.RequestHeaders;
             if (headers.GetValue("x-modal-token-id") != TokenId || headers.GetValue("x-modal-token-secret") != TokenSecret)
@@ -249,22 +315,44 @@ public sealed class ModalStandIn : IAsyncDisposable
             }
 
             var fault = Faults.Next(operation);
-            if (fault?.Kind == FaultKind.Status)
+            switch (fault?.Kind)
             {
-                throw new RpcException(new Status((StatusCode)fault.Status, fault.Body ?? "stand-in fault"));
-            }
-
-            if (fault?.Kind == FaultKind.Reset)
-            {
-                // What a client sees when the server is gone.
-                throw new RpcException(new Status(StatusCode.Unavailable, "connection reset by stand-in"));
+                case FaultKind.Status:
+                    throw new RpcException(new Status((StatusCode)fault.Status, fault.Body ?? "stand-in fault"));
+                case FaultKind.Refuse:
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, "stand-in refused the call"));
+                case FaultKind.Reset:
+                    // What a client sees when the server is gone.
+                    throw new RpcException(new Status(StatusCode.Unavailable, "connection reset by stand-in"));
+                case FaultKind.Hang:
+                    await FaultPlan.HangAsync(context.CancellationToken);
+                    throw new RpcException(new Status(StatusCode.Cancelled, "the client gave up"));
+                case FaultKind.Slow:
+                    await Task.Delay(fault.Delay, context.CancellationToken);
+                    break;
             }
 
             return fault;
         }
 
+        /// <summary>Applies a fault that comes after the call acted: the connection drops, or no answer comes.</summary>
+        private static async Task AfterAsync(Fault? fault, ServerCallContext context)
+        {
+            switch (fault?.Kind)
+            {
+                case FaultKind.DropAfter:
+                    context.GetHttpContext().Abort();
+                    throw new RpcException(new Status(StatusCode.Unavailable, "connection dropped by stand-in"));
+                case FaultKind.HangAfter:
+                    await FaultPlan.HangAsync(context.CancellationToken);
+                    throw new RpcException(new Status(StatusCode.Cancelled, "the client gave up"));
+            }
+        }
+
         private sealed record SandboxState(string TaskId, SandboxFs Fs)
         {
+            public string? Name { get; init; }
+
             public ConcurrentBag<LocalExec> Running { get; } = [];
 
             public void Kill()

@@ -18,9 +18,9 @@ public sealed class AcaProviderTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _standIn.DisposeAsync();
 
-    private ServiceProvider Build(FakeCredential credential)
+    private ServiceProvider Build(FakeCredential credential, bool faulty = false)
     {
-        var config = ProviderHarness.Resilience(Section);
+        var config = faulty ? ProviderHarness.Faulty(Section) : ProviderHarness.Resilience(Section);
         config[$"{Section}:PoolManagementEndpoint"] = _standIn.PoolEndpoint.ToString();
         return ProviderHarness.Build(config, s => s.AddKeyedSingleton<TokenCredential>(CloudProviderRegistration.AcaCredentialKey, credential));
     }
@@ -51,6 +51,57 @@ public sealed class AcaProviderTests : IAsyncLifetime
         Assert.Equal([Languages.Python], aca.Capabilities.Languages);
     }
 
+    [Theory]
+    [InlineData(FaultKind.Refuse, Expect.NeverStarted, 0)]
+    [InlineData(FaultKind.Reset, Expect.Interrupted, 0)]
+    [InlineData(FaultKind.Hang, Expect.TimedOut, 0)]
+    [InlineData(FaultKind.DropAfter, Expect.Interrupted, 1)]
+    [InlineData(FaultKind.HangAfter, Expect.TimedOut, 1)]
+    public async Task Execute_FaultAtStart_RunsTheCodeAtMostOnce(FaultKind kind, Expect expect, int executions)
+    {
+        await using var sp = Build(new FakeCredential(AcaStandIn.Token), faulty: true);
+        var request = ProviderHarness.Request();
+        _standIn.Faults.At(CloudStep.Start, kind);
+
+        // Synchronous and without a handle to the execution: a lost answer is final, a missed deadline is a timeout.
+        var run = await ProviderHarness.RunOnceAsync(sp.GetRequiredService<AcaProvider>(), request, ExactlyOnce.QuickSpec());
+
+        // Sessions have no delete: the run's one session (if the call got that far) stays until the pool's cooldown ends it.
+        ExactlyOnce.Check(run, expect, _standIn, request.RunId, executions, released: false);
+        Assert.Equal(executions, _standIn.LiveFor(request.RunId));
+        Assert.Equal(1, _standIn.Faults.Calls("execute"));
+    }
+
+    [Fact]
+    public async Task Execute_StartRefusedWith429_IsNeverStartedAndTransient()
+    {
+        await using var sp = Build(new FakeCredential(AcaStandIn.Token), faulty: true);
+        var request = ProviderHarness.Request();
+        _standIn.Faults.At(CloudStep.Start, Fault.Http(429, """{"error":{"code":"TooManyRequests","message":"session pool busy"}}"""));
+
+        var run = await ProviderHarness.RunOnceAsync(sp.GetRequiredService<AcaProvider>(), request, ExactlyOnce.QuickSpec());
+
+        ExactlyOnce.Check(run, Expect.NeverStarted, _standIn, request.RunId, executions: 0, released: false);
+        Assert.True(run.ExecuteError!.Transient);
+    }
+
+    [Fact]
+    public async Task Provision_Retried_NamesTheSameSession()
+    {
+        await using var sp = Build(new FakeCredential(AcaStandIn.Token));
+        var aca = sp.GetRequiredService<AcaProvider>();
+        var request = ProviderHarness.Request();
+
+        var first = await aca.ProvisionAsync(request, default);
+        var second = await aca.ProvisionAsync(request, default);
+        await aca.ExecuteAsync(second, ProviderHarness.Spec("print(1)"), default);
+
+        Assert.Equal(first.SandboxId, second.SandboxId);
+        Assert.Equal("sandstorm-" + request.RunId, second.SandboxId);
+        Assert.Equal(1, _standIn.LiveFor(request.RunId));
+        Assert.Equal(1, _standIn.Live);
+    }
+
     [Fact]
     public async Task Execute_FailingCode_ReportsFailureAsExitCodeOne()
     {
@@ -77,8 +128,10 @@ public sealed class AcaProviderTests : IAsyncLifetime
 
         Assert.Equal(2, _standIn.Faults.Calls("upload"));
         Assert.Equal(1, _standIn.Faults.Calls("execute"));
-        Assert.Equal(CloudErrorCodes.ExecutionFailed, ex.Code);
-        Assert.True(ex.Transient);
+        // A 500 after the code may have started: final, with the provider's reason kept.
+        Assert.Equal(CloudErrorCodes.ExecutionInterrupted, ex.Code);
+        Assert.False(ex.Transient);
+        Assert.False(ex.NeverStarted);
         Assert.Contains("session crashed", ex.Message, StringComparison.Ordinal);
     }
 

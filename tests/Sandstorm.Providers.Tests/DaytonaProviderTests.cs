@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Providers.Cloud;
@@ -16,14 +17,100 @@ public sealed class DaytonaProviderTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _standIn.DisposeAsync();
 
-    private ServiceProvider Build()
+    private ServiceProvider Build(bool faulty = false)
     {
-        var config = ProviderHarness.Resilience(Section);
+        var config = faulty ? ProviderHarness.Faulty(Section) : ProviderHarness.Resilience(Section);
         config[$"{Section}:BaseUrl"] = _standIn.BaseUrl.ToString();
         config[$"{Section}:ApiKey"] = DaytonaStandIn.ApiKey;
         config[$"{Section}:StartPollInterval"] = "00:00:00.050";
-        config[$"{Section}:ProvisionTimeout"] = "00:00:01";
+        if (!faulty)
+        {
+            config[$"{Section}:ProvisionTimeout"] = "00:00:01";
+        }
+
         return ProviderHarness.Build(config);
+    }
+
+    [Theory]
+    [InlineData(CloudStep.Create, FaultKind.DropAfter, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Create, FaultKind.HangAfter, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Create, FaultKind.Hang, Expect.ProvisionFails, 0)]
+    [InlineData(CloudStep.Create, FaultKind.Reset, Expect.ProvisionFails, 0)]
+    [InlineData(CloudStep.Start, FaultKind.Refuse, Expect.NeverStarted, 0)]
+    [InlineData(CloudStep.Start, FaultKind.Reset, Expect.Interrupted, 0)]
+    [InlineData(CloudStep.Start, FaultKind.Hang, Expect.Interrupted, 0)]
+    [InlineData(CloudStep.Start, FaultKind.DropAfter, Expect.Interrupted, 1)]
+    [InlineData(CloudStep.Start, FaultKind.HangAfter, Expect.Interrupted, 1)]
+    [InlineData(CloudStep.Release, FaultKind.DropAfter, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Release, FaultKind.HangAfter, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Release, FaultKind.Hang, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Release, FaultKind.Reset, Expect.Succeeds, 1)]
+    public async Task Run_FaultAtStep_RunsTheCodeAtMostOnceAndLeavesNothing(CloudStep step, FaultKind kind, Expect expect, int executions)
+    {
+        await using var sp = Build(faulty: true);
+        var request = ProviderHarness.Request();
+        _standIn.Faults.At(step, kind);
+
+        // process/execute is synchronous: once it may have arrived, a lost answer is final (the toolbox keeps no handle to it).
+        var run = await ProviderHarness.RunOnceAsync(sp.GetRequiredService<DaytonaProvider>(), request, ExactlyOnce.QuickSpec());
+
+        ExactlyOnce.Check(run, expect, _standIn, request.RunId, executions);
+        Assert.Equal(0, _standIn.Live);
+    }
+
+    [Fact]
+    public async Task Execute_StartRefusedWith429_IsNeverStartedAndTransient()
+    {
+        await using var sp = Build(faulty: true);
+        var request = ProviderHarness.Request();
+        _standIn.Faults.At(CloudStep.Start, Fault.Http(429, """{"statusCode":429,"message":"Too many requests"}"""));
+
+        var run = await ProviderHarness.RunOnceAsync(sp.GetRequiredService<DaytonaProvider>(), request, ExactlyOnce.QuickSpec());
+
+        ExactlyOnce.Check(run, Expect.NeverStarted, _standIn, request.RunId, executions: 0);
+        Assert.True(run.ExecuteError!.Transient);
+    }
+
+    [Fact]
+    public async Task Provision_Retried_ReusesTheSandboxHoldingTheRunsName()
+    {
+        await using var sp = Build();
+        var daytona = sp.GetRequiredService<DaytonaProvider>();
+        var request = ProviderHarness.Request();
+
+        var first = await daytona.ProvisionAsync(request, default);
+        var second = await daytona.ProvisionAsync(request, default);
+
+        Assert.Equal(first.SandboxId, second.SandboxId);
+        Assert.Equal(2, _standIn.Faults.Calls("create"));
+        Assert.Equal(1, _standIn.LiveFor(request.RunId));
+        await daytona.ReleaseAsync(second, default);
+        Assert.Equal(0, _standIn.Live);
+    }
+
+    [Fact]
+    public async Task Release_DeletesEveryOtherSandboxOfTheRunByLabel()
+    {
+        await using var sp = Build();
+        var daytona = sp.GetRequiredService<DaytonaProvider>();
+        var request = ProviderHarness.Request();
+        var other = await daytona.ProvisionAsync(ProviderHarness.Request(), default);
+        var lease = await daytona.ProvisionAsync(request, default);
+        // An unnamed sandbox of this run the lease does not name (a create made after the name was lost to a broken one).
+        using var http = new HttpClient();
+        using var stray = new HttpRequestMessage(HttpMethod.Post, new Uri(_standIn.BaseUrl, "sandbox"))
+        {
+            Content = JsonContent.Create(new { labels = new Dictionary<string, string> { ["sandstorm.run"] = request.RunId } }),
+        };
+        stray.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", DaytonaStandIn.ApiKey);
+        (await http.SendAsync(stray)).EnsureSuccessStatusCode();
+        Assert.Equal(2, _standIn.LiveFor(request.RunId));
+
+        await daytona.ReleaseAsync(lease, default);
+
+        Assert.Equal(0, _standIn.LiveFor(request.RunId));
+        Assert.Equal(1, _standIn.LiveFor(other.RunId!));
+        await daytona.ReleaseAsync(other, default);
     }
 
     [Fact]
@@ -91,7 +178,7 @@ public sealed class DaytonaProviderTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Execute_MalformedJson_IsBadResponse()
+    public async Task Execute_MalformedJson_IsInterruptedNotRetried()
     {
         await using var sp = Build();
         var daytona = sp.GetRequiredService<DaytonaProvider>();
@@ -101,7 +188,11 @@ public sealed class DaytonaProviderTests : IAsyncLifetime
         var ex = await Assert.ThrowsAsync<ProviderException>(() => daytona.ExecuteAsync(lease, ProviderHarness.Spec("print(1)"), default));
         await daytona.ReleaseAsync(lease, default);
 
-        Assert.Equal(CloudErrorCodes.BadResponse, ex.Code);
+        // A 2xx whose body cannot be read: the command may have run, so it is final.
+        Assert.Equal(CloudErrorCodes.ExecutionInterrupted, ex.Code);
+        Assert.Contains(CloudErrorCodes.BadResponse, ex.Message, StringComparison.Ordinal);
+        Assert.False(ex.Transient);
+        Assert.Equal(1, _standIn.Faults.Calls("execute"));
     }
 
     [Fact]

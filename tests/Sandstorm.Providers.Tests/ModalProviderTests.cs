@@ -18,13 +18,77 @@ public sealed class ModalProviderTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _standIn.DisposeAsync();
 
-    private ServiceProvider Build(string secret = ModalStandIn.TokenSecret)
+    private ServiceProvider Build(string secret = ModalStandIn.TokenSecret, bool faulty = false)
     {
-        var config = ProviderHarness.Resilience(Section);
+        var config = faulty ? ProviderHarness.Faulty(Section) : ProviderHarness.Resilience(Section);
         config[$"{Section}:BaseUrl"] = _standIn.BaseUrl.ToString();
         config[$"{Section}:TokenId"] = ModalStandIn.TokenId;
         config[$"{Section}:TokenSecret"] = secret;
+        config[$"{Section}:OutputPollTimeout"] = "00:00:01";
         return ProviderHarness.Build(config);
+    }
+
+    [Theory]
+    [InlineData(CloudStep.Create, FaultKind.DropAfter, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Create, FaultKind.HangAfter, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Create, FaultKind.Hang, Expect.ProvisionFails, 0)]
+    [InlineData(CloudStep.Create, FaultKind.Reset, Expect.ProvisionFails, 0)]
+    [InlineData(CloudStep.Start, FaultKind.Refuse, Expect.NeverStarted, 0)]
+    [InlineData(CloudStep.Start, FaultKind.Reset, Expect.Interrupted, 0)]
+    [InlineData(CloudStep.Start, FaultKind.Hang, Expect.Interrupted, 0)]
+    [InlineData(CloudStep.Start, FaultKind.DropAfter, Expect.Interrupted, 1)]
+    [InlineData(CloudStep.Start, FaultKind.HangAfter, Expect.Interrupted, 1)]
+    [InlineData(CloudStep.Stream, FaultKind.CutStream, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Stream, FaultKind.Silent, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Release, FaultKind.DropAfter, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Release, FaultKind.HangAfter, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Release, FaultKind.Hang, Expect.Succeeds, 1)]
+    [InlineData(CloudStep.Release, FaultKind.Reset, Expect.Succeeds, 1)]
+    public async Task Run_FaultAtStep_RunsTheCodeAtMostOnceAndLeavesNothing(CloudStep step, FaultKind kind, Expect expect, int executions)
+    {
+        await using var sp = Build(faulty: true);
+        var request = ProviderHarness.Request();
+        _standIn.Faults.At(step, kind);
+
+        var run = await ProviderHarness.RunOnceAsync(sp.GetRequiredService<ModalProvider>(), request, ExactlyOnce.LongSpec());
+
+        ExactlyOnce.Check(run, expect, _standIn, request.RunId, executions);
+        Assert.Equal(0, _standIn.Live);
+        if (expect == Expect.Succeeds)
+        {
+            // Output is read by batch index: a cut or stuck read resumes where it stopped, nothing is lost.
+            Assert.Equal("a\nb\n", run.Result!.Stdout);
+        }
+    }
+
+    [Fact]
+    public async Task Execute_StartRefusedWithResourceExhausted_IsNeverStartedAndTransient()
+    {
+        await using var sp = Build(faulty: true);
+        var request = ProviderHarness.Request();
+        _standIn.Faults.At(CloudStep.Start, new Fault(FaultKind.Status, (int)StatusCode.ResourceExhausted, "too many execs"));
+
+        var run = await ProviderHarness.RunOnceAsync(sp.GetRequiredService<ModalProvider>(), request, ExactlyOnce.LongSpec());
+
+        ExactlyOnce.Check(run, Expect.NeverStarted, _standIn, request.RunId, executions: 0);
+        Assert.True(run.ExecuteError!.Transient);
+        Assert.Equal(CloudErrorCodes.RateLimited, run.ExecuteError.Code);
+    }
+
+    [Fact]
+    public async Task Provision_Retried_ReusesTheSandboxHoldingTheRunsName()
+    {
+        await using var sp = Build();
+        var modal = sp.GetRequiredService<ModalProvider>();
+        var request = ProviderHarness.Request();
+
+        var first = await modal.ProvisionAsync(request, default);
+        var second = await modal.ProvisionAsync(request, default);
+
+        Assert.Equal(first.SandboxId, second.SandboxId);
+        Assert.Equal(1, _standIn.LiveFor(request.RunId));
+        await modal.ReleaseAsync(second, default);
+        Assert.Equal(0, _standIn.Live);
     }
 
     [Fact]
@@ -124,7 +188,9 @@ public sealed class ModalProviderTests : IAsyncLifetime
         await modal.ReleaseAsync(lease, default);
 
         Assert.Equal(CloudErrorCodes.SandboxLost, ex.Code);
-        Assert.True(ex.Transient);
+        // The code ran: final, never retried.
+        Assert.False(ex.Transient);
+        Assert.False(ex.NeverStarted);
     }
 
     [Fact]

@@ -6,6 +6,34 @@ using Sandstorm.Providers.Cloud;
 
 namespace Sandstorm.Providers.Tests;
 
+/// <summary>What one run through an adapter came to: a result, or the provision or execution failure.</summary>
+internal sealed record RunAttempt(SandboxLease? Lease, ExecutionResult? Result, ProviderException? ProvisionError, ProviderException? ExecuteError);
+
+/// <summary>What a fault at one step must come to, for the run and for the adapter's exception.</summary>
+public enum Expect
+{
+    /// <summary>The run succeeds with all its output.</summary>
+    Succeeds,
+
+    /// <summary>The run succeeds after reattaching; output written while detached may be missing, so it is marked truncated.</summary>
+    SucceedsReattached,
+
+    /// <summary>Provisioning fails (transient: the pipeline may retry or fail over); nothing ran.</summary>
+    ProvisionFails,
+
+    /// <summary>The execution fails with NeverStarted: the code provably did not start, a retry is safe.</summary>
+    NeverStarted,
+
+    /// <summary>The execution fails, final: execution-interrupted, not transient, not never-started.</summary>
+    Interrupted,
+
+    /// <summary>
+    /// The run's own deadline passed without an answer: a timed-out result (a synchronous API cannot tell a hung provider
+    /// from slow code), final, never retried.
+    /// </summary>
+    TimedOut,
+}
+
 /// <summary>Builds the adapters exactly as production does (configuration → AddSandstormCloudProviders), pointed at stand-ins.</summary>
 internal static class ProviderHarness
 {
@@ -33,8 +61,52 @@ internal static class ProviderHarness
         [$"{section}:BreakerBreakDuration"] = "00:00:30",
     };
 
-    public static ProvisionRequest Request(string language = Languages.Python, IsolationLevel isolation = IsolationLevel.Standard, TimeSpan? timeout = null) =>
-        new("run-" + Guid.NewGuid().ToString("n")[..8], "tenant-a", "any", "", language, 1, 512, timeout ?? TimeSpan.FromSeconds(30), isolation);
+    /// <summary>
+    /// Settings for fault tests: the waits a fault causes (a call, a create, the grace after a run's timeout) are short but
+    /// leave room for a loaded machine, retries are quick, the breaker stays closed.
+    /// </summary>
+    public static Dictionary<string, string?> Faulty(string section)
+    {
+        var config = Resilience(section);
+        config[$"{section}:RequestTimeout"] = "00:00:05";
+        config[$"{section}:ProvisionTimeout"] = "00:00:05";
+        config[$"{section}:ExecutionGrace"] = "00:00:02";
+        return config;
+    }
+
+    public static ProvisionRequest Request(string language = Languages.Python, IsolationLevel isolation = IsolationLevel.Standard, TimeSpan? timeout = null, string tenant = "tenant-a") =>
+        new("run_" + Guid.NewGuid().ToString("n")[..24], tenant, "any", "", language, 1, 512, timeout ?? TimeSpan.FromSeconds(30), isolation);
+
+    /// <summary>
+    /// One run through an adapter the way the run pipeline drives it: provision; execute once; release whatever was leased,
+    /// or, when provisioning failed, whatever the provider holds for the run (its create may have landed).
+    /// </summary>
+    public static async Task<RunAttempt> RunOnceAsync(ISandboxProvider provider, ProvisionRequest request, ExecutionSpec spec)
+    {
+        SandboxLease lease;
+        try
+        {
+            lease = await provider.ProvisionAsync(request, default);
+        }
+        catch (ProviderException e)
+        {
+            await provider.ReleaseRunAsync(request.RunId, request.TenantId, default);
+            return new RunAttempt(null, null, e, null);
+        }
+
+        try
+        {
+            return new RunAttempt(lease, await provider.ExecuteAsync(lease, spec, default), null, null);
+        }
+        catch (ProviderException e)
+        {
+            return new RunAttempt(lease, null, null, e);
+        }
+        finally
+        {
+            await provider.ReleaseAsync(lease, default);
+        }
+    }
 
     public static ExecutionSpec Spec(string code, string language = Languages.Python, TimeSpan? timeout = null, int outputLimit = ExecutionLimits.DefaultOutputLimitBytes,
         IReadOnlyDictionary<string, string>? files = null, IReadOnlyDictionary<string, string>? env = null) => new()

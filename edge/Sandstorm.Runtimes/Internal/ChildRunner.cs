@@ -32,36 +32,7 @@ internal static class ChildRunner
         var time = options.TimeProvider;
         var spec = context.Spec;
         var newSession = context.Cgroup is null;
-
-        var direct = launch.Direct && !newSession;
-        var psi = new ProcessStartInfo(direct ? launch.Command : "/bin/sh")
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = launch.WorkingDirectory,
-            UserName = launch.UserName,
-        };
-        if (!direct)
-        {
-            psi.ArgumentList.Add("-c");
-            psi.ArgumentList.Add(Script(launch, newSession));
-            psi.ArgumentList.Add("sandstorm-launch");
-            psi.ArgumentList.Add(launch.Command);
-        }
-
-        foreach (var argument in launch.Arguments)
-        {
-            // The launcher opens the inherited file as fd 3; a direct start gets whatever number the spawner opens.
-            psi.ArgumentList.Add(argument == Launch.InheritedFd && !direct ? "3" : argument);
-        }
-
-        psi.Environment.Clear();
-        foreach (var (key, value) in launch.Environment)
-        {
-            psi.Environment[key] = value;
-        }
+        var (psi, direct) = StartInfo(launch, newSession);
 
         using var process = new Process { StartInfo = psi };
         var started = time.GetTimestamp();
@@ -112,6 +83,56 @@ internal static class ChildRunner
         var (errBytes, errTruncated) = await stderr;
         int? exitCode = stopped || !process.HasExited ? null : process.ExitCode;
         return new ChildOutcome(outBytes, outTruncated, errBytes, errTruncated, exitCode, wall, timedOut);
+    }
+
+    /// <summary>
+    /// Starts a kept sandbox's first process (its init) born in its cgroups, with stdin and stdout held by the caller for
+    /// the init's protocol; stderr is read and dropped (the init writes nothing there itself).
+    /// </summary>
+    public static async Task<Process> StartKeptAsync(Launch launch, SandboxContext context)
+    {
+        var (psi, direct) = StartInfo(launch, newSession: false);
+        var process = new Process { StartInfo = psi };
+        await Spawner.StartAsync(process, context.Cgroup, direct ? launch.InheritedFile : null);
+        _ = BoundedOutput.ReadAsync(process.StandardError.BaseStream, 64 * 1024, CancellationToken.None);
+        return process;
+    }
+
+    // The host process of a sandbox: its command directly, or through the /bin/sh launcher when it needs limits, a
+    // parent-death signal or its own session arranged first.
+    private static (ProcessStartInfo StartInfo, bool Direct) StartInfo(Launch launch, bool newSession)
+    {
+        var direct = launch.Direct && !newSession;
+        var psi = new ProcessStartInfo(direct ? launch.Command : "/bin/sh")
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = launch.WorkingDirectory,
+            UserName = launch.UserName,
+        };
+        if (!direct)
+        {
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add(Script(launch, newSession));
+            psi.ArgumentList.Add("sandstorm-launch");
+            psi.ArgumentList.Add(launch.Command);
+        }
+
+        foreach (var argument in launch.Arguments)
+        {
+            // The launcher opens the inherited file as fd 3; a direct start gets whatever number the spawner opens.
+            psi.ArgumentList.Add(argument == Launch.InheritedFd && !direct ? "3" : argument);
+        }
+
+        psi.Environment.Clear();
+        foreach (var (key, value) in launch.Environment)
+        {
+            psi.Environment[key] = value;
+        }
+
+        return (psi, direct);
     }
 
     /// <summary>

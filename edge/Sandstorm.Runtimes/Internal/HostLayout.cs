@@ -39,6 +39,28 @@ internal static class HostLayout
     }
 
     /// <summary>
+    /// The /etc of a kept sandbox: the same, but the sandbox user is <c>user</c> with its home at <c>/home/user</c> and a
+    /// shell, as agents written for E2B expect (<c>whoami</c>, <c>~</c>).
+    /// </summary>
+    public static string KeptEtcTemplate(RuntimeOptions options)
+    {
+        var etc = Path.Combine(options.WorkRoot, "template", "etc-kept");
+        var passwd = Path.Combine(etc, "passwd");
+        if (!File.Exists(passwd))
+        {
+            Directory.CreateDirectory(etc);
+            WriteAtomically(Path.Combine(etc, "group"), $"root:x:0:\n{KeptSandbox.User}:x:{options.SandboxGid}:\n");
+            WriteAtomically(Path.Combine(etc, "hosts"), "127.0.0.1 localhost sandbox\n::1 localhost\n");
+            WriteAtomically(passwd, $"root:x:0:0:root:/root:/usr/sbin/nologin\n{KeptSandbox.User}:x:{options.SandboxUid}:{options.SandboxGid}:{KeptSandbox.User}:{KeptSandbox.Home}:/bin/bash\n");
+        }
+
+        return etc;
+    }
+
+    /// <summary>The /etc template of the sandbox <paramref name="context"/> runs.</summary>
+    public static string EtcFor(SandboxContext context) => context.Kept ? KeptEtcTemplate(context.Options) : EtcTemplate(context.Options);
+
+    /// <summary>
     /// Name of the host account with exactly this uid and primary gid (e.g. <c>nobody</c>), or null. .NET switches a
     /// child to an account by name, taking the primary group (and that account's groups) from the user database.
     /// </summary>

@@ -17,8 +17,9 @@ internal static class OciBundle
     private const string TemplateVersion = "2";
 
     /// <summary>The shared root skeleton, created once; sandboxes only ever see it read-only.</summary>
-    public static string RootfsTemplate(RuntimeOptions options, string name = "rootfs")
+    public static string RootfsTemplate(RuntimeOptions options, string name = "rootfs", bool kept = false)
     {
+        name = kept ? name + "-kept" : name;
         var rootfs = Path.Combine(options.WorkRoot, "template", name);
         var ready = Path.Combine(options.WorkRoot, "template", name + ".ready-v" + TemplateVersion);
         lock (TemplateLock)
@@ -28,7 +29,7 @@ internal static class OciBundle
                 return rootfs;
             }
 
-            foreach (var dir in new[] { "usr", "etc", "proc", "dev", "sys", "tmp", "scratch", "run" })
+            foreach (var dir in new[] { "usr", "etc", "proc", "dev", "sys", "tmp", "scratch", "run", "home/user" })
             {
                 Directory.CreateDirectory(Path.Combine(rootfs, dir));
             }
@@ -64,7 +65,7 @@ internal static class OciBundle
                 }
             }
 
-            var etc = HostLayout.EtcTemplate(options);
+            var etc = kept ? HostLayout.KeptEtcTemplate(options) : HostLayout.EtcTemplate(options);
             foreach (var file in new[] { "passwd", "group", "hosts" })
             {
                 File.Copy(Path.Combine(etc, file), Path.Combine(rootfs, "etc", file), overwrite: true);
@@ -100,7 +101,7 @@ internal static class OciBundle
             mounts.Add(new JsonObject { ["destination"] = entry, ["type"] = "bind", ["source"] = entry, ["options"] = new JsonArray("rbind", "ro", "nosuid", "nodev") });
         }
 
-        mounts.Add(new JsonObject { ["destination"] = "/scratch", ["type"] = "bind", ["source"] = context.Scratch!.HostPath, ["options"] = new JsonArray("rbind", "rw", "nosuid", "nodev") });
+        mounts.Add(new JsonObject { ["destination"] = context.WorkDirectory, ["type"] = "bind", ["source"] = context.Scratch!.HostPath, ["options"] = new JsonArray("rbind", "rw", "nosuid", "nodev") });
 
         var linux = new JsonObject
         {
@@ -124,8 +125,8 @@ internal static class OciBundle
         var config = new JsonObject
         {
             ["ociVersion"] = "1.0.2",
-            ["process"] = Process(options, args, env, extraRlimits),
-            ["root"] = new JsonObject { ["path"] = RootfsTemplate(options), ["readonly"] = true },
+            ["process"] = Process(options, context.Command ?? args, env, extraRlimits, context.WorkDirectory),
+            ["root"] = new JsonObject { ["path"] = RootfsTemplate(options, kept: context.Kept), ["readonly"] = true },
             ["hostname"] = "sandbox",
             ["mounts"] = mounts,
             ["linux"] = linux,
@@ -141,11 +142,11 @@ internal static class OciBundle
     public static string WriteProcess(SandboxContext context, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env, IEnumerable<JsonObject> extraRlimits)
     {
         var path = Path.Combine(context.BundleDirectory!, "process.json");
-        File.WriteAllText(path, Process(context.Options, args, env, extraRlimits).ToJsonString());
+        File.WriteAllText(path, Process(context.Options, args, env, extraRlimits, context.WorkDirectory).ToJsonString());
         return path;
     }
 
-    private static JsonObject Process(RuntimeOptions options, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env, IEnumerable<JsonObject> extraRlimits)
+    private static JsonObject Process(RuntimeOptions options, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env, IEnumerable<JsonObject> extraRlimits, string cwd)
     {
         var rlimits = new JsonArray
         {
@@ -164,7 +165,7 @@ internal static class OciBundle
             ["user"] = new JsonObject { ["uid"] = options.SandboxUid, ["gid"] = options.SandboxGid },
             ["args"] = new JsonArray([.. args.Select(a => (JsonNode)JsonValue.Create(a)!)]),
             ["env"] = new JsonArray([.. env.Select(kv => (JsonNode)JsonValue.Create(kv.Key + "=" + kv.Value)!)]),
-            ["cwd"] = "/scratch",
+            ["cwd"] = cwd,
             ["capabilities"] = new JsonObject
             {
                 ["bounding"] = noCaps.DeepClone(),

@@ -38,4 +38,16 @@ internal sealed class SandboxContext
 
     /// <summary>Per-execution directory for an OCI bundle, if the runtime needs one.</summary>
     public string? BundleDirectory { get; set; }
+
+    /// <summary>
+    /// True for a kept sandbox (<see cref="KeptSandbox"/>): its writable directory is the user's home, its first process
+    /// the init (<see cref="Command"/>), and its /etc names the user <c>user</c>.
+    /// </summary>
+    public bool Kept { get; init; }
+
+    /// <summary>Where the scratch directory appears inside the sandbox, and the working directory of its first process.</summary>
+    public string WorkDirectory => Kept ? KeptSandbox.Home : "/scratch";
+
+    /// <summary>The first process's command line when it is not the execution's interpreter (a kept sandbox's init).</summary>
+    public IReadOnlyList<string>? Command { get; init; }
 }

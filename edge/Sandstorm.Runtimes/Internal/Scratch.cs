@@ -40,7 +40,7 @@ internal sealed class Scratch
     public static Scratch Existing(RuntimeOptions options, string id) => new(Path.Combine(WorkRootPaths.ScratchRoot(options), id), mounted: true);
 
     /// <summary>An empty, size-capped scratch directory (a tmpfs when running as root).</summary>
-    public static Scratch CreateEmpty(RuntimeOptions options, string id, bool ownedBySandboxUser)
+    public static Scratch CreateEmpty(RuntimeOptions options, string id, bool ownedBySandboxUser, int? sizeMiB = null)
     {
         var root = WorkRootPaths.ScratchRoot(options);
         Directory.CreateDirectory(root);
@@ -50,7 +50,7 @@ internal sealed class Scratch
         if (Libc.IsRoot)
         {
             var owner = ownedBySandboxUser ? $",uid={options.SandboxUid},gid={options.SandboxGid}" : "";
-            mounted = Libc.mount("tmpfs", path, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, $"size={options.ScratchSizeMiB}m,mode=0755{owner}") == 0;
+            mounted = Libc.mount("tmpfs", path, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, $"size={sizeMiB ?? options.ScratchSizeMiB}m,mode=0755{owner}") == 0;
         }
 
         return new Scratch(path, mounted);

@@ -9,5 +9,11 @@ public sealed record TenantSettings
     /// </summary>
     public bool AllowUnisolated { get; init; }
 
+    /// <summary>Most kept sandboxes alive at once; one more is refused with 429 until one ends.</summary>
+    public int MaxSandboxes { get; init; } = 20;
+
+    /// <summary>Longest lifetime a kept sandbox may be given (or extended to), in seconds from now.</summary>
+    public int MaxSandboxLifetimeSeconds { get; init; } = 3600;
+
     public static TenantSettings Default { get; } = new();
 }

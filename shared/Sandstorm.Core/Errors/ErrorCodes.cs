@@ -28,6 +28,12 @@ public static class ErrorCodes
     /// <summary>An edge agent stopped heartbeating while it held a run's job and no other agent could take it.</summary>
     public const string EdgeAgentLost = "edge-agent-lost";
 
+    /// <summary>
+    /// The provider stopped answering (or its answer was lost) while the code may have been running; it was not run again,
+    /// because running it a second time could repeat its effects.
+    /// </summary>
+    public const string ExecutionInterrupted = "execution-interrupted";
+
     /// <summary>The problem+json <c>type</c> URI of a code.</summary>
     public static string TypeUri(string code) => TypePrefix + code;
 }

@@ -83,44 +83,65 @@ public sealed class AcaProvider : ISandboxProvider
             throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"aca code interpreter sessions run python only, not '{request.Language}'");
         }
 
-        // The identifier is the session: one per run, so runs never share interpreter state.
+        // The identifier is the session: one per run, so runs never share interpreter state. It is derived from the run id
+        // alone, so a retried provision names the same session: nothing is created here and nothing can leak.
         var identifier = "sandstorm-" + request.RunId;
         _logger.LogInformation("ACA session {Identifier} chosen for run {RunId}", identifier, request.RunId);
-        return Task.FromResult(new SandboxLease(Id, identifier, Runtime, _options.RegionFor(request.Region, Capabilities.Regions)));
+        return Task.FromResult(new SandboxLease(Id, identifier, Runtime, _options.RegionFor(request.Region, Capabilities.Regions))
+        {
+            RunId = request.RunId,
+            TenantId = request.TenantId,
+        });
     }
 
     public async Task<ExecutionResult> ExecuteAsync(SandboxLease lease, ExecutionSpec spec, CancellationToken cancellationToken)
     {
         if (spec.Language != Languages.Python)
         {
-            throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"aca code interpreter sessions run python only, not '{spec.Language}'");
+            throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"aca code interpreter sessions run python only, not '{spec.Language}'") { NeverStarted = true };
         }
 
-        foreach (var (path, content) in spec.Files ?? new Dictionary<string, string>())
+        try
         {
-            await UploadAsync(lease.SandboxId, SandboxScript.SafeRelativePath(path), content, cancellationToken);
+            foreach (var (path, content) in spec.Files ?? new Dictionary<string, string>())
+            {
+                await UploadAsync(lease, SandboxScript.SafeRelativePath(path), content, cancellationToken);
+            }
+        }
+        catch (ProviderException ex)
+        {
+            throw ExecutionFailures.BeforeStart(ex);
         }
 
+        // Synchronous execution: the 2024-02-02-preview API gives a running execution no handle, so an answer lost after the
+        // request may have arrived cannot be recovered, and the execution is final; it is repeated only when it never left.
         var body = new AcaExecuteRequest(new AcaExecuteProperties { Code = WithEnvironment(spec) });
         var execute = new CloudCall("execute", Idempotent: false, spec.Timeout + _options.ExecutionGrace, CloudErrorCodes.ExecutionFailed,
-            CloudCall.Request(HttpMethod.Post, Session("code/execute", lease.SandboxId), () => CloudRest.Json(body)));
-        return await _rest.Caller.RunAsync(execute.Operation, execute.Idempotent, execute.Timeout, async ct =>
+            CloudCall.Request(HttpMethod.Post, Session("code/execute", lease.SandboxId), () => CloudRest.Json(body))) { Tenant = lease.TenantId };
+        try
         {
-            var started = _time.GetTimestamp();
-            using var deadline = new CancellationTokenSource(spec.Timeout, _time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
-            try
+            return await _rest.Caller.RunAsync(execute.Operation, execute.Idempotent, execute.Timeout, async ct =>
             {
-                using var response = await _rest.SendOnceAsync(execute, linked.Token);
-                var executed = await CloudHttp.ReadJsonAsync<AcaExecuteResponse>(response, Id, "execute", linked.Token);
-                var properties = executed.Properties ?? throw ProviderErrors.BadResponse(Id, "execute", "no properties");
-                return Result(properties, spec, _time.GetElapsedTime(started));
-            }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
-            {
-                return new ExecutionResult { Runtime = Runtime, TimedOut = true, WallTimeMs = (long)_time.GetElapsedTime(started).TotalMilliseconds };
-            }
-        }, cancellationToken, sampleLatency: false);
+                var started = _time.GetTimestamp();
+                using var deadline = new CancellationTokenSource(spec.Timeout, _time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
+                try
+                {
+                    using var response = await _rest.SendOnceAsync(execute, linked.Token);
+                    var executed = await CloudHttp.ReadJsonAsync<AcaExecuteResponse>(response, Id, "execute", linked.Token);
+                    var properties = executed.Properties ?? throw ProviderErrors.BadResponse(Id, "execute", "no properties");
+                    return Result(properties, spec, _time.GetElapsedTime(started));
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+                {
+                    return new ExecutionResult { Runtime = Runtime, TimedOut = true, WallTimeMs = (long)_time.GetElapsedTime(started).TotalMilliseconds };
+                }
+            }, cancellationToken, sampleLatency: false, tenant: lease.TenantId);
+        }
+        catch (ProviderException ex)
+        {
+            throw ExecutionFailures.AfterStart(Id, ex);
+        }
     }
 
     /// <summary>
@@ -133,15 +154,15 @@ public sealed class AcaProvider : ISandboxProvider
     public Task<byte[]> DownloadAsync(SandboxLease lease, string fileName, CancellationToken cancellationToken) =>
         _rest.BytesAsync(
             new CloudCall("download file", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
-                CloudCall.Request(HttpMethod.Get, Session($"files/content/{Uri.EscapeDataString(fileName)}", lease.SandboxId))),
+                CloudCall.Request(HttpMethod.Get, Session($"files/content/{Uri.EscapeDataString(fileName)}", lease.SandboxId))) { Tenant = lease.TenantId },
             cancellationToken);
 
     // Uploading the same file again overwrites it: idempotent, retried.
-    private Task UploadAsync(string identifier, string path, string content, CancellationToken cancellationToken) =>
+    private Task UploadAsync(SandboxLease lease, string path, string content, CancellationToken cancellationToken) =>
         _rest.SendAsync(
             new CloudCall("upload file", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
-                CloudCall.Request(HttpMethod.Post, Session("files/upload", identifier), () =>
-                    new MultipartFormDataContent { { SandboxScript.FilePart(content), "file", path } })),
+                CloudCall.Request(HttpMethod.Post, Session("files/upload", lease.SandboxId), () =>
+                    new MultipartFormDataContent { { SandboxScript.FilePart(content), "file", path } })) { Tenant = lease.TenantId },
             cancellationToken);
 
     private ExecutionResult Result(AcaExecuteResult properties, ExecutionSpec spec, TimeSpan elapsed)

@@ -14,10 +14,13 @@ public static class CloudErrorCodes
     public const string ProvisionFailed = ErrorCodes.ProvisionFailed;
     public const string ExecutionFailed = ErrorCodes.ExecutionFailed;
 
+    /// <summary>The provider stopped answering while the code may have been running; it was not run again.</summary>
+    public const string ExecutionInterrupted = ErrorCodes.ExecutionInterrupted;
+
     /// <summary>Account quota or credits exhausted; retrying will not help until the account changes.</summary>
     public const string QuotaExceeded = "quota-exceeded";
 
-    /// <summary>429: rate limit or concurrent-sandbox cap; transient, honour Retry-After.</summary>
+    /// <summary>429: rate limit or concurrent-sandbox cap; transient, honour Retry-After. Also: this tenant's circuit is open.</summary>
     public const string RateLimited = "rate-limited";
 
     /// <summary>The sandbox ran out of memory.</summary>

@@ -35,7 +35,7 @@ internal sealed class CloudRest
         {
             using var response = await SendOnceAsync(call, ct);
             return await CloudHttp.ReadJsonAsync<T>(response, _provider, call.Operation, ct);
-        }, cancellationToken);
+        }, cancellationToken, tenant: call.Tenant);
 
     /// <summary>One call whose answer is raw bytes (a file download).</summary>
     public Task<byte[]> BytesAsync(CloudCall call, CancellationToken cancellationToken) =>
@@ -50,14 +50,14 @@ internal sealed class CloudRest
             {
                 throw ProviderErrors.Unreachable(_provider, call.Operation, e);
             }
-        }, cancellationToken);
+        }, cancellationToken, tenant: call.Tenant);
 
     /// <summary>One call whose answer only has to be a success.</summary>
     public Task SendAsync(CloudCall call, CancellationToken cancellationToken) =>
         _caller.RunAsync(call.Operation, call.Idempotent, call.Timeout, async ct =>
         {
             using var response = await SendOnceAsync(call, ct);
-        }, cancellationToken);
+        }, cancellationToken, tenant: call.Tenant);
 
     /// <summary>Deletes a sandbox; one that is already gone counts as deleted, so releasing is idempotent.</summary>
     public Task DeleteAsync(CloudCall call, CancellationToken cancellationToken) =>
@@ -71,7 +71,7 @@ internal sealed class CloudRest
             {
                 // Already gone (deleted before, or timed out at the provider).
             }
-        }, cancellationToken);
+        }, cancellationToken, tenant: call.Tenant);
 
     /// <summary>
     /// One attempt, outside the pipeline: for calls that run inside their own <see cref="ProviderCaller.RunAsync{T}"/>
@@ -99,6 +99,9 @@ internal sealed class CloudRest
 /// <param name="Authorize">False for calls that must not carry the provider credential (E2B's envd, inside the sandbox).</param>
 internal sealed record CloudCall(string Operation, bool Idempotent, TimeSpan Timeout, string FailureCode, Func<HttpRequestMessage> Build, bool Authorize = true)
 {
+    /// <summary>The tenant the call is made for; its rate-limit and quota rejections count against its own breaker.</summary>
+    public string? Tenant { get; init; }
+
     public static Func<HttpRequestMessage> Request(HttpMethod method, Uri uri, Func<HttpContent>? content = null) =>
         () => new HttpRequestMessage(method, uri) { Content = content?.Invoke() };
 }

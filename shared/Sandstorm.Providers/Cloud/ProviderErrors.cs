@@ -9,6 +9,53 @@ public static class ProviderErrors
     /// <summary>Maps an unsuccessful HTTP response. <paramref name="failureCode"/> is the code for a plain 4xx on this operation.</summary>
     public static ProviderException FromHttp(string provider, string operation, HttpStatusCode status, string body, TimeSpan? retryAfter, string failureCode)
     {
+        var mapped = MapStatus(provider, operation, status, body, retryAfter, failureCode);
+        // A 4xx is the provider refusing the request before acting on it (408 is a timeout, so it may have acted).
+        return (int)status is >= 400 and < 500 and not 408 ? mapped.AsNeverStarted() : mapped;
+    }
+
+    /// <summary>The connection failed or broke: transient. When it failed before the request was sent, nothing started.</summary>
+    public static ProviderException Unreachable(string provider, string operation, Exception inner) =>
+        new(provider, CloudErrorCodes.Unavailable, $"{provider} {operation}: provider unreachable ({inner.Message})", transient: true, inner)
+        {
+            NeverStarted = NotDelivered(inner),
+        };
+
+    /// <summary>
+    /// True when the request provably never left this process or never reached the provider: the connection could not be
+    /// established (refused, no route, name resolution, TLS handshake) or the circuit was open. Such a call can be repeated
+    /// even when it is not idempotent. A connection that broke after it was established proves nothing.
+    /// </summary>
+    public static bool NotDelivered(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case Polly.CircuitBreaker.BrokenCircuitException:
+                    return true;
+                case HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError }:
+                    return true;
+                case HttpRequestException:
+                    return false;
+                // gRPC reports a connection it could not open with the socket error itself.
+                case System.Net.Sockets.SocketException
+                {
+                    SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused or System.Net.Sockets.SocketError.HostNotFound
+                        or System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable
+                        or System.Net.Sockets.SocketError.TryAgain or System.Net.Sockets.SocketError.NoData,
+                }:
+                    return true;
+                case Grpc.Core.RpcException rpc:
+                    return rpc.StatusCode == Grpc.Core.StatusCode.Unavailable && NotDelivered(rpc.Status.DebugException);
+            }
+        }
+
+        return false;
+    }
+
+    private static ProviderException MapStatus(string provider, string operation, HttpStatusCode status, string body, TimeSpan? retryAfter, string failureCode)
+    {
         var message = ExtractMessage(body);
         var inner = new HttpStatusFailure(status, body, retryAfter);
         var text = $"{provider} {operation} failed with HTTP {(int)status}: {message}";
@@ -34,10 +81,6 @@ public static class ProviderErrors
             _ => new ProviderException(provider, failureCode, text, false, inner),
         };
     }
-
-    /// <summary>The connection failed or broke: transient.</summary>
-    public static ProviderException Unreachable(string provider, string operation, Exception inner) =>
-        new(provider, CloudErrorCodes.Unavailable, $"{provider} {operation}: provider unreachable ({inner.Message})", transient: true, inner);
 
     /// <summary>A 2xx whose body we cannot use. Transient: it is most often a gateway answering in the provider's stead.</summary>
     public static ProviderException BadResponse(string provider, string operation, string detail, Exception? inner = null) =>

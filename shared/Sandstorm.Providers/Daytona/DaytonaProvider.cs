@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
@@ -18,6 +19,11 @@ public sealed class DaytonaProvider : ISandboxProvider
     public const string Id = "daytona";
     public const string HttpClientName = "sandstorm-daytona";
     public const string Runtime = "container";
+
+    /// <summary>Label every sandbox of a run carries: release finds the run's sandboxes by it.</summary>
+    public const string RunLabel = "sandstorm.run";
+
+    public const string TenantLabel = "sandstorm.tenant";
 
     private static readonly string[] DefaultRegions = ["us", "eu"];
 
@@ -66,44 +72,25 @@ public sealed class DaytonaProvider : ISandboxProvider
     public async Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken)
     {
         var region = _options.RegionFor(request.Region, Capabilities.Regions);
-        var body = new DaytonaCreateSandbox
-        {
-            Snapshot = _options.Snapshot,
-            Labels = new() { ["sandstorm.run"] = request.RunId, ["sandstorm.tenant"] = request.TenantId, ["code-toolbox-language"] = ToolboxLanguage(request.Language) },
-            Target = _options.Target ?? region,
-            Cpu = BilledCpu(request.Cpu),
-            Memory = BilledMemoryGiB(request.MemoryMiB),
-            AutoStopInterval = Math.Max(1, (int)Math.Ceiling((request.Timeout + _options.ProvisionTimeout).TotalMinutes)),
-            AutoDeleteInterval = 0,
-            NetworkBlockAll = true,
-        };
-
-        // Not idempotent: never retried. Daytona answers 200 (not 201) with the sandbox, possibly still starting.
-        var sandbox = await _rest.JsonAsync<DaytonaSandbox>(
-            new CloudCall("create sandbox", Idempotent: false, _options.ProvisionTimeout, CloudErrorCodes.ProvisionFailed,
-                CloudCall.Request(HttpMethod.Post, _options.Endpoint("sandbox"), () => CloudRest.Json(body))),
-            cancellationToken);
-
-        if (string.IsNullOrEmpty(sandbox.Id))
-        {
-            throw ProviderErrors.BadResponse(Id, "create sandbox", "no id");
-        }
-
-        var sandboxId = sandbox.Id;
+        var name = RunNames.For(request.RunId);
+        var sandbox = await CreateOrFindAsync(request, region, name, cancellationToken);
+        var sandboxId = sandbox.Id!;
         try
         {
-            sandbox = await WaitUntilStartedAsync(sandbox, cancellationToken);
-            var proxy = sandbox.ToolboxProxyUrl ?? await GetToolboxProxyUrlAsync(sandboxId, cancellationToken);
+            sandbox = await WaitUntilStartedAsync(sandbox, request.TenantId, cancellationToken);
+            var proxy = sandbox.ToolboxProxyUrl ?? await GetToolboxProxyUrlAsync(sandboxId, request.TenantId, cancellationToken);
             _logger.LogInformation("Daytona sandbox {SandboxId} started for run {RunId}", sandboxId, request.RunId);
             return new SandboxLease(Id, sandboxId, Runtime, region)
             {
+                RunId = request.RunId,
+                TenantId = request.TenantId,
                 Data = new Dictionary<string, string> { ["toolboxProxyUrl"] = proxy },
             };
         }
         catch
         {
             // It exists but is unusable: do not leak it.
-            await TryDeleteAsync(sandboxId);
+            await TryDeleteAsync(sandboxId, request.TenantId);
             throw;
         }
     }
@@ -112,11 +99,19 @@ public sealed class DaytonaProvider : ISandboxProvider
     {
         if (!Capabilities.Languages.Contains(spec.Language))
         {
-            throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"daytona does not run '{spec.Language}'");
+            throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"daytona does not run '{spec.Language}'") { NeverStarted = true };
         }
 
-        var toolbox = await ToolboxAsync(lease, cancellationToken);
-        await UploadFilesAsync(toolbox, spec, cancellationToken);
+        Uri toolbox;
+        try
+        {
+            toolbox = await ToolboxAsync(lease, cancellationToken);
+            await UploadFilesAsync(toolbox, spec, lease.TenantId, cancellationToken);
+        }
+        catch (ProviderException ex)
+        {
+            throw ExecutionFailures.BeforeStart(ex);
+        }
 
         var request = new DaytonaExecuteRequest
         {
@@ -126,48 +121,206 @@ public sealed class DaytonaProvider : ISandboxProvider
             Envs = spec.Environment is { Count: > 0 } env ? new Dictionary<string, string>(env) : null,
         };
 
+        // process/execute is synchronous: once it may have arrived, a lost answer cannot be recovered (the toolbox keeps
+        // no handle to the command), so the execution is final; it is repeated only when the request never left.
         var execute = new CloudCall("execute", Idempotent: false, spec.Timeout + _options.ExecutionGrace, CloudErrorCodes.ExecutionFailed,
-            CloudCall.Request(HttpMethod.Post, new Uri(toolbox, "process/execute"), () => CloudRest.Json(request)));
-        return await _rest.Caller.RunAsync(execute.Operation, execute.Idempotent, execute.Timeout, async ct =>
+            CloudCall.Request(HttpMethod.Post, new Uri(toolbox, "process/execute"), () => CloudRest.Json(request))) { Tenant = lease.TenantId };
+        try
         {
-            var started = _time.GetTimestamp();
-            DaytonaExecuteResponse executed;
-            try
+            return await _rest.Caller.RunAsync(execute.Operation, execute.Idempotent, execute.Timeout, async ct =>
             {
-                using var response = await _rest.SendOnceAsync(execute, ct);
-                executed = await CloudHttp.ReadJsonAsync<DaytonaExecuteResponse>(response, Id, "execute", ct);
-            }
-            catch (ProviderException ex) when (ex.Code == CloudErrorCodes.Timeout && ex.InnerException is HttpStatusFailure)
-            {
-                // The daemon answers 408 when it killed the command at our timeout: the run timed out, the provider is fine.
-                return new ExecutionResult { Runtime = Runtime, TimedOut = true, WallTimeMs = Elapsed(started) };
-            }
+                var started = _time.GetTimestamp();
+                DaytonaExecuteResponse executed;
+                try
+                {
+                    using var response = await _rest.SendOnceAsync(execute, ct);
+                    executed = await CloudHttp.ReadJsonAsync<DaytonaExecuteResponse>(response, Id, "execute", ct);
+                }
+                catch (ProviderException ex) when (ex.Code == CloudErrorCodes.Timeout && ex.InnerException is HttpStatusFailure)
+                {
+                    // The daemon answers 408 when it killed the command at our timeout: the run timed out, the provider is fine.
+                    return new ExecutionResult { Runtime = Runtime, TimedOut = true, WallTimeMs = Elapsed(started) };
+                }
 
-            // One combined stream: it is reported as stdout, stderr stays empty (the API does not separate them).
-            var (stdout, truncated) = CappedOutput.Cap(executed.Result, spec.OutputLimitBytes);
-            var exitCode = executed.ExitCode ?? executed.Code;
-            return new ExecutionResult
-            {
-                Runtime = Runtime,
-                Stdout = stdout,
-                StdoutTruncated = truncated,
-                ExitCode = exitCode,
-                // 137 = SIGKILL; inside a container with a memory limit that is the OOM killer.
-                OomKilled = exitCode == 137,
-                WallTimeMs = Elapsed(started),
-            };
-        }, cancellationToken, sampleLatency: false);
+                // One combined stream: it is reported as stdout, stderr stays empty (the API does not separate them).
+                var (stdout, truncated) = CappedOutput.Cap(executed.Result, spec.OutputLimitBytes);
+                var exitCode = executed.ExitCode ?? executed.Code;
+                return new ExecutionResult
+                {
+                    Runtime = Runtime,
+                    Stdout = stdout,
+                    StdoutTruncated = truncated,
+                    ExitCode = exitCode,
+                    // 137 = SIGKILL; inside a container with a memory limit that is the OOM killer.
+                    OomKilled = exitCode == 137,
+                    WallTimeMs = Elapsed(started),
+                };
+            }, cancellationToken, sampleLatency: false, tenant: lease.TenantId);
+        }
+        catch (ProviderException ex)
+        {
+            throw ExecutionFailures.AfterStart(Id, ex);
+        }
     }
 
     public async Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken)
     {
-        await _rest.DeleteAsync(
-            new CloudCall("delete sandbox", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
-                CloudCall.Request(HttpMethod.Delete, _options.Endpoint($"sandbox/{Uri.EscapeDataString(lease.SandboxId)}"))),
-            cancellationToken);
+        await DeleteAsync(lease.SandboxId, lease.TenantId, cancellationToken);
+        if (lease.RunId is { } runId)
+        {
+            await DeleteRunAsync(runId, lease.TenantId, except: lease.SandboxId, cancellationToken);
+        }
     }
 
-    private async Task<DaytonaSandbox> WaitUntilStartedAsync(DaytonaSandbox sandbox, CancellationToken cancellationToken)
+    public Task ReleaseRunAsync(string runId, string tenantId, CancellationToken cancellationToken) =>
+        DeleteRunAsync(runId, tenantId, except: null, cancellationToken);
+
+    /// <summary>
+    /// Creates the run's sandbox under its deterministic name. When the create may have landed although it failed, or the
+    /// name is taken (an earlier attempt of this run), the sandbox is looked up by that name and reused if it can start.
+    /// </summary>
+    private async Task<DaytonaSandbox> CreateOrFindAsync(ProvisionRequest request, string region, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await CreateAsync(request, region, name, cancellationToken);
+        }
+        catch (ProviderException ex) when (NameTaken(ex) || !ex.NeverStarted)
+        {
+            DaytonaSandbox? existing;
+            try
+            {
+                existing = await GetAsync(name, request.TenantId, cancellationToken);
+            }
+            catch (ProviderException lookup)
+            {
+                _logger.LogWarning(lookup, "Daytona: could not look up sandbox {Name} of run {RunId} after a failed create", name, request.RunId);
+                throw ex;
+            }
+
+            if (existing is not null && Usable(existing))
+            {
+                _logger.LogWarning("Daytona create for run {RunId} failed ({Code}) but its sandbox {SandboxId} exists: reusing it", request.RunId, ex.Code, existing.Id);
+                return existing;
+            }
+
+            if (!NameTaken(ex))
+            {
+                throw;
+            }
+
+            // The name is held by a sandbox of this run that can no longer start (or that is going away): delete it and
+            // create one without a name; release finds it by the run's label.
+            if (existing is not null)
+            {
+                await DeleteAsync(existing.Id!, request.TenantId, cancellationToken);
+            }
+
+            return await CreateAsync(request, region, name: null, cancellationToken);
+        }
+    }
+
+    private async Task<DaytonaSandbox> CreateAsync(ProvisionRequest request, string region, string? name, CancellationToken cancellationToken)
+    {
+        var body = new DaytonaCreateSandbox
+        {
+            Name = name,
+            Snapshot = _options.Snapshot,
+            Labels = new() { [RunLabel] = request.RunId, [TenantLabel] = request.TenantId, ["code-toolbox-language"] = ToolboxLanguage(request.Language) },
+            Target = _options.Target ?? region,
+            Cpu = BilledCpu(request.Cpu),
+            Memory = BilledMemoryGiB(request.MemoryMiB),
+            AutoStopInterval = Math.Max(1, (int)Math.Ceiling((request.Timeout + _options.ProvisionTimeout).TotalMinutes)),
+            AutoDeleteInterval = 0,
+            NetworkBlockAll = true,
+        };
+
+        // Not idempotent: repeated only when the attempt never left. Daytona answers 200 (not 201) with the sandbox,
+        // possibly still starting.
+        var sandbox = await _rest.JsonAsync<DaytonaSandbox>(
+            new CloudCall("create sandbox", Idempotent: false, _options.ProvisionTimeout, CloudErrorCodes.ProvisionFailed,
+                CloudCall.Request(HttpMethod.Post, _options.Endpoint("sandbox"), () => CloudRest.Json(body))) { Tenant = request.TenantId },
+            cancellationToken);
+
+        return string.IsNullOrEmpty(sandbox.Id) ? throw ProviderErrors.BadResponse(Id, "create sandbox", "no id") : sandbox;
+    }
+
+    /// <summary>A sandbox by id or name; null when there is none.</summary>
+    private async Task<DaytonaSandbox?> GetAsync(string idOrName, string? tenant, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var sandbox = await _rest.JsonAsync<DaytonaSandbox>(
+                new CloudCall("get sandbox", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ProvisionFailed,
+                    CloudCall.Request(HttpMethod.Get, _options.Endpoint($"sandbox/{Uri.EscapeDataString(idOrName)}"))) { Tenant = tenant },
+                cancellationToken);
+            return string.IsNullOrEmpty(sandbox.Id) ? null : sandbox;
+        }
+        catch (ProviderException ex) when (ex.Code == CloudErrorCodes.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Deletes every sandbox of the run but <paramref name="except"/>: the one holding its name, and any carrying its label.</summary>
+    private async Task DeleteRunAsync(string runId, string? tenant, string? except, CancellationToken cancellationToken)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        // By name: read-your-writes. By label: the list is eventually consistent, so it also catches unnamed creates later.
+        if (await GetAsync(RunNames.For(runId), tenant, cancellationToken) is { } named && !Gone(named))
+        {
+            ids.Add(named.Id!);
+        }
+
+        foreach (var labelled in await ListRunAsync(runId, tenant, cancellationToken))
+        {
+            if (!Gone(labelled))
+            {
+                ids.Add(labelled.Id!);
+            }
+        }
+
+        ids.Remove(except ?? "");
+        foreach (var id in ids)
+        {
+            _logger.LogWarning("Daytona sandbox {SandboxId} of run {RunId} was not the lease's: deleting it too", id, runId);
+            await DeleteAsync(id, tenant, cancellationToken);
+        }
+    }
+
+    /// <summary>The run's sandboxes by label (<c>GET /sandbox?labels={json}</c>); answered as a page or, by older APIs, an array.</summary>
+    private async Task<IReadOnlyList<DaytonaSandbox>> ListRunAsync(string runId, string? tenant, CancellationToken cancellationToken)
+    {
+        var labels = Uri.EscapeDataString(JsonSerializer.Serialize(new Dictionary<string, string> { [RunLabel] = runId }));
+        var page = await _rest.JsonAsync<JsonElement>(
+            new CloudCall("list run sandboxes", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ProvisionFailed,
+                CloudCall.Request(HttpMethod.Get, _options.Endpoint($"sandbox?labels={labels}&limit=100"))) { Tenant = tenant },
+            cancellationToken);
+        var items = page.ValueKind == JsonValueKind.Array ? page
+            : page.ValueKind == JsonValueKind.Object && page.TryGetProperty("items", out var i) && i.ValueKind == JsonValueKind.Array ? i
+            : throw ProviderErrors.BadResponse(Id, "list run sandboxes", "neither a list nor a page of sandboxes");
+        return items.Deserialize<List<DaytonaSandbox>>(CloudJson.Options)!
+            // Only what provably carries the run's label: a server that ignored the filter must not make us delete others.
+            .Where(s => !string.IsNullOrEmpty(s.Id) && s.Labels?.GetValueOrDefault(RunLabel) == runId)
+            .ToList();
+    }
+
+    private Task DeleteAsync(string sandboxId, string? tenant, CancellationToken cancellationToken) =>
+        _rest.DeleteAsync(
+            new CloudCall("delete sandbox", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ExecutionFailed,
+                CloudCall.Request(HttpMethod.Delete, _options.Endpoint($"sandbox/{Uri.EscapeDataString(sandboxId)}"))) { Tenant = tenant },
+            cancellationToken);
+
+    /// <summary>True for a 409 on create: the run's name is taken.</summary>
+    private static bool NameTaken(ProviderException ex) => ex.InnerException is HttpStatusFailure { Status: System.Net.HttpStatusCode.Conflict };
+
+    /// <summary>A sandbox that is running or on its way to running (WaitUntilStarted takes it from there).</summary>
+    private static bool Usable(DaytonaSandbox sandbox) =>
+        sandbox.State?.ToLowerInvariant() is null or "started" or "starting" or "creating" or "restoring" or "pulling_snapshot" or "pending_build" or "building_snapshot";
+
+    private static bool Gone(DaytonaSandbox sandbox) => sandbox.State?.ToLowerInvariant() is "destroyed" or "destroying";
+
+    private async Task<DaytonaSandbox> WaitUntilStartedAsync(DaytonaSandbox sandbox, string tenant, CancellationToken cancellationToken)
     {
         // Polling a state with a deadline (not a retry policy): each GET is itself resilient.
         var deadline = _time.GetTimestamp();
@@ -187,30 +340,30 @@ public sealed class DaytonaProvider : ISandboxProvider
             await Task.Delay(_options.StartPollInterval, _time, cancellationToken);
             sandbox = await _rest.JsonAsync<DaytonaSandbox>(
                 new CloudCall("get sandbox", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ProvisionFailed,
-                    CloudCall.Request(HttpMethod.Get, _options.Endpoint($"sandbox/{Uri.EscapeDataString(sandbox.Id!)}"))),
+                    CloudCall.Request(HttpMethod.Get, _options.Endpoint($"sandbox/{Uri.EscapeDataString(sandbox.Id!)}"))) { Tenant = tenant },
                 cancellationToken);
         }
 
         return sandbox;
     }
 
-    private async Task<string> GetToolboxProxyUrlAsync(string sandboxId, CancellationToken cancellationToken)
+    private async Task<string> GetToolboxProxyUrlAsync(string sandboxId, string? tenant, CancellationToken cancellationToken)
     {
         var proxy = await _rest.JsonAsync<DaytonaProxyUrl>(
             new CloudCall("get toolbox url", Idempotent: true, _options.RequestTimeout, CloudErrorCodes.ProvisionFailed,
-                CloudCall.Request(HttpMethod.Get, _options.Endpoint($"sandbox/{Uri.EscapeDataString(sandboxId)}/toolbox-proxy-url"))),
+                CloudCall.Request(HttpMethod.Get, _options.Endpoint($"sandbox/{Uri.EscapeDataString(sandboxId)}/toolbox-proxy-url"))) { Tenant = tenant },
             cancellationToken);
         return proxy.Url ?? throw ProviderErrors.BadResponse(Id, "get toolbox url", "no url");
     }
 
     private async Task<Uri> ToolboxAsync(SandboxLease lease, CancellationToken cancellationToken)
     {
-        var proxy = lease.Data?.GetValueOrDefault("toolboxProxyUrl") is { Length: > 0 } p ? p : await GetToolboxProxyUrlAsync(lease.SandboxId, cancellationToken);
+        var proxy = lease.Data?.GetValueOrDefault("toolboxProxyUrl") is { Length: > 0 } p ? p : await GetToolboxProxyUrlAsync(lease.SandboxId, lease.TenantId, cancellationToken);
         // The SDK's toolbox base is {toolboxProxyUrl}/{sandboxId}.
         return new Uri(proxy.TrimEnd('/') + "/" + Uri.EscapeDataString(lease.SandboxId) + "/");
     }
 
-    private async Task UploadFilesAsync(Uri toolbox, ExecutionSpec spec, CancellationToken cancellationToken)
+    private async Task UploadFilesAsync(Uri toolbox, ExecutionSpec spec, string? tenant, CancellationToken cancellationToken)
     {
         var files = SandboxScript.Files(spec);
 
@@ -228,15 +381,15 @@ public sealed class DaytonaProvider : ISandboxProvider
                     }
 
                     return form;
-                })),
+                })) { Tenant = tenant },
             cancellationToken);
     }
 
-    private async Task TryDeleteAsync(string sandboxId)
+    private async Task TryDeleteAsync(string sandboxId, string tenant)
     {
         try
         {
-            await ReleaseAsync(new SandboxLease(Id, sandboxId, Runtime, ""), CancellationToken.None);
+            await DeleteAsync(sandboxId, tenant, CancellationToken.None);
         }
         catch (ProviderException ex)
         {

@@ -6,6 +6,10 @@ namespace Sandstorm.Providers.Daytona;
 
 internal sealed record DaytonaCreateSandbox
 {
+    /// <summary>Unique in the organization: the run's deterministic name, so a second create for it collides instead of leaking.</summary>
+    [JsonPropertyName("name")]
+    public string? Name { get; init; }
+
     [JsonPropertyName("snapshot")]
     public string? Snapshot { get; init; }
 
@@ -42,8 +46,14 @@ internal sealed record DaytonaSandbox
     [JsonPropertyName("id")]
     public string? Id { get; init; }
 
+    [JsonPropertyName("name")]
+    public string? Name { get; init; }
+
     [JsonPropertyName("state")]
     public string? State { get; init; }
+
+    [JsonPropertyName("labels")]
+    public Dictionary<string, string>? Labels { get; init; }
 
     [JsonPropertyName("errorReason")]
     public string? ErrorReason { get; init; }

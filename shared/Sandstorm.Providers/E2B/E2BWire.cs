@@ -38,3 +38,17 @@ internal sealed record E2BSandbox
 }
 
 internal sealed record E2BTimeoutRequest([property: JsonPropertyName("timeout")] int Timeout);
+
+/// <summary>One entry of <c>GET /v2/sandboxes</c> (ListedSandbox).</summary>
+internal sealed record E2BListedSandbox
+{
+    [JsonPropertyName("sandboxID")]
+    public string? SandboxId { get; init; }
+
+    /// <summary>running or paused.</summary>
+    [JsonPropertyName("state")]
+    public string? State { get; init; }
+
+    [JsonPropertyName("metadata")]
+    public Dictionary<string, string>? Metadata { get; init; }
+}

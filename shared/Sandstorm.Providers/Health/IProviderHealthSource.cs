@@ -10,4 +10,7 @@ public interface IProviderHealthSource
 
     /// <summary>Health of one provider; <see cref="ProviderHealth.Unknown"/> when it is not tracked.</summary>
     ProviderHealth GetHealth(string provider);
+
+    /// <summary>Health of one provider for one tenant: also unavailable while that tenant's own circuit is open.</summary>
+    ProviderHealth GetHealth(string provider, string tenantId) => GetHealth(provider);
 }

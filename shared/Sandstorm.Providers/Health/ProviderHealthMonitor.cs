@@ -21,4 +21,7 @@ public sealed class ProviderHealthMonitor : IProviderHealthSource
 
     public ProviderHealth GetHealth(string provider) =>
         _windows.TryGetValue(provider, out var window) ? window.Snapshot() : ProviderHealth.Unknown;
+
+    public ProviderHealth GetHealth(string provider, string tenantId) =>
+        _windows.TryGetValue(provider, out var window) ? window.Snapshot(tenantId) : ProviderHealth.Unknown;
 }

@@ -28,6 +28,9 @@ public sealed class ProviderHealthWindow
     /// <summary>The provider pipeline's breaker; set when the pipeline is built.</summary>
     public CircuitBreakerStateProvider? Breaker { get; set; }
 
+    /// <summary>The per-tenant breakers of the provider; set when the pipeline is built.</summary>
+    public Resilience.TenantBreakers? Tenants { get; set; }
+
     /// <summary>Records one call. <paramref name="latency"/> is null for calls whose duration is the user's code, not the provider.</summary>
     public void Record(TimeSpan? latency, bool success)
     {
@@ -65,6 +68,13 @@ public sealed class ProviderHealthWindow
             P95LatencyMs = latencies.Length == 0 ? 0 : Percentile(latencies, 0.95),
             FailureRate = recent.Count(s => !s.Success) / (double)recent.Length,
         };
+    }
+
+    /// <summary>The provider's health as one tenant sees it: unavailable to it also while its own circuit is open.</summary>
+    public ProviderHealth Snapshot(string tenant)
+    {
+        var health = Snapshot();
+        return Tenants?.State(tenant) is CircuitState.Open or CircuitState.Isolated ? health with { Available = false } : health;
     }
 
     private static double Percentile(double[] sorted, double p)

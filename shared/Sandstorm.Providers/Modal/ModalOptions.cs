@@ -34,6 +34,12 @@ public sealed class ModalOptions : CloudProviderOptions
 
     public TimeSpan StartPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// How long the server may hold one read of an execution's output (its long-poll). A read that has not answered within
+    /// this plus <see cref="Cloud.CloudProviderOptions.RequestTimeout"/> is stuck: it is cut and resumed from the last batch.
+    /// </summary>
+    public TimeSpan OutputPollTimeout { get; set; } = TimeSpan.FromSeconds(55);
+
     public override bool IsConfigured =>
         Enabled && BaseUrl is not null && !string.IsNullOrWhiteSpace(TokenId) && !string.IsNullOrWhiteSpace(TokenSecret);
 }

@@ -8,6 +8,7 @@ using Sandstorm.Providers.Cloud;
 using Sandstorm.Providers.Health;
 using Sandstorm.Providers.Modal.Protocol;
 using Sandstorm.Providers.Resilience;
+using SandboxCreateRequest = Sandstorm.Providers.Modal.Protocol.SandboxCreateRequest;
 
 namespace Sandstorm.Providers.Modal;
 
@@ -23,6 +24,9 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
 
     /// <summary>Modal bills at least 0.125 physical core per container.</summary>
     public const double MinimumCores = 0.125;
+
+    /// <summary>Most times a cut or stuck output read is resumed before the execution is given up as interrupted.</summary>
+    private const int MaxOutputResumes = 3;
 
     private static readonly string[] DefaultRegions = ["us-east", "us-west", "eu-west"];
 
@@ -49,6 +53,9 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
         {
             HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2) },
             DisposeHttpClient = true,
+            // A call cancelled by its token (the pipeline's per-attempt timeout, the run's deadline) throws
+            // OperationCanceledException, which the timeout strategy turns into a timeout, not RpcException(Cancelled).
+            ThrowOperationCanceledOnCancellation = true,
         });
         _client = new ModalClient.ModalClientClient(_channel);
         _caller = new ProviderCaller(Id, pipelines.GetPipeline(Id), health.For(Id), time, logger);
@@ -79,7 +86,8 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
 
     public async Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken)
     {
-        var (appId, imageId) = await EnsureAppAndImageAsync(cancellationToken);
+        var (appId, imageId) = await EnsureAppAndImageAsync(request.TenantId, cancellationToken);
+        var name = RunNames.For(request.RunId);
         var definition = new Protocol.Sandbox
         {
             ImageId = imageId,
@@ -93,25 +101,25 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
             TimeoutSecs = (uint)Math.Ceiling((request.Timeout + _options.ExecutionGrace + _options.ProvisionTimeout).TotalSeconds),
             Workdir = _options.WorkDir,
             BlockNetwork = true,
+            // Unique among the app's running sandboxes: a second create for this run collides instead of leaking.
+            Name = name,
         };
 
-        // SandboxCreate is not idempotent: no retry.
-        var created = await _caller.RunAsync("create sandbox", idempotent: false, _options.ProvisionTimeout, ct =>
-            Call(async () => await _client.SandboxCreateAsync(new SandboxCreateRequest { AppId = appId, Definition = definition, EnvironmentName = _options.Environment }, Options(ct)),
-                "create sandbox", CloudErrorCodes.ProvisionFailed), cancellationToken);
-
+        var sandboxId = await CreateOrFindAsync(appId, definition, request, cancellationToken);
         try
         {
-            var taskId = await WaitForTaskAsync(created.SandboxId, cancellationToken);
-            _logger.LogInformation("Modal sandbox {SandboxId} (task {TaskId}) created for run {RunId}", created.SandboxId, taskId, request.RunId);
-            return new SandboxLease(Id, created.SandboxId, Runtime, _options.RegionFor(request.Region, Capabilities.Regions))
+            var taskId = await WaitForTaskAsync(sandboxId, request.TenantId, cancellationToken);
+            _logger.LogInformation("Modal sandbox {SandboxId} (task {TaskId}) created for run {RunId}", sandboxId, taskId, request.RunId);
+            return new SandboxLease(Id, sandboxId, Runtime, _options.RegionFor(request.Region, Capabilities.Regions))
             {
+                RunId = request.RunId,
+                TenantId = request.TenantId,
                 Data = new Dictionary<string, string> { ["taskId"] = taskId },
             };
         }
         catch
         {
-            await TryTerminateAsync(created.SandboxId);
+            await TryTerminateAsync(sandboxId, request.TenantId);
             throw;
         }
     }
@@ -120,41 +128,144 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
     {
         if (!Capabilities.Languages.Contains(spec.Language))
         {
-            throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"modal does not run '{spec.Language}' with the configured image");
+            throw new ProviderException(Id, Core.Errors.ErrorCodes.NotSupported, $"modal does not run '{spec.Language}' with the configured image") { NeverStarted = true };
         }
 
-        var taskId = lease.Data?.GetValueOrDefault("taskId") is { Length: > 0 } t ? t : await WaitForTaskAsync(lease.SandboxId, cancellationToken);
+        string taskId;
+        try
+        {
+            taskId = lease.Data?.GetValueOrDefault("taskId") is { Length: > 0 } t ? t : await WaitForTaskAsync(lease.SandboxId, lease.TenantId, cancellationToken);
+        }
+        catch (ProviderException ex)
+        {
+            throw ExecutionFailures.BeforeStart(ex);
+        }
 
-        // Starting a command is not idempotent: no retry.
-        var exec = await _caller.RunAsync("exec", idempotent: false, _options.RequestTimeout, ct =>
-            Call(async () => await _client.ContainerExecAsync(new ContainerExecRequest
-            {
-                TaskId = taskId,
-                Command = { "bash", "-c", SandboxScript.WriteAndRun(spec) },
-                // A backstop should our own deadline and release both be missed: Modal kills the command itself.
-                TimeoutSecs = (uint)Math.Ceiling((spec.Timeout + _options.ExecutionGrace).TotalSeconds),
-            }, Options(ct)),
-                "exec", CloudErrorCodes.ExecutionFailed), cancellationToken);
+        try
+        {
+            // Starting a command is not idempotent: repeated only when the attempt never left. If its answer is lost the exec
+            // id is unknown and the command cannot be found again, so the execution is final.
+            var exec = await _caller.RunAsync("exec", idempotent: false, _options.RequestTimeout, ct =>
+                Call(async () => await _client.ContainerExecAsync(new ContainerExecRequest
+                {
+                    TaskId = taskId,
+                    Command = { "bash", "-c", SandboxScript.WriteAndRun(spec) },
+                    // A backstop should our own deadline and release both be missed: Modal kills the command itself.
+                    TimeoutSecs = (uint)Math.Ceiling((spec.Timeout + _options.ExecutionGrace).TotalSeconds),
+                }, Options(ct)),
+                    "exec", CloudErrorCodes.ExecutionFailed), cancellationToken, tenant: lease.TenantId);
 
-        return await _caller.RunAsync("read output", idempotent: false, spec.Timeout + _options.ExecutionGrace,
-            ct => CollectAsync(exec.ExecId, spec, ct), cancellationToken, sampleLatency: false);
+            // Once started, output is read by batch index: a cut or stuck read is resumed where it stopped (nothing is lost).
+            return await _caller.RunAsync("read output", idempotent: false, spec.Timeout + _options.ExecutionGrace,
+                ct => CollectAsync(exec.ExecId, spec, ct), cancellationToken, sampleLatency: false, tenant: lease.TenantId);
+        }
+        catch (ProviderException ex)
+        {
+            throw ExecutionFailures.AfterStart(Id, ex);
+        }
     }
 
     public async Task ReleaseAsync(SandboxLease lease, CancellationToken cancellationToken)
     {
-        await _caller.RunAsync("terminate sandbox", idempotent: true, _options.RequestTimeout, async ct =>
+        await TerminateAsync(lease.SandboxId, lease.TenantId, cancellationToken);
+        if (lease.RunId is { } runId)
+        {
+            await TerminateRunAsync(runId, lease.TenantId, except: lease.SandboxId, cancellationToken);
+        }
+    }
+
+    public Task ReleaseRunAsync(string runId, string tenantId, CancellationToken cancellationToken) =>
+        TerminateRunAsync(runId, tenantId, except: null, cancellationToken);
+
+    /// <summary>
+    /// Creates the run's named sandbox. When the create may have landed although it failed, or the name is taken (an earlier
+    /// attempt of this run), the running sandbox of that name is reused.
+    /// </summary>
+    private async Task<string> CreateOrFindAsync(string appId, Protocol.Sandbox definition, ProvisionRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await CreateAsync(appId, definition, request.TenantId, cancellationToken);
+        }
+        catch (ProviderException ex) when (NameTaken(ex) || !ex.NeverStarted)
+        {
+            string? existing;
+            try
+            {
+                existing = await GetFromNameAsync(definition.Name, request.TenantId, cancellationToken);
+            }
+            catch (ProviderException lookup)
+            {
+                _logger.LogWarning(lookup, "Modal: could not look up sandbox {Name} of run {RunId} after a failed create", definition.Name, request.RunId);
+                throw ex;
+            }
+
+            if (existing is not null)
+            {
+                _logger.LogWarning("Modal create for run {RunId} failed ({Code}) but its sandbox {SandboxId} is running: reusing it", request.RunId, ex.Code, existing);
+                return existing;
+            }
+
+            if (!NameTaken(ex))
+            {
+                throw;
+            }
+
+            // The sandbox that held the name ended in between: the name is free again.
+            return await CreateAsync(appId, definition, request.TenantId, cancellationToken);
+        }
+    }
+
+    private async Task<string> CreateAsync(string appId, Protocol.Sandbox definition, string tenant, CancellationToken cancellationToken)
+    {
+        // SandboxCreate is not idempotent: repeated only when the attempt never left.
+        var created = await _caller.RunAsync("create sandbox", idempotent: false, _options.ProvisionTimeout, ct =>
+            Call(async () => await _client.SandboxCreateAsync(new SandboxCreateRequest { AppId = appId, Definition = definition, EnvironmentName = _options.Environment }, Options(ct)),
+                "create sandbox", CloudErrorCodes.ProvisionFailed), cancellationToken, tenant: tenant);
+        return created.SandboxId;
+    }
+
+    /// <summary>The running sandbox of that name in our app; null when there is none.</summary>
+    private async Task<string?> GetFromNameAsync(string name, string? tenant, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var found = await _caller.RunAsync("get sandbox by name", idempotent: true, _options.RequestTimeout, ct =>
+                Call(async () => await _client.SandboxGetFromNameAsync(
+                    new SandboxGetFromNameRequest { SandboxName = name, AppName = _options.AppName, EnvironmentName = _options.Environment }, Options(ct)),
+                    "get sandbox by name", CloudErrorCodes.ProvisionFailed), cancellationToken, tenant: tenant);
+            return string.IsNullOrEmpty(found.SandboxId) ? null : found.SandboxId;
+        }
+        catch (ProviderException ex) when (ex.Code == CloudErrorCodes.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private async Task TerminateRunAsync(string runId, string? tenant, string? except, CancellationToken cancellationToken)
+    {
+        if (await GetFromNameAsync(RunNames.For(runId), tenant, cancellationToken) is { } named && named != except)
+        {
+            _logger.LogWarning("Modal sandbox {SandboxId} of run {RunId} was not the lease's: terminating it too", named, runId);
+            await TerminateAsync(named, tenant, cancellationToken);
+        }
+    }
+
+    private Task TerminateAsync(string sandboxId, string? tenant, CancellationToken cancellationToken) =>
+        _caller.RunAsync("terminate sandbox", idempotent: true, _options.RequestTimeout, async ct =>
         {
             try
             {
-                await Call(async () => await _client.SandboxTerminateAsync(new SandboxTerminateRequest { SandboxId = lease.SandboxId }, Options(ct)),
+                await Call(async () => await _client.SandboxTerminateAsync(new SandboxTerminateRequest { SandboxId = sandboxId }, Options(ct)),
                     "terminate sandbox", CloudErrorCodes.ExecutionFailed);
             }
             catch (ProviderException ex) when (ex.Code == CloudErrorCodes.NotFound)
             {
                 // Already gone: release is idempotent.
             }
-        }, cancellationToken);
-    }
+        }, cancellationToken, tenant: tenant);
+
+    private static bool NameTaken(ProviderException ex) => ex.InnerException is RpcException { StatusCode: StatusCode.AlreadyExists };
 
     public void Dispose()
     {
@@ -204,19 +315,25 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
         }
     }
 
-    /// <summary>Reads one output stream to its final batch, resuming from the last batch index when the server long-poll ends.</summary>
+    /// <summary>
+    /// Reads one output stream to its final batch, resuming from the last batch index when the server's long-poll ends, the
+    /// connection is cut or a read is stuck: the command runs on in the sandbox, so resuming loses nothing.
+    /// </summary>
     private async Task<int?> ReadStreamAsync(string execId, FileDescriptor fd, CappedOutput output, CancellationToken cancellationToken)
     {
         ulong lastBatch = 0;
         var cuts = 0;
         while (true)
         {
+            using var read = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            read.CancelAfter(_options.OutputPollTimeout + _options.RequestTimeout);
+            string? cut;
             try
             {
                 using var call = _client.ContainerExecGetOutput(
-                    new ContainerExecGetOutputRequest { ExecId = execId, Timeout = 55, LastBatchIndex = lastBatch, FileDescriptor = fd, GetRawBytes = true },
-                    Options(cancellationToken));
-                await foreach (var batch in call.ResponseStream.ReadAllAsync(cancellationToken))
+                    new ContainerExecGetOutputRequest { ExecId = execId, Timeout = (float)_options.OutputPollTimeout.TotalSeconds, LastBatchIndex = lastBatch, FileDescriptor = fd, GetRawBytes = true },
+                    Options(read.Token));
+                await foreach (var batch in call.ResponseStream.ReadAllAsync(read.Token))
                 {
                     foreach (var item in batch.Items)
                     {
@@ -237,22 +354,34 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
                         return batch.ExitCode;
                     }
                 }
+
+                cut = null;
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal && !cancellationToken.IsCancellationRequested)
             {
-                // A cut connection: reading output is resumable by batch index, so reconnect a couple of times.
-                if (++cuts > 2)
-                {
-                    throw new ProviderException(Id, CloudErrorCodes.SandboxLost, $"modal: output stream kept failing ({ex.Status.Detail})", transient: true, ex);
-                }
-
-                continue;
+                cut = $"the output stream was cut ({ex.Status.Detail})";
+            }
+            catch (Exception ex) when ((ex is OperationCanceledException || ex is RpcException { StatusCode: StatusCode.Cancelled or StatusCode.DeadlineExceeded })
+                                       && read.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                cut = $"a read of the output did not answer within {_options.OutputPollTimeout + _options.RequestTimeout}";
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.NotFound or StatusCode.Aborted or StatusCode.FailedPrecondition
                                           && !cancellationToken.IsCancellationRequested)
             {
                 throw new ProviderException(Id, ProviderErrors.MentionsOutOfMemory(ex.Status.Detail) ? CloudErrorCodes.OutOfMemory : CloudErrorCodes.SandboxLost,
-                    $"modal: sandbox went away during execution ({ex.Status.Detail})", transient: !ProviderErrors.MentionsOutOfMemory(ex.Status.Detail), ex);
+                    $"modal: sandbox went away during execution ({ex.Status.Detail})", transient: false, ex);
+            }
+
+            if (cut is not null)
+            {
+                if (++cuts > MaxOutputResumes)
+                {
+                    throw ExecutionFailures.Interrupted(Id, $"the output stream kept failing; last: {cut}");
+                }
+
+                _logger.LogWarning("Modal exec {ExecId}: {Reason}; resuming from batch {Batch}", execId, cut, lastBatch);
+                continue;
             }
 
             // The long-poll ended without the final batch: ask the exec itself whether it finished, else resume.
@@ -264,7 +393,17 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
             }
             catch (ProviderException ex) when (ex.Code == CloudErrorCodes.NotFound)
             {
-                throw new ProviderException(Id, CloudErrorCodes.SandboxLost, "modal: the exec vanished during execution", transient: true, ex);
+                throw new ProviderException(Id, CloudErrorCodes.SandboxLost, "modal: the exec vanished during execution", transient: false, ex);
+            }
+            catch (ProviderException ex) when (ex.Transient && !cancellationToken.IsCancellationRequested)
+            {
+                // Asking is idempotent: a failed ask counts as a cut, and the read resumes.
+                if (++cuts > MaxOutputResumes)
+                {
+                    throw ExecutionFailures.Interrupted(Id, $"the output stream kept failing; last: {ex.Message}", ex);
+                }
+
+                continue;
             }
 
             if (wait.Completed)
@@ -274,7 +413,7 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
         }
     }
 
-    private async Task<(string AppId, string ImageId)> EnsureAppAndImageAsync(CancellationToken cancellationToken)
+    private async Task<(string AppId, string ImageId)> EnsureAppAndImageAsync(string tenant, CancellationToken cancellationToken)
     {
         if (_appAndImage is { } ready)
         {
@@ -296,14 +435,14 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
                     AppName = _options.AppName,
                     EnvironmentName = _options.Environment,
                     ObjectCreationType = ObjectCreationType.CreateIfMissing,
-                }, Options(ct)), "app get-or-create", CloudErrorCodes.ProvisionFailed), cancellationToken);
+                }, Options(ct)), "app get-or-create", CloudErrorCodes.ProvisionFailed), cancellationToken, tenant: tenant);
 
             var image = await _caller.RunAsync("image get-or-create", idempotent: true, _options.RequestTimeout, ct =>
                 Call(async () => await _client.ImageGetOrCreateAsync(new ImageGetOrCreateRequest
                 {
                     AppId = app.AppId,
                     Image = new Image { DockerfileCommands = { $"FROM {_options.Image}" } },
-                }, Options(ct)), "image get-or-create", CloudErrorCodes.ProvisionFailed), cancellationToken);
+                }, Options(ct)), "image get-or-create", CloudErrorCodes.ProvisionFailed), cancellationToken, tenant: tenant);
 
             // A result means the build already ended (a cached image); otherwise join the build until it does.
             if (image.Result is { Status: not GenericResult.Types.GenericStatus.Unspecified } built)
@@ -370,7 +509,7 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
         }
     }
 
-    private async Task<string> WaitForTaskAsync(string sandboxId, CancellationToken cancellationToken)
+    private async Task<string> WaitForTaskAsync(string sandboxId, string? tenant, CancellationToken cancellationToken)
     {
         // Polling with a deadline until the sandbox is scheduled; each lookup is an idempotent, resilient call.
         var deadline = _time.GetTimestamp();
@@ -381,7 +520,7 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
                     // The server holds the call up to this long; it must end well within our own per-call timeout.
                     new SandboxGetTaskIdRequest { SandboxId = sandboxId, Timeout = (float)Math.Min(10, _options.RequestTimeout.TotalSeconds / 2) },
                     Options(ct)),
-                    "get task id", CloudErrorCodes.ProvisionFailed), cancellationToken);
+                    "get task id", CloudErrorCodes.ProvisionFailed), cancellationToken, tenant: tenant);
             if (response.TaskResult is { } ended)
             {
                 // The sandbox is already over (it failed to start, or was terminated): waiting longer will not help.
@@ -403,11 +542,11 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
         }
     }
 
-    private async Task TryTerminateAsync(string sandboxId)
+    private async Task TryTerminateAsync(string sandboxId, string tenant)
     {
         try
         {
-            await ReleaseAsync(new SandboxLease(Id, sandboxId, Runtime, ""), CancellationToken.None);
+            await TerminateAsync(sandboxId, tenant, CancellationToken.None);
         }
         catch (ProviderException ex)
         {
@@ -439,6 +578,18 @@ public sealed class ModalProvider : ISandboxProvider, IDisposable
     }
 
     internal static ProviderException Map(RpcException ex, string operation, string failureCode)
+    {
+        var mapped = MapStatus(ex, operation, failureCode);
+        // A status the server chose is the server refusing the call before acting on it; an Unavailable whose connection
+        // never opened means the call never left. Either way nothing started.
+        return ex.StatusCode is StatusCode.InvalidArgument or StatusCode.NotFound or StatusCode.AlreadyExists or StatusCode.PermissionDenied
+            or StatusCode.Unauthenticated or StatusCode.ResourceExhausted or StatusCode.FailedPrecondition or StatusCode.OutOfRange or StatusCode.Unimplemented
+            || ProviderErrors.NotDelivered(ex)
+            ? mapped.AsNeverStarted()
+            : mapped;
+    }
+
+    private static ProviderException MapStatus(RpcException ex, string operation, string failureCode)
     {
         var detail = ex.Status.Detail;
         var text = $"modal {operation} failed: {ex.StatusCode}: {detail}";

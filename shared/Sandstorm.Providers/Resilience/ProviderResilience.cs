@@ -10,12 +10,17 @@ namespace Sandstorm.Providers.Resilience;
 
 /// <summary>
 /// One Polly v8 pipeline per provider, registered under the provider id ("e2b", "daytona", "modal", "aca"):
-/// retry (outermost; idempotent calls only) → circuit breaker (shared by all calls of the provider) → timeout (per attempt).
-/// Each call says whether it is idempotent and how long one attempt may take through the <see cref="ResilienceContext"/>.
+/// retry (outermost; idempotent calls, or calls that provably never left) → circuit breaker (the provider's own failures,
+/// shared by all calls) → timeout (per attempt). Outside it, <see cref="ProviderCaller"/> runs a per-tenant breaker
+/// (<see cref="TenantBreakers"/>) for the rejections a tenant brings on itself. Each call says whether it is idempotent
+/// and how long one attempt may take through the <see cref="ResilienceContext"/>.
 /// </summary>
 public static class ProviderResilience
 {
-    /// <summary>True when the call may be repeated safely (DELETE, GET, timeout refresh). Create and process start are not.</summary>
+    /// <summary>
+    /// True when the call may be repeated safely (DELETE, GET, timeout refresh). Create and process start are not: they are
+    /// repeated only when the attempt provably never reached the provider (<see cref="ProviderErrors.NotDelivered"/>).
+    /// </summary>
     public static readonly ResiliencePropertyKey<bool> Idempotent = new("sandstorm.idempotent");
 
     /// <summary>Time one attempt may take.</summary>
@@ -29,6 +34,7 @@ public static class ProviderResilience
             var health = context.ServiceProvider.GetRequiredService<ProviderHealthMonitor>().For(provider);
             var breakerState = new CircuitBreakerStateProvider();
             health.Breaker = breakerState;
+            health.Tenants = new TenantBreakers(options, context.ServiceProvider.GetService<TimeProvider>() ?? TimeProvider.System);
 
             builder
                 .AddRetry(new RetryStrategyOptions
@@ -38,8 +44,11 @@ public static class ProviderResilience
                     UseJitter = true,
                     Delay = options.RetryBaseDelay,
                     MaxDelay = options.MaxRetryAfter,
+                    // A call that is not idempotent (create, process start) is repeated only when the attempt never left:
+                    // a repeat after the request may have arrived could leak a sandbox or run the code twice.
                     ShouldHandle = args => ValueTask.FromResult(
-                        args.Context.Properties.GetValue(Idempotent, false) && IsTransient(args.Outcome.Exception)),
+                        IsTransient(args.Outcome.Exception)
+                        && (args.Context.Properties.GetValue(Idempotent, false) || ProviderErrors.NotDelivered(args.Outcome.Exception))),
                     // The provider knows best when it can take us again: honour Retry-After on 429/503.
                     DelayGenerator = args => ValueTask.FromResult(RetryAfterOf(args.Outcome.Exception, options.MaxRetryAfter)),
                 })
@@ -50,7 +59,8 @@ public static class ProviderResilience
                     SamplingDuration = options.BreakerSamplingDuration,
                     BreakDuration = options.BreakerBreakDuration,
                     StateProvider = breakerState,
-                    ShouldHandle = args => ValueTask.FromResult(IsTransient(args.Outcome.Exception)),
+                    // The provider's own failures only: a tenant's 429s and quota errors open that tenant's breaker instead.
+                    ShouldHandle = args => ValueTask.FromResult(IsTransient(args.Outcome.Exception) && !IsTenantRejection(args.Outcome.Exception)),
                 })
                 .AddTimeout(new TimeoutStrategyOptions
                 {
@@ -68,6 +78,13 @@ public static class ProviderResilience
         TimeoutRejectedException => true,
         _ => false,
     };
+
+    /// <summary>
+    /// A rejection the tenant brought on itself: a rate limit or concurrency cap (429, RESOURCE_EXHAUSTED) or an exhausted
+    /// quota. It counts against that tenant's breaker, never the provider's, and is not a sample of the provider's health.
+    /// </summary>
+    public static bool IsTenantRejection(Exception? exception) =>
+        exception is ProviderException { Code: CloudErrorCodes.RateLimited or CloudErrorCodes.QuotaExceeded };
 
     private static TimeSpan? RetryAfterOf(Exception? exception, TimeSpan max)
     {
