@@ -31,12 +31,22 @@ public sealed record RunInput
 
     public string? BatchId { get; init; }
 
+    /// <summary>
+    /// W3C <c>traceparent</c> of the submission: every step's span is its child, so the run is one trace. Carried in the
+    /// input (not taken from the orchestrator, which replays); null for a run without one (its trace id follows from its id).
+    /// </summary>
+    public string? TraceParent { get; init; }
+
     /// <summary>What the steps other than Execute get.</summary>
-    public RunTicket ToTicket() => new(RunId, TenantId, Intent, SubmittedAt, BatchId);
+    public RunTicket ToTicket() => new(RunId, TenantId, Intent, SubmittedAt, BatchId) { TraceParent = TraceParent };
 }
 
 /// <summary>A run as every step but Execute sees it: who, what was asked (without code), when.</summary>
-public sealed record RunTicket(string RunId, string TenantId, RunIntent Intent, DateTimeOffset SubmittedAt, string? BatchId = null);
+public sealed record RunTicket(string RunId, string TenantId, RunIntent Intent, DateTimeOffset SubmittedAt, string? BatchId = null)
+{
+    /// <summary>The run's <see cref="RunInput.TraceParent"/>.</summary>
+    public string? TraceParent { get; init; }
+}
 
 /// <summary>What Route returns: a decision, or why no placement fits.</summary>
 public sealed record RouteOutcome(RouteDecision? Decision, RunError? Error);

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Sandstorm.Api.Batches;
 using Sandstorm.Api.Edge;
+using Sandstorm.Api.Observability;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
 using Sandstorm.Providers.Cloud;
@@ -28,6 +29,7 @@ public static class ControlPlaneComposition
         services.AddSingleton(host);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSandstormIdentity(configuration);
+        services.AddSandstormObservability(configuration, host);
         services.AddSandstormStorage(configuration);
         services.AddSandstormSecurity(configuration);
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -7,6 +8,7 @@ using Microsoft.Extensions.Options;
 using Sandstorm.Core;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
+using Sandstorm.Core.Observability;
 using Sandstorm.Core.Validation;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
@@ -63,6 +65,7 @@ public sealed class RunService(
             runId = RunIds.New();
         }
 
+        using var span = SandstormDiagnostics.StartSubmit(runId, tenantId);
         var now = time.GetUtcNow();
         var input = new RunInput
         {
@@ -72,6 +75,7 @@ public sealed class RunService(
             Request = await payloads.PutRequestAsync(tenantId, runId, request, cancellationToken),
             DeadlineMs = pipeline.Value.DeadlineMs(request.Timeout),
             SubmittedAt = now,
+            TraceParent = SandstormDiagnostics.TraceParentOf(span ?? Activity.Current),
         };
 
         // Row first, then the orchestration: a failed start deletes the row, so a refused run leaves nothing behind.

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -7,6 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Trace;
 using Sandstorm.Api;
 using Sandstorm.Api.Edge;
 using Sandstorm.Core;
@@ -40,14 +42,18 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly DirectoryInfo _state;
 
-    private ControlPlaneHost(WebApplication app, DirectoryInfo state, string url)
+    private ControlPlaneHost(WebApplication app, DirectoryInfo state, string url, SynchronizedList<Activity> spans)
     {
         _app = app;
         _state = state;
         Url = url;
+        Spans = spans;
     }
 
     public string Url { get; }
+
+    /// <summary>Every span the control plane's own observability exported (an in-memory exporter beside its configured ones).</summary>
+    public SynchronizedList<Activity> Spans { get; }
 
     public IServiceProvider Services => _app.Services;
 
@@ -75,13 +81,15 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         // The local host's composition, minus local execution: every run here must go to the agents under test.
         builder.Services.AddSandstormControlPlane(builder.Configuration, new HostProfile { Name = "edge-protocol-tests", RunsLoops = true });
         builder.AddSandstormDurable(options, azurite.ConnectionString);
+        var spans = new SynchronizedList<Activity>();
+        builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(spans));
 
         var app = builder.Build();
         app.MapSandstormApi();
         app.MapSandstormDurable();
         await app.StartAsync();
 
-        return new ControlPlaneHost(app, state, url);
+        return new ControlPlaneHost(app, state, url, spans);
     }
 
     /// <summary>A fresh tenant and its API key.</summary>

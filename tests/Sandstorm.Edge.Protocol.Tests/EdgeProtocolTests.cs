@@ -12,7 +12,7 @@ using Sandstorm.Testing;
 namespace Sandstorm.Edge.Protocol.Tests;
 
 /// <summary>The edge protocol end to end: real control plane (Kestrel + durable engine + Azurite), real agent loop, real bwrap.</summary>
-public sealed class EdgeProtocolTests(ControlPlaneFixture fixture) : IClassFixture<ControlPlaneFixture>
+public sealed partial class EdgeProtocolTests(ControlPlaneFixture fixture) : IClassFixture<ControlPlaneFixture>
 {
     private ControlPlaneHost Host => fixture.Host;
 

@@ -93,6 +93,14 @@ public sealed class AppSettingsTests(InfraCompilation infra)
         Assert.False(Settings.ContainsKey("APPINSIGHTS_INSTRUMENTATIONKEY"));
     }
 
+    [Fact]
+    public void AppSettings_ApplicationInsightsConnectionStringIsTheComponentsOwn()
+    {
+        // The app exports its OpenTelemetry traces and metrics to Azure Monitor when this is set (docs/observability.md).
+        Assert.Equal("[reference('appInsights').ConnectionString]", Settings[SandstormSettings.ApplicationInsightsConnectionString]);
+        Assert.NotEmpty(infra.Template.OfType("Microsoft.Insights/components"));
+    }
+
     [Theory]
     [InlineData("FUNCTIONS_WORKER_RUNTIME")]
     [InlineData("FUNCTIONS_EXTENSION_VERSION")]

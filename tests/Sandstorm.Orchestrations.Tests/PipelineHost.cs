@@ -1,3 +1,4 @@
+using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.DurableTask.Testing;
 using Microsoft.Extensions.Configuration;
@@ -22,7 +23,8 @@ public sealed class PipelineHost : IAsyncDisposable
 
     public IServiceProvider Services => _host.Services;
 
-    public static async Task<PipelineHost> StartAsync(AzuriteFixture azurite, Action<IServiceCollection>? configure = null)
+    /// <summary>Starts a host; <paramref name="register"/> adds tasks beside Sandstorm's own (a test's wrapper orchestrator).</summary>
+    public static async Task<PipelineHost> StartAsync(AzuriteFixture azurite, Action<IServiceCollection>? configure = null, Action<DurableTaskRegistry>? register = null)
     {
         var prefix = "t" + Guid.NewGuid().ToString("N")[..10];
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -37,7 +39,11 @@ public sealed class PipelineHost : IAsyncDisposable
             ["Sandstorm:Local:WarmGvisorSandboxes"] = "0",
         }).Build();
         var host = await DurableTaskTestHost.StartAsync(
-            SandstormTasks.Register,
+            registry =>
+            {
+                SandstormTasks.Register(registry);
+                register?.Invoke(registry);
+            },
             new DurableTaskTestHostOptions
             {
                 // A free port, not the host's random pick in 30000-40000, which can collide with Azurite or another host.
@@ -55,8 +61,11 @@ public sealed class PipelineHost : IAsyncDisposable
         return new PipelineHost(host);
     }
 
-    /// <summary>Starts a run the way the API does and returns its input.</summary>
-    public async Task<RunInput> StartRunAsync(RunRequest request, string tenant = "tenant-a")
+    /// <summary>
+    /// Starts a run the way the API does and returns its input; <paramref name="traceParent"/> is what the API would have
+    /// stored from the submission, <paramref name="orchestrator"/> another name to start it under (a test's wrapper).
+    /// </summary>
+    public async Task<RunInput> StartRunAsync(RunRequest request, string tenant = "tenant-a", string? traceParent = null, string orchestrator = nameof(SandboxRunOrchestrator))
     {
         var runId = "run_" + Guid.NewGuid().ToString("N")[..16];
         var payloads = Services.GetRequiredService<RunPayloads>();
@@ -68,8 +77,9 @@ public sealed class PipelineHost : IAsyncDisposable
             Request = await payloads.PutRequestAsync(tenant, runId, request, CancellationToken.None),
             DeadlineMs = request.Timeout + 5_000,
             SubmittedAt = DateTimeOffset.UtcNow,
+            TraceParent = traceParent,
         };
-        await Client.ScheduleNewOrchestrationInstanceAsync(nameof(SandboxRunOrchestrator), input, new Microsoft.DurableTask.StartOrchestrationOptions(runId));
+        await Client.ScheduleNewOrchestrationInstanceAsync(orchestrator, input, new Microsoft.DurableTask.StartOrchestrationOptions(runId));
         return input;
     }
 

@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Sandstorm.Core;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
+using Sandstorm.Core.Observability;
 using Sandstorm.Runtimes;
 
 namespace Sandstorm.Edge.Agent;
@@ -51,6 +53,9 @@ public sealed class EdgeAgent : IDisposable
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, RunningJob> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<EdgeTelemetryEvent> _telemetry = new();
+
+    // Trace context of each result this process produced, so its delivery continues the run's trace (lost on restart).
+    private readonly ConcurrentDictionary<string, ActivityContext> _resultTraces = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _flushNow = new(0);
     private readonly SemaphoreSlim _slots;
     private IReadOnlyList<EdgeRuntimeStatus> _statuses = [];
@@ -238,6 +243,7 @@ public sealed class EdgeAgent : IDisposable
 
     private async Task ExecuteAsync(EdgeJob job, RunningJob running)
     {
+        using var span = EdgeObservability.StartJob(job, _config);
         var ct = running.Stop.Token;
         Log($"job {job.JobId} (run {job.RunId}): {job.Spec.Language}, isolation {RuntimeSelector.Format(job.Spec.IsolationLevel)}");
         Event("job-started", job.JobId, new Dictionary<string, string> { ["runId"] = job.RunId });
@@ -297,6 +303,12 @@ public sealed class EdgeAgent : IDisposable
         catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
         {
             result = new EdgeJobResult { JobId = job.JobId, Error = new RunError(ErrorCodes.ExecutionFailed, $"the agent could not run the job: {e.Message}") };
+        }
+
+        EdgeObservability.Finished(span, result);
+        if (span is not null)
+        {
+            _resultTraces[job.JobId] = span.Context;
         }
 
         await _outbox.AddAsync(Outbox.ResultKind, job.JobId, JsonSerializer.Serialize(result, SandstormJson.Options), CancellationToken.None);
@@ -390,10 +402,14 @@ public sealed class EdgeAgent : IDisposable
             foreach (var item in _outbox.Pending().OrderBy(i => i.Kind == Outbox.ResultKind ? 0 : 1))
             {
                 var json = await Outbox.ReadAsync(item, ct);
+                using var delivery = item.Kind == Outbox.ResultKind && _resultTraces.TryGetValue(item.Id, out var trace)
+                    ? SandstormDiagnostics.ActivitySource.StartActivity(ObservabilityNames.Spans.EdgeDeliver, ActivityKind.Producer, trace)
+                    : null;
                 try
                 {
                     await _client.DeliverAsync(item, json, ct);
                     Outbox.Delete(item);
+                    _resultTraces.TryRemove(item.Id, out _);
                     if (item.Kind == Outbox.ResultKind)
                     {
                         Log($"result of {item.Id} delivered");
@@ -403,10 +419,13 @@ public sealed class EdgeAgent : IDisposable
                 {
                     Log($"control plane refused {item.Kind} {item.Id}: {e.Message}; kept in {_outbox.DeadDirectory}");
                     _outbox.Reject(item, e.Message);
+                    _resultTraces.TryRemove(item.Id, out _);
+                    SandstormDiagnostics.Fail(delivery, "refused", e.Message);
                 }
                 catch (ControlPlaneException e)
                 {
                     Reachable(false, e.Message);
+                    SandstormDiagnostics.Fail(delivery, "unreachable", e.Message);
                     return false;
                 }
             }

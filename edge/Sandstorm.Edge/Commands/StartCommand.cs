@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Sandstorm.Edge.Agent;
 using Sandstorm.Runtimes;
 
@@ -22,6 +23,8 @@ public sealed class StartCommand : IEdgeCommand
                                     refused as root
         Only outbound connections. Results and telemetry go through an outbox on disk (beside the config) and are
         delivered when the control plane answers, so nothing is lost while it is unreachable.
+        With OTEL_EXPORTER_OTLP_ENDPOINT set (and the other standard OTEL_* variables), each job's span (in its run's
+        trace) and the agent's metrics are exported by OTLP there.
         """;
 
     public async Task<int> RunAsync(IReadOnlyList<string> args, EdgeContext context, CancellationToken ct)
@@ -58,6 +61,7 @@ public sealed class StartCommand : IEdgeCommand
             return 1;
         }
 
+        using var observability = EdgeObservability.Start(config, new ConfigurationBuilder().AddEnvironmentVariables().Build());
         var options = new EdgeAgentOptions
         {
             MaxConcurrency = parsed.Int("max-concurrency", 2, 1, 256),

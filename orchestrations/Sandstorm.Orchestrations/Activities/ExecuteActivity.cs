@@ -1,6 +1,7 @@
 using Microsoft.DurableTask;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
+using Sandstorm.Core.Observability;
 using Sandstorm.Providers;
 
 namespace Sandstorm.Orchestrations.Activities;
@@ -16,7 +17,10 @@ public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloa
 {
     public override Task<ExecuteOutcome> RunAsync(TaskActivityContext context, ExecuteInput input) => ExecuteAsync(input, CancellationToken.None);
 
-    public async Task<ExecuteOutcome> ExecuteAsync(ExecuteInput input, CancellationToken cancellationToken)
+    public Task<ExecuteOutcome> ExecuteAsync(ExecuteInput input, CancellationToken cancellationToken) =>
+        RunObservability.TraceAsync(ObservabilityNames.Spans.Execute, input.Run, () => RunCodeAsync(input, cancellationToken), (span, o) => RunObservability.Executed(span, input, o));
+
+    private async Task<ExecuteOutcome> RunCodeAsync(ExecuteInput input, CancellationToken cancellationToken)
     {
         var request = await payloads.GetRequestAsync(input.Run.RunId, input.Request, cancellationToken);
         var spec = RunPayloads.SpecOf(request);

@@ -1,5 +1,6 @@
 using Microsoft.DurableTask;
 using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Observability;
 
 namespace Sandstorm.Orchestrations.Activities;
 
@@ -11,7 +12,10 @@ public sealed class MonitorActivity : TaskActivity<MonitorInput, MonitorOutcome>
 {
     public override Task<MonitorOutcome> RunAsync(TaskActivityContext context, MonitorInput input) => ExecuteAsync(input, CancellationToken.None);
 
-    public Task<MonitorOutcome> ExecuteAsync(MonitorInput input, CancellationToken cancellationToken)
+    public Task<MonitorOutcome> ExecuteAsync(MonitorInput input, CancellationToken cancellationToken) =>
+        RunObservability.TraceAsync(ObservabilityNames.Spans.Monitor, input.Run, () => MonitorAsync(input, cancellationToken), (span, o) => RunObservability.Monitored(span, o));
+
+    private Task<MonitorOutcome> MonitorAsync(MonitorInput input, CancellationToken cancellationToken)
     {
         var r = input.Result;
         var findings = new List<string>();

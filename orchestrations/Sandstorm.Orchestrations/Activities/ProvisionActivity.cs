@@ -1,6 +1,7 @@
 using Microsoft.DurableTask;
 using Microsoft.Extensions.Logging;
 using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Observability;
 using Sandstorm.Providers;
 using Sandstorm.Storage;
 
@@ -12,7 +13,10 @@ public sealed class ProvisionActivity(IProviderCatalog catalog, RunStore runs, I
 {
     public override Task<ProvisionOutcome> RunAsync(TaskActivityContext context, ProvisionInput input) => ExecuteAsync(input, CancellationToken.None);
 
-    public async Task<ProvisionOutcome> ExecuteAsync(ProvisionInput input, CancellationToken cancellationToken)
+    public Task<ProvisionOutcome> ExecuteAsync(ProvisionInput input, CancellationToken cancellationToken) =>
+        RunObservability.TraceAsync(ObservabilityNames.Spans.Provision, input.Run, () => ProvisionAsync(input, cancellationToken), (span, o) => RunObservability.Provisioned(span, input, o));
+
+    private async Task<ProvisionOutcome> ProvisionAsync(ProvisionInput input, CancellationToken cancellationToken)
     {
         var (run, candidate) = (input.Run, input.Candidate);
         var intent = run.Intent;

@@ -1,5 +1,6 @@
 using Microsoft.DurableTask;
 using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Observability;
 using Sandstorm.Providers;
 using Sandstorm.Routing;
 
@@ -11,7 +12,10 @@ public sealed class RouteActivity(RoutingInputs inputs, IRunRouter router)
 {
     public override Task<RouteOutcome> RunAsync(TaskActivityContext context, RunTicket input) => ExecuteAsync(input, CancellationToken.None);
 
-    public async Task<RouteOutcome> ExecuteAsync(RunTicket input, CancellationToken cancellationToken)
+    public Task<RouteOutcome> ExecuteAsync(RunTicket input, CancellationToken cancellationToken) =>
+        RunObservability.TraceAsync(ObservabilityNames.Spans.Route, input, () => RouteAsync(input, cancellationToken), (span, o) => RunObservability.Routed(span, input, o));
+
+    private async Task<RouteOutcome> RouteAsync(RunTicket input, CancellationToken cancellationToken)
     {
         try
         {

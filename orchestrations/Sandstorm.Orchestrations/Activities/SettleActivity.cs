@@ -1,6 +1,7 @@
 using Microsoft.DurableTask;
 using Microsoft.Extensions.Logging;
 using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Observability;
 using Sandstorm.Core.Pricing;
 using Sandstorm.Providers;
 using Sandstorm.Routing;
@@ -27,7 +28,10 @@ public sealed class SettleActivity(
 {
     public override Task<RunOutcome> RunAsync(TaskActivityContext context, SettleInput input) => ExecuteAsync(input, CancellationToken.None);
 
-    public async Task<RunOutcome> ExecuteAsync(SettleInput input, CancellationToken cancellationToken)
+    public Task<RunOutcome> ExecuteAsync(SettleInput input, CancellationToken cancellationToken) =>
+        RunObservability.TraceAsync(ObservabilityNames.Spans.Settle, input.Run, () => SettleAsync(input, cancellationToken), (span, o) => RunObservability.Settled(span, input, o));
+
+    private async Task<RunOutcome> SettleAsync(SettleInput input, CancellationToken cancellationToken)
     {
         var run = input.Run;
         var intent = run.Intent;

@@ -21,6 +21,16 @@ public sealed class StorageBatchQueue(QueueServiceClient service, IOptions<Stora
         var queue = await _queue.GetAsync();
         await queue.SendMessageAsync(JsonSerializer.Serialize(message, SandstormJson.Options), cancellationToken);
     }
+
+    /// <summary>The queue's name (<c>Sandstorm:Storage:BatchQueue</c>).</summary>
+    public string Name => options.Value.BatchQueue;
+
+    /// <summary>Messages waiting in the queue, as the service estimates them (the batch queue depth gauge).</summary>
+    public async Task<int> ApproximateDepthAsync(CancellationToken cancellationToken)
+    {
+        var queue = await _queue.GetAsync();
+        return (await queue.GetPropertiesAsync(cancellationToken)).Value.ApproximateMessagesCount;
+    }
 }
 
 /// <summary>Where Sandstorm's Service Bus intake is (section <c>Sandstorm:ServiceBus</c>; or <c>ConnectionStrings:ServiceBus</c>).</summary>

@@ -171,7 +171,7 @@ public static partial class EdgeEndpoints
                 }
 
                 var spec = JsonSerializer.Deserialize<ExecutionSpec>(await payloads.GetAsync(job.Spec, CancellationToken.None), SandstormJson.Options)!;
-                taken.Add(new EdgeJob { JobId = job.JobId, RunId = job.RunId, Runtime = job.Runtime, Spec = spec, Deadline = job.Deadline });
+                taken.Add(new EdgeJob { JobId = job.JobId, RunId = job.RunId, Runtime = job.Runtime, Spec = spec, Deadline = job.Deadline, TraceParent = job.TraceParent });
             }
 
             var remaining = until - time.GetUtcNow();

@@ -65,6 +65,18 @@ public static class SandstormSettings
     /// <summary>Modal token secret (secret: a Key Vault reference in Azure).</summary>
     public const string ModalTokenSecret = "Sandstorm__Providers__Modal__TokenSecret";
 
+    /// <summary>
+    /// Standard variable (not one of Sandstorm's own): the Application Insights connection string. When set, traces,
+    /// metrics and logs also go to Azure Monitor, signed in with the app's identity (docs/observability.md).
+    /// </summary>
+    public const string ApplicationInsightsConnectionString = "APPLICATIONINSIGHTS_CONNECTION_STRING";
+
+    /// <summary>
+    /// Standard OpenTelemetry variable: when set (with the other <c>OTEL_EXPORTER_OTLP_*</c> variables), traces and
+    /// metrics are exported by OTLP to that endpoint, on every host and on edge agents.
+    /// </summary>
+    public const string OtlpEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
     /// <summary>Value of <see cref="SigningSigner"/> that selects the Key Vault signer.</summary>
     public const string KeyVaultSigner = "keyvault";
 

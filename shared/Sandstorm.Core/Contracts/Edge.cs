@@ -70,6 +70,9 @@ public sealed record EdgeJob
     public required ExecutionSpec Spec { get; init; }
 
     public DateTimeOffset Deadline { get; init; }
+
+    /// <summary>W3C <c>traceparent</c> of the run's execute step: the agent's span of the job is its child, so the run stays one trace.</summary>
+    public string? TraceParent { get; init; }
 }
 
 /// <summary>Jobs handed out by one poll.</summary>

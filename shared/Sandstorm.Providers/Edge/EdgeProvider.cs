@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sandstorm.Core;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
+using Sandstorm.Core.Observability;
 using Sandstorm.Core.Pricing;
 using Sandstorm.Storage;
 using Sandstorm.Storage.Edge;
@@ -119,6 +121,7 @@ public sealed class EdgeProvider(
             Spec = await payloads.PutAsync($"{tenantId}/{runId}/edge-job-spec.json", specJson, cancellationToken),
             CreatedAt = now,
             Deadline = now + spec.Timeout + options.Value.JobGrace,
+            TraceParent = SandstormDiagnostics.TraceParentOf(Activity.Current),
         };
         if (!await jobs.TryCreateAsync(job, cancellationToken))
         {

@@ -84,6 +84,25 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
         return list;
     }
 
+    /// <summary>
+    /// Agents of every tenant that heartbeated within <paramref name="deadAfter"/>, counted by region (the live-agents
+    /// gauge): one query over the table that reads only the region of the live rows.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, int>> CountLiveByRegionAsync(TimeSpan deadAfter, CancellationToken cancellationToken)
+    {
+        var agents = await tables.GetAsync(Table);
+        var since = time.GetUtcNow() - deadAfter;
+        var counts = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        var filter = TableClient.CreateQueryFilter($"LastHeartbeat ge {since}");
+        await foreach (var e in agents.QueryAsync<TableEntity>(filter, select: ["Region"], cancellationToken: cancellationToken))
+        {
+            var region = e.GetString("Region") ?? "";
+            counts[region] = counts.GetValueOrDefault(region) + 1;
+        }
+
+        return counts;
+    }
+
     private static TableEntity ToEntity(EdgeAgentRecord a) => new(a.TenantId, a.AgentId)
     {
         ["Name"] = a.Name,

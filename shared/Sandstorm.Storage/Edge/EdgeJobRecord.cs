@@ -46,6 +46,9 @@ public sealed record EdgeJobRecord
 
     public DateTimeOffset Deadline { get; init; }
 
+    /// <summary>W3C <c>traceparent</c> of the step that dispatched the job (handed to the agent with it).</summary>
+    public string? TraceParent { get; init; }
+
     public DateTimeOffset? LeasedAt { get; init; }
 
     public DateTimeOffset? CompletedAt { get; init; }
