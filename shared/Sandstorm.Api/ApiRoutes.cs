@@ -35,6 +35,11 @@ public static class ApiRoutes
         ("PollEdgeJobs", "GET", "v1/edge/agents/{agentId}/jobs"),
         ("PostEdgeJobResult", "POST", "v1/edge/agents/{agentId}/jobs/{jobId}/result"),
         ("PostEdgeTelemetry", "POST", "v1/edge/agents/{agentId}/telemetry"),
+        ("PostShieldAlerts", "POST", "v1/shield/alerts"),
+        ("GetShieldFindings", "GET", "v1/shield/findings"),
+        ("PutShieldRules", "PUT", "v1/shield/rules"),
+        ("GetShieldRules", "GET", "v1/shield/rules"),
+        ("GetComplianceReport", "GET", "v1/compliance/reports"),
     ];
 
     /// <summary>Maps the public API onto a minimal-API host.</summary>
@@ -64,6 +69,11 @@ public static class ApiRoutes
             "/v1/edge/agents/{agentId}/jobs/{jobId}/result",
             (HttpContext h, DurableTaskClient c, string agentId, string jobId) => EdgeEndpoints.PostJobResultAsync(h, c, agentId, jobId)).WithName("PostEdgeJobResult");
         app.MapPost("/v1/edge/agents/{agentId}/telemetry", (HttpContext h, string agentId) => EdgeEndpoints.PostTelemetryAsync(h, agentId)).WithName("PostEdgeTelemetry");
+        app.MapPost("/v1/shield/alerts", (Delegate)((HttpContext h) => ShieldEndpoints.PostAlertsAsync(h))).WithName("PostShieldAlerts");
+        app.MapGet("/v1/shield/findings", (Delegate)((HttpContext h) => ShieldEndpoints.GetFindingsAsync(h))).WithName("GetShieldFindings");
+        app.MapPut("/v1/shield/rules", (Delegate)((HttpContext h) => ShieldEndpoints.PutRulesAsync(h))).WithName("PutShieldRules");
+        app.MapGet("/v1/shield/rules", (Delegate)((HttpContext h) => ShieldEndpoints.GetRulesAsync(h))).WithName("GetShieldRules");
+        app.MapGet("/v1/compliance/reports", (Delegate)((HttpContext h) => ComplianceEndpoints.GetReportAsync(h))).WithName("GetComplianceReport");
         EnsureParity(app);
         return app;
     }

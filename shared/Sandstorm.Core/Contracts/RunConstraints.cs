@@ -34,4 +34,10 @@ public sealed record RunConstraints
 
     /// <summary>Most grams of CO₂e the run may emit, by the grid intensity of the region at the hour it runs.</summary>
     public double? MaxCarbon { get; init; }
+
+    /// <summary>
+    /// Shield runs only: place the run only where Shield's runtime monitoring really covers it (full or partial), never on
+    /// a placement without it (the clouds, an agent without eBPF); a run nothing can cover is refused with <c>no-candidate</c>.
+    /// </summary>
+    public bool? RequireShieldCoverage { get; init; }
 }

@@ -171,6 +171,11 @@ public static class RunRequestValidator
             {
                 Add("constraints.maxCarbon", "maxCarbon must be a positive number of grams CO2e (at most 1,000,000)");
             }
+
+            if (c.RequireShieldCoverage == true && request.SecurityTier != SecurityTier.Shield)
+            {
+                Add("constraints.requireShieldCoverage", "requireShieldCoverage needs securityTier 'shield'");
+            }
         }
 
         return Freeze(errors);
