@@ -404,7 +404,9 @@ public sealed class KeptSandbox : ISandboxSession, IAsyncDisposable
                 _ready.TrySetResult();
                 break;
             case Started when _processes.TryGetValue(id, out var p):
-                p.OnStarted(JsonSerializer.Deserialize<StartedMessage>(payload, Json)!.Pid);
+                var pid = JsonSerializer.Deserialize<StartedMessage>(payload, Json)!.Pid;
+                p.Sink.OnStarted(pid);
+                p.OnStarted(pid);
                 break;
             case Stdout when _processes.TryGetValue(id, out var p):
                 p.Sink.OnOutput(ProcessStream.Stdout, payload);

@@ -4,6 +4,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Orchestrations;
 using Sandstorm.Orchestrations.Activities;
 using Sandstorm.Orchestrations.Batches;
+using Sandstorm.Orchestrations.Sandboxes;
+using Sandstorm.Core.Contracts;
 
 namespace Sandstorm.Functions;
 
@@ -60,4 +62,12 @@ public static class DurableFunctions
     [Function(nameof(LeaveBatchLaneActivity))]
     public static Task<string?> LeaveBatchLane([ActivityTrigger] BatchLaneInput input, FunctionContext context) =>
         context.InstanceServices.GetRequiredService<LeaveBatchLaneActivity>().ExecuteAsync(input, context.CancellationToken);
+
+    [Function(nameof(SandboxLifecycleOrchestrator))]
+    public static Task<SandboxStatus> SandboxLifecycle([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        SandboxLifecycleOrchestrator.RunAsync(context, context.GetInput<SandboxLifecycleInput>()!);
+
+    [Function(nameof(EndSandboxActivity))]
+    public static Task<EndSandboxOutcome> EndSandbox([ActivityTrigger] EndSandboxInput input, FunctionContext context) =>
+        context.InstanceServices.GetRequiredService<EndSandboxActivity>().ExecuteAsync(input, context.CancellationToken);
 }

@@ -5,6 +5,7 @@ using Microsoft.DurableTask.Client;
 using Sandstorm.Api;
 using Sandstorm.Api.Batches;
 using Sandstorm.Api.Edge;
+using Sandstorm.Api.Sandboxes;
 
 namespace Sandstorm.Functions;
 
@@ -137,6 +138,106 @@ public static class HttpFunctions
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/agents/{agentId}/telemetry")] HttpRequest request,
         string agentId) =>
         new ResultActionResult(await EdgeEndpoints.PostTelemetryAsync(request.HttpContext, agentId));
+
+    [Function("CreateSandbox")]
+    public static async Task<IActionResult> CreateSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes")] HttpRequest request,
+        [DurableClient] DurableTaskClient client) =>
+        new ResultActionResult(await SandboxEndpoints.CreateAsync(request.HttpContext, client));
+
+    [Function("ListSandboxes")]
+    public static async Task<IActionResult> ListSandboxes(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sandboxes")] HttpRequest request) =>
+        new ResultActionResult(await SandboxEndpoints.ListAsync(request.HttpContext));
+
+    [Function("GetSandbox")]
+    public static async Task<IActionResult> GetSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sandboxes/{id}")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.GetAsync(request.HttpContext, id));
+
+    [Function("DeleteSandbox")]
+    public static async Task<IActionResult> DeleteSandbox(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/sandboxes/{id}")] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        string id) =>
+        new ResultActionResult(await SandboxEndpoints.DeleteAsync(request.HttpContext, client, id));
+
+    [Function("SetSandboxTimeout")]
+    public static async Task<IActionResult> SetSandboxTimeout(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes/{id}/timeout")] HttpRequest request,
+        [DurableClient] DurableTaskClient client,
+        string id) =>
+        new ResultActionResult(await SandboxEndpoints.SetTimeoutAsync(request.HttpContext, client, id));
+
+    [Function("GetSandboxProvenance")]
+    public static async Task<IActionResult> GetSandboxProvenance(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sandboxes/{id}/provenance")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.GetProvenanceAsync(request.HttpContext, id));
+
+    [Function("RunSandboxCommand")]
+    public static async Task<IActionResult> RunSandboxCommand(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes/{id}/commands")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.RunCommandAsync(request.HttpContext, id));
+
+    [Function("ListSandboxCommands")]
+    public static async Task<IActionResult> ListSandboxCommands(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sandboxes/{id}/commands")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.ListCommandsAsync(request.HttpContext, id));
+
+    [Function("GetSandboxCommand")]
+    public static async Task<IActionResult> GetSandboxCommand(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sandboxes/{id}/commands/{commandId}")] HttpRequest request, string id, string commandId) =>
+        new ResultActionResult(await SandboxEndpoints.GetCommandAsync(request.HttpContext, id, commandId));
+
+    [Function("KillSandboxCommand")]
+    public static async Task<IActionResult> KillSandboxCommand(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/sandboxes/{id}/commands/{commandId}")] HttpRequest request, string id, string commandId) =>
+        new ResultActionResult(await SandboxEndpoints.KillCommandAsync(request.HttpContext, id, commandId));
+
+    [Function("GetSandboxCommandEvents")]
+    public static async Task<IActionResult> GetSandboxCommandEvents(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sandboxes/{id}/commands/{commandId}/events")] HttpRequest request, string id, string commandId) =>
+        new ResultActionResult(await SandboxEndpoints.CommandEventsAsync(request.HttpContext, id, commandId));
+
+    [Function("SendSandboxCommandInput")]
+    public static async Task<IActionResult> SendSandboxCommandInput(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes/{id}/commands/{commandId}/stdin")] HttpRequest request, string id, string commandId) =>
+        new ResultActionResult(await SandboxEndpoints.SendInputAsync(request.HttpContext, id, commandId));
+
+    [Function("ListSandboxFiles")]
+    public static async Task<IActionResult> ListSandboxFiles(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sandboxes/{id}/files")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.ListFilesAsync(request.HttpContext, id));
+
+    [Function("RemoveSandboxFile")]
+    public static async Task<IActionResult> RemoveSandboxFile(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/sandboxes/{id}/files")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.RemoveFileAsync(request.HttpContext, id));
+
+    [Function("StatSandboxFile")]
+    public static async Task<IActionResult> StatSandboxFile(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sandboxes/{id}/files/stat")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.StatFileAsync(request.HttpContext, id));
+
+    [Function("ReadSandboxFile")]
+    public static async Task<IActionResult> ReadSandboxFile(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/sandboxes/{id}/files/content")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.ReadFileAsync(request.HttpContext, id));
+
+    [Function("WriteSandboxFile")]
+    public static async Task<IActionResult> WriteSandboxFile(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = "v1/sandboxes/{id}/files/content")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.WriteFileAsync(request.HttpContext, id));
+
+    [Function("MakeSandboxDirectory")]
+    public static async Task<IActionResult> MakeSandboxDirectory(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes/{id}/files/mkdir")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.MakeDirectoryAsync(request.HttpContext, id));
+
+    [Function("MoveSandboxFile")]
+    public static async Task<IActionResult> MoveSandboxFile(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes/{id}/files/move")] HttpRequest request, string id) =>
+        new ResultActionResult(await SandboxEndpoints.MoveFileAsync(request.HttpContext, id));
 
     [Function("PostShieldAlerts")]
     public static async Task<IActionResult> PostShieldAlerts(

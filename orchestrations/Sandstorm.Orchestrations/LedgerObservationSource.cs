@@ -69,7 +69,9 @@ public sealed class LedgerObservationSource(LedgerStore ledger, IProviderCatalog
     };
 
     /// <summary>Cancelled and quarantined runs were stopped by someone, not by the provider; rows without a route never ran.</summary>
+    // A kept sandbox's row bills its life, which says nothing about a run's cost or latency.
     private static bool Learnable(LedgerEntry e) =>
+        e.Kind == LedgerEntry.RunKind &&
         e.Status is RunStatus.Succeeded or RunStatus.Failed or RunStatus.TimedOut &&
         e.Provider.Length > 0 && e.Language.Length > 0 && e.Cpu > 0 && e.LatencyMs > 0;
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Sandstorm.Orchestrations.Activities;
 using Sandstorm.Orchestrations.Batches;
+using Sandstorm.Orchestrations.Sandboxes;
 using Sandstorm.Routing;
 using Sandstorm.Routing.Learning;
 using Sandstorm.Routing.Reoptimization;
@@ -13,12 +14,12 @@ namespace Sandstorm.Orchestrations;
 public static class SandstormTasks
 {
     /// <summary>Orchestrator and activity names, as the Functions shims must also spell them.</summary>
-    public static IReadOnlyList<string> Orchestrators { get; } = [nameof(SandboxRunOrchestrator), nameof(BatchOrchestrator)];
+    public static IReadOnlyList<string> Orchestrators { get; } = [nameof(SandboxRunOrchestrator), nameof(BatchOrchestrator), nameof(SandboxLifecycleOrchestrator)];
 
     public static IReadOnlyList<string> Activities { get; } =
         [nameof(RouteActivity), nameof(ProvisionActivity), nameof(ExecuteActivity), nameof(MonitorActivity), nameof(SettleActivity),
          nameof(JoinBatchLaneActivity), nameof(PrepareBatchChunkActivity), nameof(WriteBatchResultsActivity), nameof(FinishBatchActivity),
-         nameof(LeaveBatchLaneActivity)];
+         nameof(LeaveBatchLaneActivity), nameof(EndSandboxActivity)];
 
     public static void Register(DurableTaskRegistry registry)
     {
@@ -34,6 +35,8 @@ public static class SandstormTasks
         registry.AddActivity<WriteBatchResultsActivity>();
         registry.AddActivity<FinishBatchActivity>();
         registry.AddActivity<LeaveBatchLaneActivity>();
+        SandboxLifecycleOrchestrator.Register(registry);
+        registry.AddActivity<EndSandboxActivity>();
     }
 
     /// <summary>Services the activities need (stores, providers and router are registered by their own extensions).</summary>
@@ -46,6 +49,7 @@ public static class SandstormTasks
         services.TryAddSingleton<IFaultInjector, NoFaults>();
         services.TryAddSingleton<IRunRouter, RuleBasedRouter>();
         services.TryAddSingleton<RoutingMarketState>();
+        services.TryAddSingleton<RoutingInputs>();
         services.TryAddSingleton<IRoutingObservationSource, LedgerObservationSource>();
         services.AddSandstormRoutingFeedback();
         services.TryAddSingleton<IRunRecorder, ProvenanceRecorder>();
@@ -60,6 +64,8 @@ public static class SandstormTasks
         services.TryAddTransient<FinishBatchActivity>();
         services.TryAddTransient<JoinBatchLaneActivity>();
         services.TryAddTransient<LeaveBatchLaneActivity>();
+        services.TryAddTransient<EndSandboxActivity>();
+        services.TryAddSingleton<ISandboxEndListener, NoSandboxEndListener>();
         return services;
     }
 

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.DurableTask.Client;
 using Sandstorm.Api.Batches;
 using Sandstorm.Api.Edge;
+using Sandstorm.Api.Sandboxes;
 
 namespace Sandstorm.Api;
 
@@ -35,6 +36,25 @@ public static class ApiRoutes
         ("PollEdgeJobs", "GET", "v1/edge/agents/{agentId}/jobs"),
         ("PostEdgeJobResult", "POST", "v1/edge/agents/{agentId}/jobs/{jobId}/result"),
         ("PostEdgeTelemetry", "POST", "v1/edge/agents/{agentId}/telemetry"),
+        ("CreateSandbox", "POST", "v1/sandboxes"),
+        ("ListSandboxes", "GET", "v1/sandboxes"),
+        ("GetSandbox", "GET", "v1/sandboxes/{id}"),
+        ("DeleteSandbox", "DELETE", "v1/sandboxes/{id}"),
+        ("SetSandboxTimeout", "POST", "v1/sandboxes/{id}/timeout"),
+        ("GetSandboxProvenance", "GET", "v1/sandboxes/{id}/provenance"),
+        ("RunSandboxCommand", "POST", "v1/sandboxes/{id}/commands"),
+        ("ListSandboxCommands", "GET", "v1/sandboxes/{id}/commands"),
+        ("GetSandboxCommand", "GET", "v1/sandboxes/{id}/commands/{commandId}"),
+        ("KillSandboxCommand", "DELETE", "v1/sandboxes/{id}/commands/{commandId}"),
+        ("GetSandboxCommandEvents", "GET", "v1/sandboxes/{id}/commands/{commandId}/events"),
+        ("SendSandboxCommandInput", "POST", "v1/sandboxes/{id}/commands/{commandId}/stdin"),
+        ("ListSandboxFiles", "GET", "v1/sandboxes/{id}/files"),
+        ("RemoveSandboxFile", "DELETE", "v1/sandboxes/{id}/files"),
+        ("StatSandboxFile", "GET", "v1/sandboxes/{id}/files/stat"),
+        ("ReadSandboxFile", "GET", "v1/sandboxes/{id}/files/content"),
+        ("WriteSandboxFile", "PUT", "v1/sandboxes/{id}/files/content"),
+        ("MakeSandboxDirectory", "POST", "v1/sandboxes/{id}/files/mkdir"),
+        ("MoveSandboxFile", "POST", "v1/sandboxes/{id}/files/move"),
         ("PostShieldAlerts", "POST", "v1/shield/alerts"),
         ("GetShieldFindings", "GET", "v1/shield/findings"),
         ("PutShieldRules", "PUT", "v1/shield/rules"),
@@ -69,6 +89,25 @@ public static class ApiRoutes
             "/v1/edge/agents/{agentId}/jobs/{jobId}/result",
             (HttpContext h, DurableTaskClient c, string agentId, string jobId) => EdgeEndpoints.PostJobResultAsync(h, c, agentId, jobId)).WithName("PostEdgeJobResult");
         app.MapPost("/v1/edge/agents/{agentId}/telemetry", (HttpContext h, string agentId) => EdgeEndpoints.PostTelemetryAsync(h, agentId)).WithName("PostEdgeTelemetry");
+        app.MapPost("/v1/sandboxes", (HttpContext h, DurableTaskClient c) => SandboxEndpoints.CreateAsync(h, c)).WithName("CreateSandbox");
+        app.MapGet("/v1/sandboxes", (Delegate)((HttpContext h) => SandboxEndpoints.ListAsync(h))).WithName("ListSandboxes");
+        app.MapGet("/v1/sandboxes/{id}", (HttpContext h, string id) => SandboxEndpoints.GetAsync(h, id)).WithName("GetSandbox");
+        app.MapDelete("/v1/sandboxes/{id}", (HttpContext h, DurableTaskClient c, string id) => SandboxEndpoints.DeleteAsync(h, c, id)).WithName("DeleteSandbox");
+        app.MapPost("/v1/sandboxes/{id}/timeout", (HttpContext h, DurableTaskClient c, string id) => SandboxEndpoints.SetTimeoutAsync(h, c, id)).WithName("SetSandboxTimeout");
+        app.MapGet("/v1/sandboxes/{id}/provenance", (HttpContext h, string id) => SandboxEndpoints.GetProvenanceAsync(h, id)).WithName("GetSandboxProvenance");
+        app.MapPost("/v1/sandboxes/{id}/commands", (HttpContext h, string id) => SandboxEndpoints.RunCommandAsync(h, id)).WithName("RunSandboxCommand");
+        app.MapGet("/v1/sandboxes/{id}/commands", (HttpContext h, string id) => SandboxEndpoints.ListCommandsAsync(h, id)).WithName("ListSandboxCommands");
+        app.MapGet("/v1/sandboxes/{id}/commands/{commandId}", (HttpContext h, string id, string commandId) => SandboxEndpoints.GetCommandAsync(h, id, commandId)).WithName("GetSandboxCommand");
+        app.MapDelete("/v1/sandboxes/{id}/commands/{commandId}", (HttpContext h, string id, string commandId) => SandboxEndpoints.KillCommandAsync(h, id, commandId)).WithName("KillSandboxCommand");
+        app.MapGet("/v1/sandboxes/{id}/commands/{commandId}/events", (HttpContext h, string id, string commandId) => SandboxEndpoints.CommandEventsAsync(h, id, commandId)).WithName("GetSandboxCommandEvents");
+        app.MapPost("/v1/sandboxes/{id}/commands/{commandId}/stdin", (HttpContext h, string id, string commandId) => SandboxEndpoints.SendInputAsync(h, id, commandId)).WithName("SendSandboxCommandInput");
+        app.MapGet("/v1/sandboxes/{id}/files", (HttpContext h, string id) => SandboxEndpoints.ListFilesAsync(h, id)).WithName("ListSandboxFiles");
+        app.MapDelete("/v1/sandboxes/{id}/files", (HttpContext h, string id) => SandboxEndpoints.RemoveFileAsync(h, id)).WithName("RemoveSandboxFile");
+        app.MapGet("/v1/sandboxes/{id}/files/stat", (HttpContext h, string id) => SandboxEndpoints.StatFileAsync(h, id)).WithName("StatSandboxFile");
+        app.MapGet("/v1/sandboxes/{id}/files/content", (HttpContext h, string id) => SandboxEndpoints.ReadFileAsync(h, id)).WithName("ReadSandboxFile");
+        app.MapPut("/v1/sandboxes/{id}/files/content", (HttpContext h, string id) => SandboxEndpoints.WriteFileAsync(h, id)).WithName("WriteSandboxFile");
+        app.MapPost("/v1/sandboxes/{id}/files/mkdir", (HttpContext h, string id) => SandboxEndpoints.MakeDirectoryAsync(h, id)).WithName("MakeSandboxDirectory");
+        app.MapPost("/v1/sandboxes/{id}/files/move", (HttpContext h, string id) => SandboxEndpoints.MoveFileAsync(h, id)).WithName("MoveSandboxFile");
         app.MapPost("/v1/shield/alerts", (Delegate)((HttpContext h) => ShieldEndpoints.PostAlertsAsync(h))).WithName("PostShieldAlerts");
         app.MapGet("/v1/shield/findings", (Delegate)((HttpContext h) => ShieldEndpoints.GetFindingsAsync(h))).WithName("GetShieldFindings");
         app.MapPut("/v1/shield/rules", (Delegate)((HttpContext h) => ShieldEndpoints.PutRulesAsync(h))).WithName("PutShieldRules");

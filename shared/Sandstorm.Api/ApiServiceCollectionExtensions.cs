@@ -9,6 +9,10 @@ public static class ApiServiceCollectionExtensions
     public static IServiceCollection AddSandstormApi(this IServiceCollection services)
     {
         services.TryAddSingleton<RunService>();
+        services.TryAddSingleton<Sandboxes.SandboxService>();
+        services.TryAddSingleton<Sandboxes.SandboxReaper>();
+        // The API's live sandboxes hear of every end (after the orchestrations' no-op default).
+        services.AddSingleton<Orchestrations.Sandboxes.ISandboxEndListener>(sp => sp.GetRequiredService<Sandboxes.SandboxService>());
         return services;
     }
 }

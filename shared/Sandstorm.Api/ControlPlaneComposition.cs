@@ -49,6 +49,7 @@ public static class ControlPlaneComposition
         {
             services.AddSandstormEdgeSweeper();
             services.AddHostedService<ReoptimizationService>();
+            services.AddHostedService<Sandboxes.SandboxReaperService>();
         }
         else if (schedule.Cron is null)
         {

@@ -17,7 +17,8 @@ public static class Problems
         return TypedResults.Problem(detail, statusCode: status, title: Title(status), type: ErrorCodes.TypeUri(code), extensions: extensions);
     }
 
-    public static IResult From(SandstormException e) => Of(e.Code, e.Message, e.Status, e.Errors);
+    public static IResult From(SandstormException e) =>
+        e.RetryAfter is { } after ? new RetryAfterResult(Of(e.Code, e.Message, e.Status, e.Errors), after) : Of(e.Code, e.Message, e.Status, e.Errors);
 
     public static IResult NotFound(string what) => Of(ErrorCodes.NotFound, $"{what} was not found", StatusCodes.Status404NotFound);
 
@@ -30,11 +31,24 @@ public static class Problems
         403 => "Forbidden",
         404 => "Not found",
         409 => "Conflict",
+        410 => "Gone",
         413 => "Payload too large",
         415 => "Unsupported media type",
         422 => "Unprocessable request",
+        429 => "Too many requests",
         500 => "Internal error",
+        507 => "Insufficient storage",
         503 => "Service unavailable",
         _ => "Error",
     };
+
+    /// <summary>A problem with a <c>Retry-After</c> header (whole seconds).</summary>
+    private sealed class RetryAfterResult(IResult inner, TimeSpan after) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return inner.ExecuteAsync(httpContext);
+        }
+    }
 }

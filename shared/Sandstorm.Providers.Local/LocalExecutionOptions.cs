@@ -25,4 +25,13 @@ public sealed class LocalExecutionOptions
 
     /// <summary>gVisor sandboxes kept booted ahead of demand, so a <c>strong</c> run skips the boot.</summary>
     public int WarmGvisorSandboxes { get; set; } = 1;
+
+    /// <summary>Kept sandboxes started ahead of demand, per runtime (creating one then costs a claim, not a start).</summary>
+    public Dictionary<string, int> WarmKeptSandboxes { get; set; } = new() { ["bwrap"] = 2, ["gvisor"] = 1 };
+
+    /// <summary>Most processes of a kept sandbox, all its commands together.</summary>
+    public int KeptMaxProcesses { get; set; } = 256;
+
+    /// <summary>Size of a kept sandbox's home when the request does not say (and of the warm ones).</summary>
+    public int KeptDiskMiB { get; set; } = 512;
 }

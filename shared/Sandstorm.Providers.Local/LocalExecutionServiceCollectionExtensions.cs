@@ -39,6 +39,7 @@ public static class LocalExecutionServiceCollectionExtensions
         services.AddSandstormRuntimes();
         services.TryAddSingleton<LocalProvider>();
         services.AddSingleton<ISandboxProvider>(sp => sp.GetRequiredService<LocalProvider>());
+        services.AddSingleton<ISandboxKeeper>(sp => sp.GetRequiredService<LocalProvider>());
         services.AddSingleton<IShieldAlertTarget>(sp => sp.GetRequiredService<LocalProvider>());
         services.TryAddSingleton<IProviderCatalog, ProviderCatalog>();
         services.AddHostedService<LocalRuntimeWarmup>();
@@ -63,12 +64,15 @@ public static class LocalExecutionServiceCollectionExtensions
                 {
                     runtimes.OfType<GvisorRuntime>().Single().StartWarming();
                 }
+
+                provider.StartPools(working?.Runtimes.Select(r => r.Name) ?? []);
             }, CancellationToken.None);
             return Task.CompletedTask;
         }
 
         public async Task StopAsync(CancellationToken cancellationToken)
         {
+            await provider.DisposeAsync();
             foreach (var runtime in runtimes.OfType<IAsyncDisposable>())
             {
                 await runtime.DisposeAsync();

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
 using Sandstorm.Core.Pricing;
+using Sandstorm.Core.Sandboxes;
 using Sandstorm.Runtimes;
 
 namespace Sandstorm.Providers.Local;
@@ -13,14 +14,22 @@ namespace Sandstorm.Providers.Local;
 /// — a plain process for <c>none</c>. It offers what works here (each runtime probes itself once, with a real sandbox).
 /// Releasing a lease kills its execution if it is still running (cancel, deadline).
 /// </summary>
-public sealed class LocalProvider : ISandboxProvider, IShieldAlertTarget
+public sealed class LocalProvider : ISandboxProvider, ISandboxKeeper, IShieldAlertTarget, IAsyncDisposable
 {
     public const string Id = "local";
     public const string Region = "local";
 
+    /// <summary>Lease data key naming the host process that holds a kept sandbox (a sandbox of another process is lost).</summary>
+    public const string HostKey = "host";
+
+    /// <summary>This host process: kept sandboxes live in it and die with it.</summary>
+    public static string Instance { get; } = Guid.NewGuid().ToString("N");
+
     private readonly IReadOnlyList<ISandboxRuntime> _runtimes;
     private readonly LocalExecutionOptions _options;
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
+    private readonly ConcurrentDictionary<string, KeptSandbox> _kept = new();
+    private readonly ConcurrentDictionary<string, KeptSandboxPool> _pools = new();
     private readonly Lazy<Task<ProviderCapabilities>> _working;
     private readonly Runtimes.Shield.ShieldMonitor? _shield;
 
@@ -86,6 +95,86 @@ public sealed class LocalProvider : ISandboxProvider, IShieldAlertTarget
 
         return Task.CompletedTask;
     }
+
+    public bool CanKeep(string runtime) => _runtimes.Any(r => r.Name == runtime && r is SandboxRuntimeBase { CanKeep: true });
+
+    /// <summary>Starts a kept sandbox on the runtime the router chose (a warm one when the pool has it).</summary>
+    public async Task<SandboxLease> CreateSandboxAsync(KeptSandboxRequest request, CancellationToken cancellationToken)
+    {
+        var runtime = await SelectAsync(request.IsolationLevel, request.Runtime, cancellationToken);
+        if (runtime is not SandboxRuntimeBase { CanKeep: true } keeper)
+        {
+            throw new ProviderException(Id, ErrorCodes.NotSupported, $"runtime '{runtime.Name}' cannot keep a sandbox across commands");
+        }
+
+        var spec = new KeptSandboxSpec { Cpu = request.Cpu, MemoryMiB = request.MemoryMiB, DiskMiB = request.DiskMiB, MaxProcesses = _options.KeptMaxProcesses };
+        KeptSandbox sandbox;
+        try
+        {
+            sandbox = await PoolOf(keeper).TakeAsync(spec, cancellationToken);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or SandboxException)
+        {
+            throw new ProviderException(Id, ErrorCodes.ProvisionFailed, $"the {runtime.Name} sandbox did not start: {e.Message}");
+        }
+
+        if (!_kept.TryAdd(request.SandboxId, sandbox))
+        {
+            await sandbox.DisposeAsync();
+            throw new ProviderException(Id, ErrorCodes.Conflict, $"sandbox {request.SandboxId} already exists on this host");
+        }
+
+        return new SandboxLease(Id, request.SandboxId, runtime.Name, Region) { Data = new Dictionary<string, string> { [HostKey] = Instance } };
+    }
+
+    public ValueTask<ISandboxSession?> GetSessionAsync(SandboxLease lease, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<ISandboxSession?>(_kept.TryGetValue(lease.SandboxId, out var sandbox) && sandbox.IsAlive ? sandbox : null);
+
+    public async Task DestroySandboxAsync(SandboxLease lease, CancellationToken cancellationToken)
+    {
+        if (_kept.TryRemove(lease.SandboxId, out var sandbox))
+        {
+            await sandbox.DisposeAsync();
+        }
+    }
+
+    /// <summary>Starts the warm pools of kept sandboxes on the runtimes that work (called once at start-up).</summary>
+    public void StartPools(IEnumerable<string> runtimeNames)
+    {
+        foreach (var name in runtimeNames)
+        {
+            if (_runtimes.FirstOrDefault(r => r.Name == name) is SandboxRuntimeBase { CanKeep: true } keeper && _options.WarmKeptSandboxes.GetValueOrDefault(name) > 0)
+            {
+                PoolOf(keeper).Start();
+            }
+        }
+    }
+
+    /// <summary>The warm pool of a runtime, for the benchmark and tests.</summary>
+    public KeptSandboxPool? Pool(string runtime) => _pools.GetValueOrDefault(runtime);
+
+    /// <summary>Kills every kept sandbox and warm pool of this host.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var pool in _pools.Values)
+        {
+            await pool.DisposeAsync();
+        }
+
+        foreach (var id in _kept.Keys)
+        {
+            if (_kept.TryRemove(id, out var sandbox))
+            {
+                await sandbox.DisposeAsync();
+            }
+        }
+    }
+
+    private KeptSandboxPool PoolOf(SandboxRuntimeBase runtime) =>
+        _pools.GetOrAdd(runtime.Name, _ => new KeptSandboxPool(
+            runtime,
+            new KeptSandboxSpec { DiskMiB = _options.KeptDiskMiB, MaxProcesses = _options.KeptMaxProcesses },
+            _options.WarmKeptSandboxes.GetValueOrDefault(runtime.Name)));
 
     /// <summary>The named runtime when it is offered here, works and isolates at least as asked; refused with the reason otherwise.</summary>
     public async Task<ISandboxRuntime> SelectAsync(IsolationLevel level, string? runtimeName, CancellationToken cancellationToken)

@@ -9,6 +9,9 @@ namespace Sandstorm.Providers;
 /// </summary>
 public interface ISandboxKeeper
 {
+    /// <summary>Whether sandboxes on this runtime of the provider can be kept (commands run in one sandbox over time).</summary>
+    bool CanKeep(string runtime);
+
     /// <summary>Starts a sandbox for <paramref name="request"/>; the lease names it at the provider and holds no secrets.</summary>
     Task<SandboxLease> CreateSandboxAsync(KeptSandboxRequest request, CancellationToken cancellationToken);
 

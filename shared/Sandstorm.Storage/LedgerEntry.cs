@@ -17,6 +17,13 @@ public sealed record LedgerEntry
 
     public required RunStatus Status { get; init; }
 
+    /// <summary><see cref="RunKind"/> for a one-shot run, <see cref="SandboxKind"/> for a kept sandbox billed by its life.</summary>
+    public string Kind { get; init; } = RunKind;
+
+    public const string RunKind = "run";
+
+    public const string SandboxKind = "sandbox";
+
     public decimal ProviderCost { get; init; }
 
     /// <summary>All of Sandstorm's fees: <see cref="AutopilotFee"/> + <see cref="ShieldFee"/>.</summary>

@@ -66,6 +66,7 @@ public sealed class LedgerStore(TableProvider tables)
         ["Runtime"] = l.Runtime,
         ["Region"] = l.Region,
         ["Status"] = l.Status.ToString(),
+        ["Kind"] = l.Kind,
         // Money as strings: Tables has no decimal type and doubles would drift.
         ["ProviderCost"] = l.ProviderCost.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Fees"] = l.Fees.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -106,6 +107,7 @@ public sealed class LedgerStore(TableProvider tables)
         Runtime = e.GetString("Runtime"),
         Region = e.GetString("Region"),
         Status = Enum.Parse<RunStatus>(e.GetString("Status")),
+        Kind = e.GetString("Kind") ?? LedgerEntry.RunKind,
         ProviderCost = decimal.Parse(e.GetString("ProviderCost"), System.Globalization.CultureInfo.InvariantCulture),
         Fees = decimal.Parse(e.GetString("Fees"), System.Globalization.CultureInfo.InvariantCulture),
         Total = decimal.Parse(e.GetString("Total"), System.Globalization.CultureInfo.InvariantCulture),

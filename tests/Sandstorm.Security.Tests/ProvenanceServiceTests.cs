@@ -39,8 +39,8 @@ public sealed class ProvenanceServiceTests(LocalAzurite azurite) : IDisposable
         var statement = StatementBuilder.Parse(Convert.FromBase64String(bundle.Envelope.Payload));
         Assert.Equal("https://in-toto.io/Statement/v1", statement.Type);
         Assert.Equal(["code/main.py", "files/data/in.txt", "stdout", "stderr"], statement.Subject.Select(s => s.Name));
-        Assert.Equal("bwrap", statement.Predicate.Execution.Runtime);
-        Assert.Equal(["TOKEN"], statement.Predicate.Request.EnvironmentNames);
+        Assert.Equal("bwrap", statement.RunPredicate().Execution.Runtime);
+        Assert.Equal(["TOKEN"], statement.RunPredicate().Request.EnvironmentNames);
         Assert.DoesNotContain("secret-value", Encoding.UTF8.GetString(Convert.FromBase64String(bundle.Envelope.Payload)), StringComparison.Ordinal);
 
         Assert.Null(await _h.Service.GetBundleAsync("other-tenant", "run-a", CancellationToken.None));

@@ -34,6 +34,21 @@ public static class ErrorCodes
     /// </summary>
     public const string ExecutionInterrupted = "execution-interrupted";
 
+    /// <summary>A kept sandbox has ended (stopped, expired, lost or quarantined): nothing reaches it any more.</summary>
+    public const string SandboxEnded = "sandbox-ended";
+
+    /// <summary>A command ran longer than its own timeout and was killed (the sandbox lives on).</summary>
+    public const string CommandTimedOut = "command-timed-out";
+
+    /// <summary>A tenant's quota (live sandboxes, rate) is used up; <c>Retry-After</c> says when to try again.</summary>
+    public const string QuotaExceeded = "quota-exceeded";
+
+    /// <summary>A path that leads outside a sandbox's work directory (<c>/home/user</c>) and <c>/tmp</c>.</summary>
+    public const string PathOutside = "path-outside";
+
+    /// <summary>A sandbox's disk is full.</summary>
+    public const string NoSpace = "no-space";
+
     /// <summary>The problem+json <c>type</c> URI of a code.</summary>
     public static string TypeUri(string code) => TypePrefix + code;
 }

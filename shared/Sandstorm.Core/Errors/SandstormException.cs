@@ -34,4 +34,7 @@ public class SandstormException : Exception
 
     /// <summary>Field-level errors (field → messages) for validation failures.</summary>
     public IReadOnlyDictionary<string, string[]>? Errors { get; }
+
+    /// <summary>When a refused request may be tried again (429, 503): sent as <c>Retry-After</c>.</summary>
+    public TimeSpan? RetryAfter { get; init; }
 }

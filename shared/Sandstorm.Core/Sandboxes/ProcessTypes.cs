@@ -36,6 +36,11 @@ public enum ProcessStream
 /// <summary>Receives a kept process's output as it comes, on the sandbox's reader (so it must copy, not block).</summary>
 public interface IProcessSink
 {
+    /// <summary>The process runs, with this pid; called before any of its output.</summary>
+    void OnStarted(int pid)
+    {
+    }
+
     void OnOutput(ProcessStream stream, ReadOnlySpan<byte> data);
 }
 

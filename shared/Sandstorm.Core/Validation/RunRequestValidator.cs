@@ -129,48 +129,7 @@ public static class RunRequestValidator
 
         if (request.Constraints is { } c)
         {
-            if (c.MaxCost is < 0 or > 1000)
-            {
-                Add("constraints.maxCost", "maxCost must be between 0 and 1000 USD");
-            }
-
-            if (c.MaxLatency is < 1 or > 24 * 3600 * 1000)
-            {
-                Add("constraints.maxLatency", "maxLatency must be a positive number of milliseconds");
-            }
-
-            if (c.PreferredRegion is { Length: > 64 })
-            {
-                Add("constraints.preferredRegion", "preferredRegion is at most 64 characters");
-            }
-
-            if (c.PreferredRegionWeight is { } weight && (double.IsNaN(weight) || weight < 0 || weight > 100))
-            {
-                Add("constraints.preferredRegionWeight", "preferredRegionWeight must be between 0 and 100");
-            }
-
-            if (c.PreferredRegionWeight is not null && c.PreferredRegion is null)
-            {
-                Add("constraints.preferredRegionWeight", "preferredRegionWeight needs preferredRegion");
-            }
-
-            if (c.AllowedRegions is { } allowed)
-            {
-                if (allowed.Count is 0 or > 32)
-                {
-                    Add("constraints.allowedRegions", "allowedRegions lists 1 to 32 regions or residency sets (eu, us, ap)");
-                }
-
-                if (allowed.Any(r => string.IsNullOrWhiteSpace(r) || r.Length > 64))
-                {
-                    Add("constraints.allowedRegions", "each allowed region is a non-empty name of at most 64 characters");
-                }
-            }
-
-            if (c.MaxCarbon is { } carbon && (double.IsNaN(carbon) || carbon <= 0 || carbon > 1_000_000))
-            {
-                Add("constraints.maxCarbon", "maxCarbon must be a positive number of grams CO2e (at most 1,000,000)");
-            }
+            ValidateConstraints(c, Add);
 
             if (c.RequireShieldCoverage == true && request.SecurityTier != SecurityTier.Shield)
             {
@@ -179,6 +138,55 @@ public static class RunRequestValidator
         }
 
         return Freeze(errors);
+    }
+
+    /// <summary>Checks the constraints of a run or a kept sandbox; problems go to <paramref name="add"/> by field.</summary>
+    public static void ValidateConstraints(RunConstraints c, Action<string, string> add)
+    {
+        void Add(string field, string message) => add(field, message);
+
+        if (c.MaxCost is < 0 or > 1000)
+        {
+            Add("constraints.maxCost", "maxCost must be between 0 and 1000 USD");
+        }
+
+        if (c.MaxLatency is < 1 or > 24 * 3600 * 1000)
+        {
+            Add("constraints.maxLatency", "maxLatency must be a positive number of milliseconds");
+        }
+
+        if (c.PreferredRegion is { Length: > 64 })
+        {
+            Add("constraints.preferredRegion", "preferredRegion is at most 64 characters");
+        }
+
+        if (c.PreferredRegionWeight is { } weight && (double.IsNaN(weight) || weight < 0 || weight > 100))
+        {
+            Add("constraints.preferredRegionWeight", "preferredRegionWeight must be between 0 and 100");
+        }
+
+        if (c.PreferredRegionWeight is not null && c.PreferredRegion is null)
+        {
+            Add("constraints.preferredRegionWeight", "preferredRegionWeight needs preferredRegion");
+        }
+
+        if (c.AllowedRegions is { } allowed)
+        {
+            if (allowed.Count is 0 or > 32)
+            {
+                Add("constraints.allowedRegions", "allowedRegions lists 1 to 32 regions or residency sets (eu, us, ap)");
+            }
+
+            if (allowed.Any(r => string.IsNullOrWhiteSpace(r) || r.Length > 64))
+            {
+                Add("constraints.allowedRegions", "each allowed region is a non-empty name of at most 64 characters");
+            }
+        }
+
+        if (c.MaxCarbon is { } carbon && (double.IsNaN(carbon) || carbon <= 0 || carbon > 1_000_000))
+        {
+            Add("constraints.maxCarbon", "maxCarbon must be a positive number of grams CO2e (at most 1,000,000)");
+        }
     }
 
     /// <summary>Throws a <see cref="SandstormException"/> (validation-failed, 400) when the request is invalid.</summary>
@@ -203,7 +211,8 @@ public static class RunRequestValidator
         && !path.Contains('\\')
         && path.Split('/').All(part => part.Length > 0 && part != "." && part != "..");
 
-    private static bool IsEnvironmentName(string name) =>
+    /// <summary>A POSIX-portable environment variable name of at most 128 characters.</summary>
+    public static bool IsEnvironmentName(string name) =>
         name.Length is > 0 and <= 128
         && (char.IsAsciiLetter(name[0]) || name[0] == '_')
         && name.All(ch => char.IsAsciiLetterOrDigit(ch) || ch == '_');

@@ -9,6 +9,9 @@ public interface IProvenanceService
     /// <summary>Builds, signs, stores and logs the provenance of a settled run. Idempotent per run id: a retry returns the first record and appends nothing.</summary>
     Task<ProvenanceRecord> RecordAsync(ProvenanceInput input, CancellationToken cancellationToken);
 
+    /// <summary>Signs, stores and logs the provenance of a kept sandbox that has ended (every command in order). Idempotent per sandbox id.</summary>
+    Task<ProvenanceRecord> RecordSandboxAsync(SandboxProvenanceInput input, CancellationToken cancellationToken);
+
     /// <summary>The verification bundle of a run, or null when the tenant has no such run.</summary>
     Task<ProvenanceBundle?> GetBundleAsync(string tenantId, string runId, CancellationToken cancellationToken);
 

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
+using Sandstorm.Core;
 
 namespace Sandstorm.Security.Provenance;
 
@@ -17,8 +19,20 @@ public sealed record InTotoStatement
     [JsonPropertyName("predicateType")]
     public required string PredicateType { get; init; }
 
+    /// <summary>A run's (<see cref="RunProvenancePredicate"/>) or a kept sandbox's (<see cref="SandboxProvenancePredicate"/>); parsed, a JSON element.</summary>
     [JsonPropertyName("predicate")]
-    public required RunProvenancePredicate Predicate { get; init; }
+    public required object Predicate { get; init; }
+
+    /// <summary>The predicate as a run's.</summary>
+    public RunProvenancePredicate RunPredicate() => As<RunProvenancePredicate>();
+
+    /// <summary>The predicate as a kept sandbox's.</summary>
+    public SandboxProvenancePredicate SandboxPredicate() => As<SandboxProvenancePredicate>();
+
+    private T As<T>()
+        where T : class =>
+        Predicate as T ?? ((JsonElement)Predicate).Deserialize<T>(SandstormJson.Options)
+            ?? throw new JsonException($"the predicate is not a {typeof(T).Name}");
 }
 
 /// <summary>An artefact of the run: a name and its digests (lowercase hex, keyed by algorithm).</summary>

@@ -36,19 +36,25 @@ public sealed class ProvenanceService : IProvenanceService
     /// <summary>Blob name of a run's envelope.</summary>
     public static string BlobName(string tenantId, string runId) => $"{tenantId}/{runId}.dsse.json";
 
-    public async Task<ProvenanceRecord> RecordAsync(ProvenanceInput input, CancellationToken cancellationToken)
+    public Task<ProvenanceRecord> RecordAsync(ProvenanceInput input, CancellationToken cancellationToken) =>
+        RecordStatementAsync(input.TenantId, input.RunId, StatementBuilder.Build(input), cancellationToken);
+
+    public Task<ProvenanceRecord> RecordSandboxAsync(SandboxProvenanceInput input, CancellationToken cancellationToken) =>
+        RecordStatementAsync(input.TenantId, input.SandboxId, SandboxStatementBuilder.Build(input), cancellationToken);
+
+    // The subject (a run or a kept sandbox) is named by its id: one envelope and one log entry each.
+    private async Task<ProvenanceRecord> RecordStatementAsync(string tenantId, string subjectId, InTotoStatement statement, CancellationToken cancellationToken)
     {
-        CheckId(input.TenantId, nameof(input.TenantId));
-        CheckId(input.RunId, nameof(input.RunId));
+        CheckId(tenantId, "TenantId");
+        CheckId(subjectId, "RunId");
         var container = await ContainerAsync(cancellationToken);
-        var blobName = BlobName(input.TenantId, input.RunId);
+        var blobName = BlobName(tenantId, subjectId);
         var blob = container.GetBlobClient(blobName);
 
         // The blob is written once and is the source of truth for the leaf: a retried or concurrent settle reuses the
         // first envelope instead of signing a second one (ECDSA signatures differ each time, so two would not match).
         // The first settle is the common case, so it signs and uploads create-only straight away; a conflict means an
         // earlier attempt stored its envelope, which is read back and used instead.
-        var statement = StatementBuilder.Build(input);
         var envelope = await DsseV1.SignAsync(_signer, DsseV1.InTotoPayloadType, StatementBuilder.Serialize(statement), cancellationToken);
         var envelopeBytes = envelope.ToCanonicalJson();
         try
@@ -70,20 +76,20 @@ public sealed class ProvenanceService : IProvenanceService
 
         var stored = DsseEnvelope.Parse(envelopeBytes);
         var keyId = stored.Signatures.FirstOrDefault()?.KeyId ?? "";
-        var appended = await _log.AppendAsync(new LogAppend(input.RunId, input.TenantId, envelopeBytes, blobName, keyId), cancellationToken);
+        var appended = await _log.AppendAsync(new LogAppend(subjectId, tenantId, envelopeBytes, blobName, keyId), cancellationToken);
         if (appended.AlreadyPresent)
         {
-            var entry = await _log.FindByRunAsync(input.RunId, cancellationToken);
-            if (entry is null || entry.TenantId != input.TenantId)
+            var entry = await _log.FindByRunAsync(subjectId, cancellationToken);
+            if (entry is null || entry.TenantId != tenantId)
             {
-                throw new InvalidOperationException($"run {input.RunId} is already logged for another tenant");
+                throw new InvalidOperationException($"run {subjectId} is already logged for another tenant");
             }
 
-            _logger.LogInformation("Provenance of run {RunId} was already logged at {Index}", input.RunId, appended.Index);
+            _logger.LogInformation("Provenance of run {RunId} was already logged at {Index}", subjectId, appended.Index);
         }
         else
         {
-            _logger.LogInformation("Logged provenance of run {RunId} at {Index}", input.RunId, appended.Index);
+            _logger.LogInformation("Logged provenance of run {RunId} at {Index}", subjectId, appended.Index);
         }
 
         return new ProvenanceRecord(blob.Uri.AbsoluteUri, blobName, appended.Index, keyId);

@@ -73,7 +73,7 @@ public static class BundleVerifier
                 failures.Add($"statement type '{statement.Type}' is not in-toto v1");
             }
 
-            if (statement.PredicateType != RunProvenancePredicate.TypeV1)
+            if (statement.PredicateType is not (RunProvenancePredicate.TypeV1 or SandboxProvenancePredicate.TypeV1))
             {
                 warnings.Add($"unknown predicate type '{statement.PredicateType}'");
             }
