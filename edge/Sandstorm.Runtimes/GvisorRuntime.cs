@@ -165,6 +165,14 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
             return null;
         }
 
+        if (Options.Shield is not null && !claimed.ShieldTraced && (spec.Shield is not null || Options.ShieldPolicy is not null))
+        {
+            // Booted before Shield's monitor listened: its trace points go nowhere, so a watched execution boots its own.
+            _ = DestroyAsync(claimed);
+            Refill();
+            return null;
+        }
+
         try
         {
             // The boot's own memory peak and CPU time are not the execution's.
@@ -183,6 +191,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
         return new SandboxContext(spec, Options, claimed.Id)
         {
             Warm = true,
+            ShieldTraced = claimed.ShieldTraced,
             Claimed = claimed.Claimed,
             Cgroup = claimed.Cgroup,
             Scratch = claimed.Scratch,
@@ -362,7 +371,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
     private async Task BootWarmAsync()
     {
         var id = WarmPrefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
-        var context = new SandboxContext(WarmSpec, Options, id) { Warm = true };
+        var context = new SandboxContext(WarmSpec, Options, id) { Warm = true, ShieldTraced = Options.Shield?.GvisorInitConfig is not null };
         var ready = false;
         try
         {

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.Channels;
+using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Sandboxes;
 using Sandstorm.Runtimes.Internal;
 
@@ -32,6 +33,7 @@ public sealed class KeptSandbox : ISandboxSession, IAsyncDisposable
 
     private readonly Process _init;
     private readonly Func<Task> _destroy;
+    private readonly KeptShield _shield;
     private readonly Stream _toInit;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly ConcurrentDictionary<uint, KeptProcess> _processes = new();
@@ -43,8 +45,9 @@ public sealed class KeptSandbox : ISandboxSession, IAsyncDisposable
     private int _nextId;
     private int _disposed;
 
-    internal KeptSandbox(string id, string runtime, KeptSandboxSpec spec, Process init, Func<(long, long)> usage, Action<KeptSandboxSpec> applyLimits, Func<Task> destroy)
+    internal KeptSandbox(string id, string runtime, KeptSandboxSpec spec, KeptShield shield, Process init, Func<(long, long)> usage, Action<KeptSandboxSpec> applyLimits, Func<Task> destroy)
     {
+        _shield = shield;
         Id = id;
         Runtime = runtime;
         Spec = spec;
@@ -74,6 +77,32 @@ public sealed class KeptSandbox : ISandboxSession, IAsyncDisposable
         _applyLimits(spec);
         Spec = spec with { DiskMiB = Spec.DiskMiB };
     }
+
+    /// <summary>
+    /// Completes with the finding once Shield quarantined the sandbox — its monitor (a finding at or above the policy's
+    /// threshold) or an outside alert (Falco) — having killed every process in it (the sandbox then ends). Never completes
+    /// for a sandbox Shield left alone.
+    /// </summary>
+    public Task<ShieldFinding> Quarantined => _shield.Quarantined;
+
+    /// <summary>Shield's findings so far (the monitor's and outside alerts'), in the order made.</summary>
+    public IReadOnlyList<ShieldFinding> ShieldFindings => _shield.Report().Findings;
+
+    /// <summary>What Shield has seen of the sandbox so far: coverage (and why not full), time watched, findings, quarantine.</summary>
+    public ShieldReport ShieldReport() => _shield.Report();
+
+    /// <summary>
+    /// Starts Shield's watch of a sandbox that was started without a policy (a warm one, as it is claimed); false when it is
+    /// already watched. Commands started from now on are seen.
+    /// </summary>
+    public bool WatchWithShield(Shield.ShieldPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return _shield.Start(policy);
+    }
+
+    /// <summary>Ties a claimed warm sandbox to its tenant, for matching Falco alerts that name it.</summary>
+    internal void AssignTenant(string tenantId) => _shield.Running.TenantId = tenantId;
 
     /// <summary>Completes when the sandbox has ended, whether destroyed or died (its init exited).</summary>
     public Task Ended => _ended.Task;
@@ -235,6 +264,8 @@ public sealed class KeptSandbox : ISandboxSession, IAsyncDisposable
         }
         finally
         {
+            // After the processes are gone: the watch judges the last events, then closes; the id is released.
+            await _shield.DisposeAsync();
             try
             {
                 _init.Kill(entireProcessTree: true);

@@ -67,6 +67,16 @@ public sealed class KeptSandboxPool : IAsyncDisposable
                 try
                 {
                     claimed.ApplyLimits(spec);
+                    if (spec.TenantId is { } tenant)
+                    {
+                        claimed.AssignTenant(tenant);
+                    }
+
+                    if (spec.Shield is { } policy)
+                    {
+                        claimed.WatchWithShield(policy);
+                    }
+
                     Refill();
                     return claimed;
                 }

@@ -40,11 +40,13 @@ public sealed class ProcessRuntime : SandboxRuntimeBase, IAsyncDisposable
 
     /// <summary>
     /// Python runs are forked from a warm interpreter (<see cref="PythonForkServer"/>) once it is up, when the execution has
-    /// cgroups to hold its limits (the launcher's rlimits are for the degraded mode); everything else starts its interpreter.
+    /// cgroups to hold its limits (the launcher's rlimits are for the degraded mode) and Shield does not watch it;
+    /// everything else starts its interpreter.
     /// </summary>
     private protected override async Task<ChildOutcome> RunCodeAsync(SandboxContext context, Func<Task> stopSandbox, CancellationToken ct)
     {
-        if (context.Cgroup is null || !Options.PythonForkServer || !PythonForkServer.Serves(context.Spec) || !_python.IsReady())
+        // A watched run starts its own interpreter: a fork of the warm one runs no exec, which the monitor needs to see it.
+        if (context.Cgroup is null || context.Watched || !Options.PythonForkServer || !PythonForkServer.Serves(context.Spec) || !_python.IsReady())
         {
             return await base.RunCodeAsync(context, stopSandbox, ct);
         }

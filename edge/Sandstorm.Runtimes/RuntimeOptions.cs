@@ -46,15 +46,17 @@ public sealed record RuntimeOptions
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     /// <summary>
-    /// Shield's runtime monitor (<see cref="Shield.ShieldMonitor.StartAsync"/>); null: sandboxes are not monitored. Each
-    /// execution is watched from before its first process starts until its clean-up, and quarantined (every process
+    /// Shield's runtime monitor (<see cref="Shield.ShieldMonitor.StartAsync(Shield.ShieldMonitorOptions, CancellationToken)"/>,
+    /// or one made by <see cref="Shield.ShieldMonitor.Create"/> and started later); null: sandboxes are not monitored. A
+    /// Shield execution is watched from before its first process starts until its clean-up, and quarantined (every process
     /// killed) on a finding at or above its policy's threshold.
     /// </summary>
     public Shield.ShieldMonitor? Shield { get; init; }
 
     /// <summary>
     /// The Shield policy of an execution (tenant rules, egress, threshold, callbacks); null from it: not monitored. Without
-    /// it, every execution is monitored with the default rules and policy.
+    /// it, an execution is monitored when its spec asks for it (<see cref="ExecutionSpec.Shield"/>, through
+    /// <see cref="Shield.ShieldPolicy.For"/>), and not otherwise.
     /// </summary>
     public Func<ExecutionSpec, Shield.ShieldPolicy?>? ShieldPolicy { get; init; }
 }

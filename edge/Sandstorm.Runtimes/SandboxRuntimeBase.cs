@@ -48,6 +48,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         }
 
         var context = (cgroups ? ClaimWarm(spec) : null) ?? new SandboxContext(spec, Options);
+        RunningSandbox? running = null;
         try
         {
             if (context.Warm)
@@ -67,8 +68,11 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 context.Scratch = Scratch.Create(Options, context.Id, spec, ScratchOwner(context));
             }
 
+            // Findable by its id (and pids) from here on, so an outside alert can reach and kill it (Falco).
+            running = RunningSandboxes.Register(context.Id, Name, kept: false, spec.RunId, spec.TenantId, () => KillForShieldAsync(context));
+
             // Shield watches from before the first process starts until the code has ended (see Shield/ShieldMonitor).
-            var shield = WatchSandbox(context);
+            var (shield, unwatched) = await WatchSandboxAsync(context, ct);
             ChildOutcome outcome;
             try
             {
@@ -106,29 +110,53 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 PeakMemoryBytes = peak,
                 OomKilled = oom && !outcome.TimedOut,
                 TimedOut = outcome.TimedOut,
+                ExecutionId = context.Id,
+                Shield = ShieldReportOf(spec, shield, unwatched, running, outcome.WallTime),
             };
         }
         finally
         {
+            if (running is not null)
+            {
+                RunningSandboxes.Unregister(running);
+            }
+
             await CleanupAsync(context);
         }
     }
 
-    private Shield.ShieldWatch? WatchSandbox(SandboxContext context)
+    /// <summary>
+    /// Starts Shield's watch of an execution: with the policy of <see cref="RuntimeOptions.ShieldPolicy"/>, else the one its
+    /// spec asks for (none: not watched). Returns the watch, or why a Shield execution could not be watched.
+    /// </summary>
+    private async Task<(Shield.ShieldWatch? Watch, string? Unwatched)> WatchSandboxAsync(SandboxContext context, CancellationToken ct)
     {
-        if (Options.Shield is not { } monitor)
-        {
-            return null;
-        }
-
-        var policy = Options.ShieldPolicy is { } choose ? choose(context.Spec) : new Shield.ShieldPolicy();
+        var policy = Options.ShieldPolicy is { } choose ? choose(context.Spec) : Shield.ShieldPolicy.For(context.Spec.Shield);
         if (policy is null)
         {
-            return null;
+            return (null, null);
+        }
+
+        if (Options.Shield is not { } monitor)
+        {
+            return (null, "this host runs no Shield monitor");
+        }
+
+        if (!monitor.Started.IsCompleted)
+        {
+            // A host that starts its monitor in the background: a Shield execution waits for it rather than run unwatched.
+            try
+            {
+                await monitor.Started.WaitAsync(monitor.Options.StartTimeout, ct);
+            }
+            catch (TimeoutException)
+            {
+                return (null, "the Shield monitor did not start in time");
+            }
         }
 
         var cgroup = context.Cgroup;
-        return monitor.Watch(new Shield.ShieldWatchRequest
+        var watch = monitor.Watch(new Shield.ShieldWatchRequest
         {
             SandboxId = context.Id,
             Runtime = Name,
@@ -136,7 +164,46 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             Policy = policy,
             Quarantine = cgroup is null ? null : () => cgroup.KillAllAsync(Options.KillGrace, Options.TimeProvider),
         });
+        context.Watched = watch.Coverage.Level != ShieldCoverageLevel.None;
+        return (watch, null);
     }
+
+    /// <summary>What Shield saw of an execution; null for one that was not a Shield run and that no alert named.</summary>
+    private static ShieldReport? ShieldReportOf(ExecutionSpec spec, Shield.ShieldWatch? watch, string? unwatched, RunningSandbox running, TimeSpan wall)
+    {
+        var external = running.ExternalFindings;
+        if (watch is null && spec.Shield is null && external.Count == 0)
+        {
+            return null;
+        }
+
+        var coverage = watch?.Coverage ?? Shield.ShieldCoverage.None(unwatched ?? "not a Shield run: the runtime monitor did not watch it");
+        var findings = new List<ShieldFinding>();
+        if (watch is not null)
+        {
+            var quarantining = watch.QuarantineFinding;
+            var sequence = 0;
+            foreach (var finding in watch.Findings)
+            {
+                findings.Add(Sandstorm.Shield.FindingContracts.ToContract(finding, $"{running.Id}-{++sequence}", ReferenceEquals(finding, quarantining)));
+            }
+        }
+
+        findings.AddRange(external);
+        return new ShieldReport
+        {
+            Coverage = coverage.Level,
+            CoverageReason = coverage.Reason,
+            MonitoredMs = coverage.Level == ShieldCoverageLevel.None ? 0 : (long)wall.TotalMilliseconds,
+            Events = watch?.Events ?? 0,
+            Quarantined = watch?.Quarantined == true || external.Any(f => f.Quarantined),
+            Findings = findings,
+        };
+    }
+
+    /// <summary>Kills every process of a sandbox for Shield (an outside alert): true once the last one is gone.</summary>
+    private protected async Task<bool> KillForShieldAsync(SandboxContext context) =>
+        context.Cgroup is { } cgroup && await cgroup.KillAllAsync(Options.KillGrace, Options.TimeProvider);
 
     /// <summary>Whether this runtime can keep a sandbox across many commands (<see cref="StartKeptAsync"/>).</summary>
     public virtual bool CanKeep => false;
@@ -162,19 +229,32 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         var execution = KeptExecution(spec);
         var context = new SandboxContext(execution, Options) { Kept = true, Command = SandboxInit.Command };
         KeptSandbox? sandbox = null;
+        KeptShield? shield = null;
         try
         {
             await ClaimAsync(context);
             context.Cgroup = SandboxCgroup.Create(Options, context.Id, CgroupMemoryBytes(execution), CgroupPidsLimit(execution), execution.Cpu);
             AssignSandboxUser(context);
             context.Scratch = Scratch.CreateEmpty(Options, context.Id, ScratchOwner(context), spec.DiskMiB);
+            var cgroup = context.Cgroup;
+
+            // Findable and watched before its init starts, for its whole life (until it is disposed).
+            shield = new KeptShield(
+                RunningSandboxes.Register(context.Id, Name, kept: true, runId: null, spec.TenantId, () => KillForShieldAsync(context)),
+                policy => WatchKept(context, policy));
+            if (spec.Shield is { } policy)
+            {
+                await WaitForMonitorAsync(ct);
+                shield.Start(policy);
+            }
+
             var launch = await PrepareAsync(context, ct);
             var init = await ChildRunner.StartKeptAsync(launch, context);
-            var cgroup = context.Cgroup;
             sandbox = new KeptSandbox(
                 context.Id,
                 Name,
                 spec,
+                shield,
                 init,
                 () => cgroup.ReadStats() is var (cpu, peak, _) ? (cpu, peak) : default,
                 limits =>
@@ -207,9 +287,50 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 {
                     // Left for the next sweep of what dead owners left in the work root.
                 }
+                finally
+                {
+                    if (shield is not null)
+                    {
+                        await shield.DisposeAsync();
+                    }
+                }
             }
 
             throw;
+        }
+    }
+
+    // Shield's watch of a kept sandbox; null without a monitor (its report then says none, and why).
+    private Shield.ShieldWatch? WatchKept(SandboxContext context, Shield.ShieldPolicy policy)
+    {
+        if (Options.Shield is not { } monitor || context.Cgroup is not { } cgroup)
+        {
+            return null;
+        }
+
+        return monitor.Watch(new Shield.ShieldWatchRequest
+        {
+            SandboxId = context.Id,
+            Runtime = Name,
+            PidsCgroup = Path.Combine(Options.CgroupRoot, "pids", Options.CgroupParent, context.Id),
+            Policy = policy,
+            Quarantine = () => cgroup.KillAllAsync(Options.KillGrace, Options.TimeProvider),
+        });
+    }
+
+    // A monitor started in the background is waited for (bounded) before a watch begins.
+    private async Task WaitForMonitorAsync(CancellationToken ct)
+    {
+        if (Options.Shield is { Started.IsCompleted: false } monitor)
+        {
+            try
+            {
+                await monitor.Started.WaitAsync(monitor.Options.StartTimeout, ct);
+            }
+            catch (TimeoutException)
+            {
+                // The watch then reports coverage none, with the monitor's reason.
+            }
         }
     }
 

@@ -354,4 +354,28 @@ public static class HttpFunctions
     public static IActionResult Unmatched(
         [HttpTrigger(AuthorizationLevel.Anonymous, Route = ApiRoutes.UnmatchedRoute)] HttpRequest request) =>
         new ResultActionResult(RouteProblems.Unmatched(request.HttpContext));
+    [Function("PostShieldAlerts")]
+    public static async Task<IActionResult> PostShieldAlerts(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/shield/alerts")] HttpRequest request) =>
+        new ResultActionResult(await ShieldEndpoints.PostAlertsAsync(request.HttpContext));
+
+    [Function("GetShieldFindings")]
+    public static async Task<IActionResult> GetShieldFindings(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/shield/findings")] HttpRequest request) =>
+        new ResultActionResult(await ShieldEndpoints.GetFindingsAsync(request.HttpContext));
+
+    [Function("PutShieldRules")]
+    public static async Task<IActionResult> PutShieldRules(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = "v1/shield/rules")] HttpRequest request) =>
+        new ResultActionResult(await ShieldEndpoints.PutRulesAsync(request.HttpContext));
+
+    [Function("GetShieldRules")]
+    public static async Task<IActionResult> GetShieldRules(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/shield/rules")] HttpRequest request) =>
+        new ResultActionResult(await ShieldEndpoints.GetRulesAsync(request.HttpContext));
+
+    [Function("GetComplianceReport")]
+    public static async Task<IActionResult> GetComplianceReport(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/compliance/reports")] HttpRequest request) =>
+        new ResultActionResult(await ComplianceEndpoints.GetReportAsync(request.HttpContext));
 }

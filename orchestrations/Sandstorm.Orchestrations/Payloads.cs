@@ -84,6 +84,12 @@ public sealed record ExecutionSummary
     public bool OomKilled { get; init; }
 
     public bool TimedOut { get; init; }
+
+    /// <summary>Host-side id of the sandbox (local and edge runtimes), for matching Falco alerts that arrive late.</summary>
+    public string? ExecutionId { get; init; }
+
+    /// <summary>What Shield's runtime monitor saw (local and edge runtimes); null where nothing watched.</summary>
+    public ShieldReport? Shield { get; init; }
 }
 
 /// <summary>
@@ -100,7 +106,11 @@ public sealed record ExecuteOutcome(ExecutionSummary? Result, RunError? Error, s
 public sealed record MonitorInput(RunTicket Run, SandboxLease Lease, ExecutionSummary Result);
 
 /// <summary>Shield's verdict over a run's usage and security events.</summary>
-public sealed record MonitorOutcome(string Verdict, IReadOnlyList<string> Findings, bool Quarantine);
+public sealed record MonitorOutcome(string Verdict, IReadOnlyList<string> Findings, bool Quarantine)
+{
+    /// <summary>Shield's report of the run (every Shield run has one, with its coverage; other runs only when an alert named them).</summary>
+    public ShieldReport? Shield { get; init; }
+}
 
 /// <summary>Everything Settle needs to release, bill, record and sign a run, whatever happened.</summary>
 public sealed record SettleInput

@@ -32,6 +32,7 @@ public sealed class ProvenanceRecorder(IProvenanceService provenance, RunPayload
                 Cost = result.Cost,
                 ExitCode = executed.ExitCode,
                 SecurityVerdict = settle.Monitor?.Verdict,
+                Shield = result.Shield,
             },
             cancellationToken);
         return record.ToRef();

@@ -35,11 +35,13 @@ public sealed class RunPayloads(PayloadStore payloads)
         PeakMemoryBytes = result.PeakMemoryBytes,
         OomKilled = result.OomKilled,
         TimedOut = result.TimedOut,
+        ExecutionId = result.ExecutionId,
+        Shield = result.Shield,
     };
 
     public Task<string> GetTextAsync(Payload payload, CancellationToken cancellationToken) => payloads.GetAsync(payload, cancellationToken);
 
-    /// <summary>The execution spec of a request.</summary>
+    /// <summary>The execution spec of a request (who it is for, and Shield's monitoring, are the caller's to add).</summary>
     public static ExecutionSpec SpecOf(RunRequest request) => new()
     {
         Language = request.Language,

@@ -16,8 +16,16 @@ namespace Sandstorm.Orchestrations;
 public sealed class SettleRouting(IRoutingLearner learner, RoutingMarketState market, IProviderCatalog catalog)
 {
     /// <summary>
-    /// The run's fees: Autopilot on the savings against the decision's baseline, Shield per monitored second. Shield's coverage
-    /// is not reported yet (the Shield work supplies it), so a Shield run pays no Shield fee until it is: <paramref name="shield"/> = null.
+    /// What Shield bills a run on: its monitored seconds when the monitor really watched it — full coverage, and partial
+    /// too (gVisor's trace points: most rules fire and kill there; the result says what is not seen) — and nothing when the
+    /// coverage was none (a cloud, a machine without eBPF, a run stopped before its result), whatever the tier asked.
+    /// </summary>
+    public static ShieldCoverage? ShieldBilled(ShieldReport? report) =>
+        report is { Coverage: not ShieldCoverageLevel.None, MonitoredMs: > 0 } ? new ShieldCoverage(report.MonitoredMs / 1000.0) : null;
+
+    /// <summary>
+    /// The run's fees: Autopilot on the savings against the decision's baseline, Shield per monitored second
+    /// (<paramref name="shield"/>, from <see cref="ShieldBilled"/>; null = no real coverage, no Shield fee).
     /// </summary>
     public static FeeBreakdown Fees(string provider, decimal providerCost, SecurityTier tier, RouteDecision? route, ShieldCoverage? shield = null) =>
         TierFees.Compute(new FeeInput(provider, providerCost, tier)

@@ -77,6 +77,11 @@ public static class ApiRoutes
         ("SnapshotSandbox", "POST", "v1/sandboxes/{id}/snapshot"),
         ("RestoreSnapshot", "POST", "v1/snapshots/{id}/restore"),
         ("ListSnapshots", "GET", "v1/snapshots"),
+        ("PostShieldAlerts", "POST", "v1/shield/alerts"),
+        ("GetShieldFindings", "GET", "v1/shield/findings"),
+        ("PutShieldRules", "PUT", "v1/shield/rules"),
+        ("GetShieldRules", "GET", "v1/shield/rules"),
+        ("GetComplianceReport", "GET", "v1/compliance/reports"),
     ];
 
     /// <summary>
@@ -155,6 +160,11 @@ public static class ApiRoutes
         app.MapPost("/v1/sandboxes/{id}/snapshot", (Delegate)((HttpContext h) => RunEndpoints.SnapshotsNotSupportedAsync(h))).WithName("SnapshotSandbox");
         app.MapPost("/v1/snapshots/{id}/restore", (Delegate)((HttpContext h) => RunEndpoints.SnapshotsNotSupportedAsync(h))).WithName("RestoreSnapshot");
         app.MapGet("/v1/snapshots", (Delegate)((HttpContext h) => RunEndpoints.SnapshotsNotSupportedAsync(h))).WithName("ListSnapshots");
+        app.MapPost("/v1/shield/alerts", (Delegate)((HttpContext h) => ShieldEndpoints.PostAlertsAsync(h))).WithName("PostShieldAlerts");
+        app.MapGet("/v1/shield/findings", (Delegate)((HttpContext h) => ShieldEndpoints.GetFindingsAsync(h))).WithName("GetShieldFindings");
+        app.MapPut("/v1/shield/rules", (Delegate)((HttpContext h) => ShieldEndpoints.PutRulesAsync(h))).WithName("PutShieldRules");
+        app.MapGet("/v1/shield/rules", (Delegate)((HttpContext h) => ShieldEndpoints.GetRulesAsync(h))).WithName("GetShieldRules");
+        app.MapGet("/v1/compliance/reports", (Delegate)((HttpContext h) => ComplianceEndpoints.GetReportAsync(h))).WithName("GetComplianceReport");
         EnsureParity(app);
         return app;
     }

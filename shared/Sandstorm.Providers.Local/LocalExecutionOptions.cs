@@ -17,6 +17,12 @@ public sealed class LocalExecutionOptions
     /// <summary>Parent cgroup of this host's sandboxes under each v1 controller.</summary>
     public string CgroupParent { get; set; } = "sandstorm/local";
 
+    /// <summary>
+    /// Whether this host runs Shield's runtime monitor (bpftrace and gVisor's trace points) for <c>securityTier: shield</c>
+    /// runs. On a machine where eBPF cannot run (not root, no bpftrace, no tracefs) it starts anyway and says coverage none.
+    /// </summary>
+    public bool Shield { get; set; } = true;
+
     /// <summary>gVisor sandboxes kept booted ahead of demand, so a <c>strong</c> run skips the boot.</summary>
     public int WarmGvisorSandboxes { get; set; } = 1;
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Sandstorm.Runtimes;
+using Sandstorm.Runtimes.Shield;
 
 namespace Sandstorm.Providers.Local;
 
@@ -29,24 +30,35 @@ public static class LocalExecutionServiceCollectionExtensions
                 CgroupParent = local.CgroupParent,
                 WarmGvisorSandboxes = local.WarmGvisorSandboxes,
             };
-            return local.WorkRoot is { Length: > 0 } root ? options with { WorkRoot = root } : options;
+            options = local.WorkRoot is { Length: > 0 } root ? options with { WorkRoot = root } : options;
+
+            // One monitor for the process, attached in the background by LocalRuntimeWarmup: a Shield run that comes
+            // before it has attached waits for it (see SandboxRuntimeBase), and the runtimes' offers wait to say coverage.
+            return local.Shield ? options with { Shield = ShieldMonitor.Create(ShieldMonitorOptions.For(options)) } : options;
         });
         services.AddSandstormRuntimes();
         services.TryAddSingleton<LocalProvider>();
         services.AddSingleton<ISandboxProvider>(sp => sp.GetRequiredService<LocalProvider>());
         services.AddSingleton<ISandboxKeeper>(sp => sp.GetRequiredService<LocalProvider>());
+        services.AddSingleton<IShieldAlertTarget>(sp => sp.GetRequiredService<LocalProvider>());
         services.TryAddSingleton<IProviderCatalog, ProviderCatalog>();
         services.AddHostedService<LocalRuntimeWarmup>();
         return services;
     }
 
     /// <summary>Probes the runtimes in the background at start and keeps gVisor's warm pool; disposes the pool at stop.</summary>
-    private sealed class LocalRuntimeWarmup(LocalProvider provider, IReadOnlyList<ISandboxRuntime> runtimes) : IHostedService
+    private sealed class LocalRuntimeWarmup(LocalProvider provider, IReadOnlyList<ISandboxRuntime> runtimes, RuntimeOptions options) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
             _ = Task.Run(async () =>
             {
+                // First the monitor: a warm gVisor sandbox reports to it only if it is listening when the sandbox boots.
+                if (options.Shield is { } shield)
+                {
+                    await shield.StartAsync(CancellationToken.None);
+                }
+
                 var working = await provider.GetCapabilitiesAsync("", CancellationToken.None);
                 if (working?.Runtimes.Any(r => r.Name == GvisorRuntime.RuntimeName) == true)
                 {
@@ -64,6 +76,11 @@ public static class LocalExecutionServiceCollectionExtensions
             foreach (var runtime in runtimes.OfType<IAsyncDisposable>())
             {
                 await runtime.DisposeAsync();
+            }
+
+            if (options.Shield is { } shield)
+            {
+                await shield.DisposeAsync();
             }
         }
     }

@@ -14,7 +14,7 @@ namespace Sandstorm.Providers.Local;
 /// — a plain process for <c>none</c>. It offers what works here (each runtime probes itself once, with a real sandbox).
 /// Releasing a lease kills its execution if it is still running (cancel, deadline).
 /// </summary>
-public sealed class LocalProvider : ISandboxProvider, ISandboxKeeper, IAsyncDisposable
+public sealed class LocalProvider : ISandboxProvider, ISandboxKeeper, IShieldAlertTarget, IAsyncDisposable
 {
     public const string Id = "local";
     public const string Region = "local";
@@ -31,10 +31,12 @@ public sealed class LocalProvider : ISandboxProvider, ISandboxKeeper, IAsyncDisp
     private readonly ConcurrentDictionary<string, KeptSandbox> _kept = new();
     private readonly ConcurrentDictionary<string, KeptSandboxPool> _pools = new();
     private readonly Lazy<Task<ProviderCapabilities>> _working;
+    private readonly Runtimes.Shield.ShieldMonitor? _shield;
 
-    public LocalProvider(IReadOnlyList<ISandboxRuntime> runtimes, IOptions<LocalExecutionOptions> options)
+    public LocalProvider(IReadOnlyList<ISandboxRuntime> runtimes, IOptions<LocalExecutionOptions> options, RuntimeOptions? runtimeOptions = null)
     {
         _options = options.Value;
+        _shield = runtimeOptions?.Shield;
         _runtimes = [.. runtimes.Where(r => r.Isolation != IsolationLevel.None || _options.AllowUnisolated)];
         Capabilities = new ProviderCapabilities
         {
@@ -211,9 +213,52 @@ public sealed class LocalProvider : ISandboxProvider, ISandboxKeeper, IAsyncDisp
         }
     }
 
+    /// <summary>
+    /// Takes a Falco alert to the sandbox it names on this machine (by host-side id, Falco's short id, or a pid in it), if
+    /// it is this tenant's: kills it at once when <see cref="ShieldAlertDelivery.Kill"/>; the finding then comes back
+    /// with the run's result (or the kept sandbox's <see cref="KeptSandbox.Quarantined"/>).
+    /// </summary>
+    public async Task<ShieldAlertMatch?> DeliverAsync(ShieldAlertDelivery alert, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(alert);
+        // A pid names a process of the machine Falco runs on: only this machine's, when the alert says which it is.
+        var pids = alert.Hostname is null || string.Equals(alert.Hostname, Environment.MachineName, StringComparison.OrdinalIgnoreCase) ? alert.Pids : [];
+        var sandbox = alert.SandboxIds.Select(RunningSandboxes.Find).FirstOrDefault(s => s is not null)
+            ?? pids.Select(RunningSandboxes.FindByPid).FirstOrDefault(s => s is not null);
+
+        // Another tenant's sandbox is not this alert's to touch: as if it were not there.
+        if (sandbox is null || sandbox.TenantId != alert.TenantId)
+        {
+            return null;
+        }
+
+        var recorded = await sandbox.ReportAsync(alert.Finding, alert.Kill);
+        return new ShieldAlertMatch
+        {
+            Provider = Id,
+            Action = recorded.Quarantined ? "killed" : "reported",
+            SandboxId = sandbox.Id,
+            RunId = sandbox.RunId,
+            Kept = sandbox.Kept,
+            Finding = recorded,
+        };
+    }
+
     private async Task<ProviderCapabilities> ProbeAsync()
     {
+        // The monitor attaches in the background at start: coverage is known once it has.
+        if (_shield is not null)
+        {
+            await _shield.Started;
+        }
+
         var probes = await Task.WhenAll(_runtimes.Select(async r => (Runtime: r, Probe: await r.ProbeAsync(CancellationToken.None))));
-        return Capabilities with { Runtimes = [.. probes.Where(p => p.Probe.Works).Select(p => new RuntimeOffer(p.Runtime.Name, p.Runtime.Isolation))] };
+        return Capabilities with
+        {
+            Runtimes = [.. probes.Where(p => p.Probe.Works).Select(p => new RuntimeOffer(p.Runtime.Name, p.Runtime.Isolation)
+            {
+                Shield = _shield?.CoverageOf(p.Runtime.Name).Level ?? ShieldCoverageLevel.None,
+            })],
+        };
     }
 }

@@ -48,7 +48,11 @@ public sealed record ProvisionRequest(
     double Cpu,
     int MemoryMiB,
     TimeSpan Timeout,
-    IsolationLevel IsolationLevel);
+    IsolationLevel IsolationLevel)
+{
+    /// <summary>The run requires Shield's runtime monitoring (<c>constraints.requireShieldCoverage</c>): pick a placement that has it.</summary>
+    public bool RequireShieldCoverage { get; init; }
+}
 
 /// <summary>A provisioned sandbox. Travels between activities, so it stays small and holds no secrets.</summary>
 public sealed record SandboxLease(string Provider, string SandboxId, string Runtime, string Region)

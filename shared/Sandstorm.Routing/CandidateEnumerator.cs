@@ -79,6 +79,11 @@ public static class CandidateEnumerator
             return $"runtime gives isolation '{levels}', run needs '{Name(w.IsolationLevel)}'";
         }
 
+        if (w.Constraints?.RequireShieldCoverage == true && runtime.Shield == ShieldCoverageLevel.None)
+        {
+            return $"{ShieldPrefix}: {provider.Provider}/{runtime.Name} has no Shield runtime monitoring here";
+        }
+
         if (w.RuntimePreference is { Length: > 0 } want && !string.Equals(want, runtime.Name, StringComparison.OrdinalIgnoreCase))
         {
             return $"runtimePreference is '{want}'";
@@ -151,6 +156,29 @@ public static class CandidateEnumerator
             }
         }
 
+        // The Shield requirement rules out placements that could otherwise run it: say which, and why the rest failed.
+        if (w.Constraints?.RequireShieldCoverage == true)
+        {
+            var uncovered = rejected
+                .Where(c => c.Rejected!.StartsWith(ShieldPrefix, StringComparison.Ordinal))
+                .Select(c => $"{c.Provider}/{c.Runtime}")
+                .Distinct(StringComparer.Ordinal)
+                .ToList();
+            if (uncovered.Count > 0)
+            {
+                var others = rejected
+                    .Where(c => offering.Contains(c.Provider) && !c.Rejected!.StartsWith(ShieldPrefix, StringComparison.Ordinal))
+                    .Select(c => $"{c.Key}: {c.Rejected}")
+                    .Distinct(StringComparer.Ordinal)
+                    .ToList();
+                return new NoCandidateException(
+                    ErrorCodes.NoCandidate,
+                    $"no placement with Shield coverage (constraints.requireShieldCoverage) can run isolation level '{level}': "
+                    + $"{string.Join(", ", uncovered)} have no runtime monitoring"
+                    + (others.Count > 0 ? $"; the others: {string.Join("; ", others)}" : ""));
+            }
+        }
+
         // Name the first reason that rules out every candidate of a provider that could give the level.
         var reasons = rejected
             .Where(c => offering.Contains(c.Provider))
@@ -174,6 +202,8 @@ public static class CandidateEnumerator
     public static string HealthKey(string provider, string region) => $"{provider}/{region}";
 
     private const string AllowedRegionsPrefix = "region not in constraints.allowedRegions";
+
+    private const string ShieldPrefix = "no Shield coverage (constraints.requireShieldCoverage)";
 
     /// <summary>The wire name of an isolation level.</summary>
     public static string Name(IsolationLevel level) => level.ToString().ToLowerInvariant();

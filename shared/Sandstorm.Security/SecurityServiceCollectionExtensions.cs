@@ -65,6 +65,11 @@ public static class SecurityServiceCollectionExtensions
             sp.GetRequiredService<IProvenanceSigner>(),
             sp.GetRequiredService<ITransparencyLog>(),
             Logger<ProvenanceService>(sp)));
+        services.TryAddSingleton(sp => new Compliance.ComplianceReportService(
+            sp.GetRequiredService<ITransparencyLog>(),
+            sp.GetRequiredService<IProvenanceSigner>(),
+            sp.GetRequiredService<BlobServiceClient>(),
+            sp.GetRequiredService<TimeProvider>()));
         return services;
     }
 

@@ -46,8 +46,11 @@ public sealed record LedgerEntry
     /// <summary>max(0, baseline − provider cost).</summary>
     public decimal Savings { get; init; }
 
-    /// <summary>Seconds of execution Shield monitored (null = no real coverage).</summary>
+    /// <summary>Seconds of execution Shield monitored and billed (null = no real coverage, no Shield fee).</summary>
     public double? MonitoredSeconds { get; init; }
+
+    /// <summary>Shield's coverage of the run (full, partial, none); null for runs that were not Shield runs.</summary>
+    public ShieldCoverageLevel? ShieldCoverage { get; init; }
 
     /// <summary>Grams of CO₂e the run emitted by the grid intensity of its region at the hour it ran (null = no intensity known).</summary>
     public double? CarbonGrams { get; init; }

@@ -48,6 +48,7 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton<Sandboxes.SandboxStore>();
         services.TryAddSingleton<BatchStore>();
         services.TryAddSingleton<BatchLaneStore>();
+        services.TryAddSingleton<Shield.ShieldStore>();
         return services;
     }
 

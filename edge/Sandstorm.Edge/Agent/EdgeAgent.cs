@@ -58,16 +58,27 @@ public sealed class EdgeAgent : IDisposable
     private readonly ConcurrentDictionary<string, ActivityContext> _resultTraces = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _flushNow = new(0);
     private readonly SemaphoreSlim _slots;
+    private readonly Runtimes.Shield.ShieldMonitor? _shield;
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _alertsSeen = new(StringComparer.Ordinal);
     private IReadOnlyList<EdgeRuntimeStatus> _statuses = [];
     private bool _reachable = true;
 
-    public EdgeAgent(AgentConfig config, string outboxDirectory, EdgeAgentOptions options, IReadOnlyList<ISandboxRuntime> runtimes, TextWriter log, HttpMessageHandler? handler = null, TimeProvider? time = null)
+    public EdgeAgent(
+        AgentConfig config,
+        string outboxDirectory,
+        EdgeAgentOptions options,
+        IReadOnlyList<ISandboxRuntime> runtimes,
+        TextWriter log,
+        HttpMessageHandler? handler = null,
+        TimeProvider? time = null,
+        Runtimes.Shield.ShieldMonitor? shield = null)
     {
         if (options.AllowUnisolated && Environment.IsPrivilegedProcess)
         {
             throw new InvalidOperationException(UnisolatedAsRoot);
         }
 
+        _shield = shield;
         _config = config;
         _options = options;
 
@@ -139,7 +150,10 @@ public sealed class EdgeAgent : IDisposable
         foreach (var runtime in _runtimes)
         {
             var probe = await runtime.ProbeAsync(ct);
-            statuses.Add(new EdgeRuntimeStatus(runtime.Name, runtime.Isolation, probe.Works, probe.Reason));
+
+            // What Shield's monitor gives this runtime here: the control plane places runs that require coverage by it.
+            var coverage = _shield?.CoverageOf(runtime.Name) ?? Runtimes.Shield.ShieldCoverage.None("the agent runs no Shield monitor");
+            statuses.Add(new EdgeRuntimeStatus(runtime.Name, runtime.Isolation, probe.Works, probe.Reason) { Shield = coverage.Level, ShieldReason = coverage.Reason });
         }
 
         return statuses;
@@ -336,6 +350,7 @@ public sealed class EdgeAgent : IDisposable
                     ct);
                 Reachable(true, null);
                 Cancel(ack.Cancel ?? []);
+                await QuarantineAsync(ack.Quarantine ?? []);
             }
             catch (ControlPlaneException e)
             {
@@ -470,6 +485,51 @@ public sealed class EdgeAgent : IDisposable
                     // It finished meanwhile; its result is already on its way.
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Falco alerts the control plane could not match itself: each names sandboxes (ids, Falco's short ids) or host pids;
+    /// one of this agent's sandboxes that matches is killed (at or above the tenant's threshold), and the finding goes back
+    /// with its job's result. Each alert is acted on once (the control plane repeats it until it is stale).
+    /// </summary>
+    private async Task QuarantineAsync(IReadOnlyList<EdgeQuarantineRequest> requests)
+    {
+        var now = _time.GetUtcNow();
+        foreach (var (id, seen) in _alertsSeen)
+        {
+            if (now - seen > TimeSpan.FromMinutes(10))
+            {
+                _alertsSeen.TryRemove(id, out _);
+            }
+        }
+
+        foreach (var request in requests)
+        {
+            var id = request.Finding.Id ?? request.Finding.Rule + "@" + request.Finding.EventTime.ToString("O", CultureInfo.InvariantCulture);
+            if (!_alertsSeen.TryAdd(id, now))
+            {
+                continue;
+            }
+
+            var pids = request.Hostname is null || string.Equals(request.Hostname, Environment.MachineName, StringComparison.OrdinalIgnoreCase) ? request.Pids : [];
+            var sandbox = request.SandboxIds.Select(RunningSandboxes.Find).FirstOrDefault(s => s is not null)
+                ?? pids.Select(RunningSandboxes.FindByPid).FirstOrDefault(s => s is not null);
+            if (sandbox is null || (sandbox.TenantId is { } tenant && tenant != _config.TenantId))
+            {
+                continue;
+            }
+
+            var recorded = await sandbox.ReportAsync(request.Finding, request.Kill);
+            Log($"Falco alert '{request.Finding.Rule}' ({request.Finding.Priority}) names sandbox {sandbox.Id} (run {sandbox.RunId ?? "-"}): "
+                + (recorded.Quarantined ? $"quarantined in {recorded.QuarantineLatencyMs?.ToString("F1", CultureInfo.InvariantCulture) ?? "?"} ms" : "reported"));
+            Event("shield-alert", null, new Dictionary<string, string>
+            {
+                ["sandbox"] = sandbox.Id,
+                ["runId"] = sandbox.RunId ?? "",
+                ["rule"] = request.Finding.Rule,
+                ["action"] = recorded.Quarantined ? "killed" : "reported",
+            });
         }
     }
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Sandstorm.Edge.Agent;
 using Sandstorm.Runtimes;
+using Sandstorm.Runtimes.Shield;
 
 namespace Sandstorm.Edge.Commands;
 
@@ -13,7 +14,7 @@ public sealed class StartCommand : IEdgeCommand
 
     public string Usage => """
         usage: sandstorm-edge start [--config PATH] [--max-concurrency N] [--heartbeat-seconds S] [--shutdown-grace-seconds S] [--warm-gvisor N]
-                                    [--allow-unisolated]
+                                    [--allow-unisolated] [--no-shield]
           --config                  agent config written by init (default: $SANDSTORM_EDGE_CONFIG, else ~/.sandstorm-edge/agent.json)
           --max-concurrency         jobs run at once (default 2)
           --heartbeat-seconds       heartbeat interval (default 5; the control plane gives jobs away after 30 s of silence)
@@ -21,6 +22,8 @@ public sealed class StartCommand : IEdgeCommand
           --warm-gvisor             gVisor sandboxes kept booted ahead of demand (default 1; 0 boots one per job)
           --allow-unisolated        also offer isolation 'none' (the process runtime: code runs as this user, no sandbox);
                                     refused as root
+          --no-shield               do not run Shield's runtime monitor (bpftrace, gVisor trace points); Shield runs then
+                                    report coverage none (the monitor also says none, and why, where eBPF cannot run)
         Only outbound connections. Results and telemetry go through an outbox on disk (beside the config) and are
         delivered when the control plane answers, so nothing is lost while it is unreachable.
         With OTEL_EXPORTER_OTLP_ENDPOINT set (and the other standard OTEL_* variables), each job's span (in its run's
@@ -29,7 +32,7 @@ public sealed class StartCommand : IEdgeCommand
 
     public async Task<int> RunAsync(IReadOnlyList<string> args, EdgeContext context, CancellationToken ct)
     {
-        var parsed = ParsedArguments.Parse(args, ["config", "max-concurrency", "heartbeat-seconds", "shutdown-grace-seconds", "warm-gvisor"], ["allow-unisolated"]);
+        var parsed = ParsedArguments.Parse(args, ["config", "max-concurrency", "heartbeat-seconds", "shutdown-grace-seconds", "warm-gvisor"], ["allow-unisolated", "no-shield"]);
         var allowUnisolated = parsed.Has("allow-unisolated");
         if (allowUnisolated && Environment.IsPrivilegedProcess)
         {
@@ -72,8 +75,16 @@ public sealed class StartCommand : IEdgeCommand
             MaxBackoff = config.VpcMode ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(30),
             AllowUnisolated = allowUnisolated,
         };
+        // Shield's monitor first: once per process, before any sandbox (a gVisor sandbox reports to it only if it listens
+        // when the sandbox boots). Where eBPF cannot run it still starts, and says coverage none and why.
+        await using var shield = parsed.Has("no-shield") ? null : await ShieldMonitor.StartAsync(ShieldMonitorOptions.For(context.RuntimeOptions), ct);
+        if (shield is not null)
+        {
+            await context.Out.WriteLineAsync($"Shield: eBPF {shield.EbpfCoverage}; gVisor {shield.GvisorCoverage.Level.ToString().ToLowerInvariant()}");
+        }
+
         // A long-running agent keeps a gVisor sandbox booted ahead, so strong isolation starts in about half the time.
-        var runtimes = context.CreateRuntimes(context.RuntimeOptions with { WarmGvisorSandboxes = parsed.Int("warm-gvisor", 1, 0, 64) });
+        var runtimes = context.CreateRuntimes(context.RuntimeOptions with { WarmGvisorSandboxes = parsed.Int("warm-gvisor", 1, 0, 64), Shield = shield });
         foreach (var gvisor in runtimes.OfType<GvisorRuntime>())
         {
             if ((await gvisor.ProbeAsync(ct)).Works)
@@ -84,7 +95,7 @@ public sealed class StartCommand : IEdgeCommand
 
         try
         {
-            using var agent = new EdgeAgent(config, config.OutboxDirectory(path), options, runtimes, context.Out, context.HttpHandler);
+            using var agent = new EdgeAgent(config, config.OutboxDirectory(path), options, runtimes, context.Out, context.HttpHandler, shield: shield);
             await agent.RunAsync(ct);
             return 0;
         }

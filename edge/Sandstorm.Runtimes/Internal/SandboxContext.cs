@@ -43,6 +43,12 @@ internal sealed class SandboxContext
     /// </summary>
     public System.Diagnostics.Process? Starter { get; set; }
 
+    /// <summary>True when Shield's monitor watches the execution with some coverage (so its code must start with an exec).</summary>
+    public bool Watched { get; set; }
+
+    /// <summary>For a warm gVisor sandbox: whether it booted reporting its trace points to Shield's monitor.</summary>
+    public bool ShieldTraced { get; init; }
+
     /// <summary>Per-execution directory for an OCI bundle, if the runtime needs one.</summary>
     public string? BundleDirectory { get; set; }
 

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
+using Sandstorm.Core.Contracts;
 using Sandstorm.Shield;
 
 namespace Sandstorm.Runtimes.Shield;
@@ -15,16 +15,16 @@ public sealed class ShieldMonitor : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<ulong, ShieldWatch> byCgroup = new();
     private readonly ConcurrentDictionary<string, ShieldWatch> bySandbox = new(StringComparer.Ordinal);
-    private readonly BpftraceSource? ebpf;
-    private readonly GvisorTraceSource? gvisor;
+    private readonly TaskCompletionSource started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int starting;
+    private BpftraceSource? ebpf;
+    private GvisorTraceSource? gvisor;
 
-    private ShieldMonitor(ShieldMonitorOptions options, BpftraceSource? ebpf, ShieldCoverage ebpfCoverage, GvisorTraceSource? gvisor, ShieldCoverage gvisorCoverage)
+    private ShieldMonitor(ShieldMonitorOptions options)
     {
         Options = options;
-        this.ebpf = ebpf;
-        this.gvisor = gvisor;
-        EbpfCoverage = ebpfCoverage;
-        GvisorCoverage = gvisorCoverage;
+        EbpfCoverage = ShieldCoverage.None("the Shield monitor has not started yet");
+        GvisorCoverage = ShieldCoverage.None("the Shield monitor has not started yet");
         Forks = new ForkRateTracker(options.ForkWindow, options.ForkFloor);
     }
 
@@ -34,7 +34,10 @@ public sealed class ShieldMonitor : IAsyncDisposable
     public ShieldCoverage EbpfCoverage { get; private set; }
 
     /// <summary>What gVisor sandboxes get from runsc's runtime monitoring.</summary>
-    public ShieldCoverage GvisorCoverage { get; }
+    public ShieldCoverage GvisorCoverage { get; private set; }
+
+    /// <summary>Completes when <see cref="StartAsync(CancellationToken)"/> has finished (whatever coverage it found).</summary>
+    public Task Started => started.Task;
 
     /// <summary>
     /// The <c>--pod-init-config</c> file runsc needs to report to this monitor, or null when gVisor is not monitored.
@@ -56,59 +59,80 @@ public sealed class ShieldMonitor : IAsyncDisposable
     internal ForkRateTracker Forks { get; }
 
     /// <summary>
+    /// A monitor that is not started yet: every sandbox watched before <see cref="StartAsync(CancellationToken)"/> finishes
+    /// gets coverage none (the reason says so). For hosts that build their runtimes before the monitor can attach.
+    /// </summary>
+    public static ShieldMonitor Create(ShieldMonitorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new ShieldMonitor(options);
+    }
+
+    /// <summary>
     /// Starts the monitor. Never throws for a machine that cannot monitor: the coverage properties then say none, and why.
     /// </summary>
     public static async Task<ShieldMonitor> StartAsync(ShieldMonitorOptions options, CancellationToken ct = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        Directory.CreateDirectory(options.WorkRoot);
-        ShieldMonitor? monitor = null;
-        BpftraceSource? ebpf = null;
-        var ebpfCoverage = ShieldCoverage.None("not started");
-        GvisorTraceSource? gvisor = null;
-        var gvisorCoverage = ShieldCoverage.None("gVisor monitoring is off");
-
-        // The sources call back into the monitor, which needs them: route through a holder set once both exist.
-        var holder = new StrongBox<ShieldMonitor?>();
-        var (bpf, reason) = await BpftraceSource.StartAsync(options, (key, e) => holder.Value?.Dispatch(key, e), (key, n, ts) => holder.Value?.DispatchForks(key, n, ts), ct);
-        if (bpf is not null)
-        {
-            ebpf = bpf;
-            ebpfCoverage = new ShieldCoverage(
-                ShieldCoverageLevel.Full,
-                bpf.ModuleSyscallsSeen ? null : "module syscalls are not traced: this kernel has no tracepoints for them (no module support, so nothing can be loaded) and RawModuleSyscalls is off");
-        }
-        else
-        {
-            ebpfCoverage = ShieldCoverage.None(reason!);
-        }
-
-        if (options.GvisorTrace)
-        {
-            try
-            {
-                gvisor = GvisorTraceSource.Start(options, (id, e) => holder.Value?.Dispatch(id, e));
-                gvisorCoverage = new ShieldCoverage(
-                    ShieldCoverageLevel.Partial,
-                    "gVisor runtime monitoring (runsc trace points): execs with arguments, opens, connects, binds, uid/gid changes, forks; "
-                    + "syscalls the sandbox's seccomp filter refuses (ptrace, mount, unshare, setns, bpf, module calls) are refused before any trace point and so are blocked but not reported; "
-                    + "no stdin/stdout types (reverse shells are caught by command line only), no parent name; fork storms are not reached at the fork rates gVisor's ptrace platform allows");
-            }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
-            {
-                gvisorCoverage = ShieldCoverage.None("cannot listen for gVisor's trace points: " + e.Message);
-            }
-        }
-
-        monitor = new ShieldMonitor(options, ebpf, ebpfCoverage, gvisor, gvisorCoverage);
-        holder.Value = monitor;
-        if (ebpf is not null)
-        {
-            ebpf.Exited += why => monitor.EbpfCoverage = ShieldCoverage.None("bpftrace stopped: " + why);
-        }
-
+        var monitor = Create(options);
+        await monitor.StartAsync(ct);
         return monitor;
     }
+
+    /// <summary>Attaches the sources (bpftrace, gVisor's trace socket); once per monitor, later calls wait for the first.</summary>
+    public async Task StartAsync(CancellationToken ct = default)
+    {
+        if (Interlocked.Exchange(ref starting, 1) != 0)
+        {
+            await Started.WaitAsync(ct);
+            return;
+        }
+
+        try
+        {
+            Directory.CreateDirectory(Options.WorkRoot);
+            var (bpf, reason) = await BpftraceSource.StartAsync(Options, Dispatch, DispatchForks, ct);
+            if (bpf is not null)
+            {
+                ebpf = bpf;
+                EbpfCoverage = new ShieldCoverage(
+                    ShieldCoverageLevel.Full,
+                    bpf.ModuleSyscallsSeen ? null : "module syscalls are not traced: this kernel has no tracepoints for them (no module support, so nothing can be loaded) and RawModuleSyscalls is off");
+                bpf.Exited += why => EbpfCoverage = ShieldCoverage.None("bpftrace stopped: " + why);
+            }
+            else
+            {
+                EbpfCoverage = ShieldCoverage.None(reason!);
+            }
+
+            GvisorCoverage = ShieldCoverage.None("gVisor monitoring is off");
+            if (Options.GvisorTrace)
+            {
+                try
+                {
+                    gvisor = GvisorTraceSource.Start(Options, Dispatch);
+                    GvisorCoverage = new ShieldCoverage(
+                        ShieldCoverageLevel.Partial,
+                        "gVisor runtime monitoring (runsc trace points): execs with arguments, opens, connects, binds, uid/gid changes, forks; "
+                        + "syscalls the sandbox's seccomp filter refuses (ptrace, mount, unshare, setns, bpf, module calls) are refused before any trace point and so are blocked but not reported; "
+                        + "no stdin/stdout types (reverse shells are caught by command line only), no parent name; fork storms are not reached at the fork rates gVisor's ptrace platform allows");
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+                {
+                    GvisorCoverage = ShieldCoverage.None("cannot listen for gVisor's trace points: " + e.Message);
+                }
+            }
+        }
+        finally
+        {
+            started.TrySetResult();
+        }
+    }
+
+    /// <summary>The coverage a sandbox of <paramref name="runtime"/> gets here (before any cgroup check).</summary>
+    public ShieldCoverage CoverageOf(string runtime) =>
+        runtime == GvisorRuntime.RuntimeName ? GvisorCoverage
+        : runtime == MicroVmRuntime.RuntimeName ? ShieldCoverage.None("the microVM's guest kernel is not traced")
+        : EbpfCoverage;
 
     /// <summary>
     /// Starts watching one sandbox; call before its first process starts and dispose the handle at clean-up. The handle
@@ -143,9 +167,9 @@ public sealed class ShieldMonitor : IAsyncDisposable
         else
         {
             cgroupId = id;
-            coverage = request.Runtime == ProcessRuntime.RuntimeName
-                ? new ShieldCoverage(ShieldCoverageLevel.Partial, "Python runs forked from the warm interpreter start no exec, so they are not seen")
-                : EbpfCoverage;
+
+            // The process runtime starts every watched run with an exec (never from its warm Python interpreter).
+            coverage = EbpfCoverage;
         }
 
         Func<Task>? drain = coverage.Level == ShieldCoverageLevel.None ? null

@@ -34,6 +34,7 @@ public sealed class ShieldWatch : IAsyncDisposable
     private readonly Func<Task>? drain;
     private int disposing;
     private Task quarantine = Task.CompletedTask;
+    private Finding? quarantineFinding;
     private int quarantineStarted;
     private int disposed;
     private long events;
@@ -69,6 +70,9 @@ public sealed class ShieldWatch : IAsyncDisposable
 
     /// <summary>True once a finding at or above the threshold started the quarantine.</summary>
     public bool Quarantined => Volatile.Read(ref quarantineStarted) != 0;
+
+    /// <summary>The finding that quarantined the sandbox (with its latency), once the quarantine finished.</summary>
+    public Finding? QuarantineFinding => Volatile.Read(ref quarantineFinding);
 
     /// <summary>Events of this sandbox the engine evaluated.</summary>
     public long Events => Interlocked.Read(ref events);
@@ -123,7 +127,9 @@ public sealed class ShieldWatch : IAsyncDisposable
             // The kill failed: the finding still stands, without a latency; the runtime's own clean-up kills again.
         }
 
-        await PublishAsync(finding with { QuarantineLatency = latency });
+        var published = finding with { QuarantineLatency = latency };
+        Volatile.Write(ref quarantineFinding, published);
+        await PublishAsync(published);
     }
 
     private async Task PublishAsync(Finding finding)

@@ -3,6 +3,7 @@ using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
 using Sandstorm.Core.Observability;
 using Sandstorm.Providers;
+using Sandstorm.Storage.Shield;
 
 namespace Sandstorm.Orchestrations.Activities;
 
@@ -12,7 +13,7 @@ namespace Sandstorm.Orchestrations.Activities;
 /// provider proves the code never started (<see cref="ExecuteOutcome.NeverStarted"/>); an edge dispatch is idempotent
 /// (the job id is the run's), so a dispatch that failed may always be tried again.
 /// </summary>
-public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloads)
+public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloads, ShieldStore shield)
     : TaskActivity<ExecuteInput, ExecuteOutcome>
 {
     public override Task<ExecuteOutcome> RunAsync(TaskActivityContext context, ExecuteInput input) => ExecuteAsync(input, CancellationToken.None);
@@ -23,7 +24,23 @@ public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloa
     private async Task<ExecuteOutcome> RunCodeAsync(ExecuteInput input, CancellationToken cancellationToken)
     {
         var request = await payloads.GetRequestAsync(input.Run.RunId, input.Request, cancellationToken);
-        var spec = RunPayloads.SpecOf(request);
+        var spec = RunPayloads.SpecOf(request) with { RunId = input.Run.RunId, TenantId = input.Run.TenantId };
+        if (request.SecurityTier == SecurityTier.Shield)
+        {
+            // The tenant's own rules and threshold travel with the spec to wherever it runs (this host, an edge agent).
+            var rules = await shield.GetRulesAsync(input.Run.TenantId, cancellationToken);
+            spec = spec with
+            {
+                Shield = new ShieldSpec
+                {
+                    TenantId = input.Run.TenantId,
+                    Rules = rules.Yaml.Length == 0 ? null : rules.Yaml,
+                    QuarantineThreshold = rules.QuarantineThreshold,
+                    EgressAllowed = false,
+                },
+            };
+        }
+
         var provider = catalog.Get(input.Lease.Provider);
         if (provider is IDispatchingProvider dispatching)
         {

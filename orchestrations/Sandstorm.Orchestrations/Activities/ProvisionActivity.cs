@@ -33,7 +33,10 @@ public sealed class ProvisionActivity(IProviderCatalog catalog, RunStore runs, I
                     intent.Cpu,
                     intent.Memory,
                     TimeSpan.FromMilliseconds(intent.Timeout),
-                    intent.IsolationLevel),
+                    intent.IsolationLevel)
+                {
+                    RequireShieldCoverage = intent.SecurityTier == SecurityTier.Shield && intent.Constraints?.RequireShieldCoverage == true,
+                },
                 cancellationToken);
             await runs.MarkRunningAsync(run.TenantId, run.RunId, candidate, cancellationToken);
             return new ProvisionOutcome(lease, null);

@@ -43,7 +43,7 @@ public sealed class SettleActivity(
         if (provider is not null && lease is not null)
         {
             var providerCost = input.Result is { } r ? provider.ComputeCost(lease, BilledSpec(intent), ToResult(r)) : 0m;
-            fees = SettleRouting.Fees(lease.Provider, providerCost, intent.SecurityTier, input.Route);
+            fees = SettleRouting.Fees(lease.Provider, providerCost, intent.SecurityTier, input.Route, SettleRouting.ShieldBilled(ShieldOf(input)));
         }
 
         var cost = fees.ToCost();
@@ -62,6 +62,7 @@ public sealed class SettleActivity(
             Truncated = input.Result is { } t && (t.StdoutTruncated || t.StderrTruncated),
             Route = input.Route,
             Error = input.Error,
+            Shield = ShieldOf(input),
             CreatedAt = run.SubmittedAt,
             CompletedAt = input.FinishedAt,
         };
@@ -118,6 +119,8 @@ public sealed class SettleActivity(
                 BaselineProvider = input.Route?.Baseline?.Provider,
                 BaselineCost = cost.BaselineCost,
                 Savings = cost.Savings,
+                MonitoredSeconds = SettleRouting.ShieldBilled(ShieldOf(input))?.MonitoredSeconds,
+                ShieldCoverage = ShieldOf(input)?.Coverage,
                 CarbonGrams = routing.CarbonGrams(lease, workload, input.Result, input.FinishedAt),
                 SecurityTier = request.SecurityTier,
                 Requirements = workload.Requirements,
@@ -146,6 +149,20 @@ public sealed class SettleActivity(
 
         return entry;
     }
+
+    /// <summary>
+    /// The run's Shield report: Monitor's; for a Shield run that never reached Monitor (stopped or failed before its
+    /// execution returned), coverage none and why, so every Shield run's result says what Shield did.
+    /// </summary>
+    private static ShieldReport? ShieldOf(SettleInput input) =>
+        input.Monitor?.Shield
+        ?? (input.Run.Intent.SecurityTier == SecurityTier.Shield
+            ? new ShieldReport
+            {
+                Coverage = ShieldCoverageLevel.None,
+                CoverageReason = $"no execution result to report on: the run ended {input.Status.ToString().ToLowerInvariant()} before its execution returned",
+            }
+            : null);
 
     /// <summary>The resources a provider bills by (code and files are not part of any price).</summary>
     private static ExecutionSpec BilledSpec(RunIntent intent) => new()

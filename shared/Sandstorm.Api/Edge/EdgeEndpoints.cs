@@ -105,7 +105,8 @@ public static partial class EdgeEndpoints
 
     /// <summary>
     /// <c>POST /v1/edge/agents/{agentId}/heartbeat</c> (agent token): capabilities, load and the jobs the agent holds →
-    /// 200 <see cref="EdgeHeartbeatAck"/> naming the held jobs it must stop (cancelled runs, jobs moved or failed meanwhile).
+    /// 200 <see cref="EdgeHeartbeatAck"/> naming the held jobs it must stop (cancelled runs, jobs moved or failed meanwhile)
+    /// and the Falco alerts it is to match against its sandboxes (<see cref="EdgeQuarantineStore"/>).
     /// </summary>
     public static Task<IResult> HeartbeatAsync(HttpContext http, string agentId) => RunEndpoints.Guard(http, async () =>
     {
@@ -136,8 +137,9 @@ public static partial class EdgeEndpoints
         var time = http.RequestServices.GetRequiredService<TimeProvider>();
         var leases = http.RequestServices.GetRequiredService<EdgeJobLeases>();
         var cancel = await leases.JobsToCancelAsync(tenant, agentId, heartbeat.Jobs, http.RequestAborted);
+        var quarantine = await http.RequestServices.GetRequiredService<EdgeQuarantineStore>().PendingAsync(tenant, agentId, http.RequestAborted);
         return RunEndpoints.Json(
-            new EdgeHeartbeatAck(agentId, (int)options.AgentTimeout.TotalSeconds, time.GetUtcNow()) { Cancel = cancel },
+            new EdgeHeartbeatAck(agentId, (int)options.AgentTimeout.TotalSeconds, time.GetUtcNow()) { Cancel = cancel, Quarantine = quarantine },
             StatusCodes.Status200OK);
     });
 

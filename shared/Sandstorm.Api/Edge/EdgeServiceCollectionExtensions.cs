@@ -23,9 +23,11 @@ public static class EdgeServiceCollectionExtensions
         services.TryAddSingleton<EdgeAgentStore>();
         services.TryAddSingleton<EdgeJobStore>();
         services.TryAddSingleton<EdgeTelemetryStore>();
+        services.TryAddSingleton<EdgeQuarantineStore>();
         services.TryAddSingleton<EdgeJobSignal>();
         services.TryAddSingleton<EdgeProvider>();
         services.AddSingleton<ISandboxProvider>(sp => sp.GetRequiredService<EdgeProvider>());
+        services.AddSingleton<IShieldAlertTarget>(sp => sp.GetRequiredService<EdgeProvider>());
         services.TryAddSingleton<IProviderCatalog, ProviderCatalog>();
         services.TryAddSingleton<EdgeJobCompletion>();
         services.TryAddSingleton<EdgeSweeper>();

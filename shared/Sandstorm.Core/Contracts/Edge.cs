@@ -24,7 +24,14 @@ public sealed record EdgeEnrollRequest
 public sealed record EdgeEnrollResponse(string AgentId, string AgentToken, string TenantId);
 
 /// <summary>A runtime as probed on the agent's machine.</summary>
-public sealed record EdgeRuntimeStatus(string Name, IsolationLevel Isolation, bool Works, string? Reason = null);
+public sealed record EdgeRuntimeStatus(string Name, IsolationLevel Isolation, bool Works, string? Reason = null)
+{
+    /// <summary>Shield's runtime monitoring of this runtime on the agent (none without eBPF; old agents do not say: none).</summary>
+    public ShieldCoverageLevel Shield { get; init; }
+
+    /// <summary>Why Shield's coverage of this runtime is not full.</summary>
+    public string? ShieldReason { get; init; }
+}
 
 /// <summary>Periodic liveness and capacity report of an agent.</summary>
 public sealed record EdgeHeartbeat
@@ -134,6 +141,33 @@ public sealed record EdgeHeartbeatAck(string AgentId, int DeadAfterSeconds, Date
     /// failed meanwhile. The agent kills the sandbox and posts an error result with code <c>cancelled</c>.
     /// </summary>
     public IReadOnlyList<string> Cancel { get; init; } = [];
+
+    /// <summary>
+    /// Falco alerts matched to nothing the control plane can name, sent to the agents of the tenant (or the agent that
+    /// sent them): an agent holding a sandbox the alert names kills it and reports the finding with that job's result.
+    /// </summary>
+    public IReadOnlyList<EdgeQuarantineRequest> Quarantine { get; init; } = [];
+}
+
+/// <summary>
+/// A Falco alert for an edge agent to match against its own sandboxes (by the host-side ids and host pids it names) and,
+/// when it holds one, to quarantine: every process killed, the finding reported with the job's result.
+/// </summary>
+public sealed record EdgeQuarantineRequest
+{
+    public required ShieldFinding Finding { get; init; }
+
+    /// <summary>Host-side sandbox ids the alert names (a full id, or Falco's 12-character short container id).</summary>
+    public IReadOnlyList<string> SandboxIds { get; init; } = [];
+
+    /// <summary>Host pids the alert names (<c>proc.pid</c>...), resolved by the agent through their cgroup.</summary>
+    public IReadOnlyList<int> Pids { get; init; } = [];
+
+    /// <summary>Falco's <c>hostname</c>: the agent looks pids up only when it is its own machine (or not said).</summary>
+    public string? Hostname { get; init; }
+
+    /// <summary>True when the finding is at or above the tenant's quarantine threshold (else it is only reported).</summary>
+    public bool Kill { get; init; }
 }
 
 /// <summary>Answer to a result post: <c>Applied</c> is false when the result had already been applied (a re-post).</summary>

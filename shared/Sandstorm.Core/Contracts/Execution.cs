@@ -30,6 +30,17 @@ public sealed record ExecutionSpec
 
     /// <summary>Most processes the sandbox may hold at once.</summary>
     public int MaxProcesses { get; init; } = ExecutionLimits.DefaultMaxProcesses;
+
+    /// <summary>Shield's monitoring of this execution (tenant rules, threshold, egress); null: not watched.</summary>
+    public ShieldSpec? Shield { get; init; }
+
+    /// <summary>
+    /// The run this execution serves and its tenant (set by the control plane; no effect on how it runs): where it executes,
+    /// they tie the sandbox's host-side id to the run, so a Falco alert naming the sandbox reaches the run.
+    /// </summary>
+    public string? RunId { get; init; }
+
+    public string? TenantId { get; init; }
 }
 
 /// <summary>The outcome of one execution, whatever the runtime.</summary>
@@ -57,6 +68,12 @@ public sealed record ExecutionResult
     public bool OomKilled { get; init; }
 
     public bool TimedOut { get; init; }
+
+    /// <summary>Host-side id of the sandbox (its cgroup and container are named after it), when the runtime has one.</summary>
+    public string? ExecutionId { get; init; }
+
+    /// <summary>What Shield saw: for every watched execution, and for any execution a Falco alert quarantined.</summary>
+    public ShieldReport? Shield { get; init; }
 
     public bool Truncated => StdoutTruncated || StderrTruncated;
 }

@@ -30,8 +30,12 @@ public sealed record ProviderCapabilities
     public bool Asynchronous { get; init; }
 }
 
-/// <summary>A runtime a provider offers and the isolation level it gives.</summary>
-public sealed record RuntimeOffer(string Name, IsolationLevel Isolation);
+/// <summary>A runtime a provider offers, the isolation level it gives and how much of it Shield's monitor sees.</summary>
+public sealed record RuntimeOffer(string Name, IsolationLevel Isolation)
+{
+    /// <summary>Shield's runtime monitoring on this runtime here: none on the clouds and where eBPF cannot run.</summary>
+    public ShieldCoverageLevel Shield { get; init; }
+}
 
 /// <summary>List prices (USD) and billing rules of a provider.</summary>
 public sealed record PriceSheet

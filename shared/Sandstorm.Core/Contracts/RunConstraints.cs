@@ -55,4 +55,10 @@ public sealed record RunConstraints
 
     /// <summary>Asks for a GPU (v1 SDK's constraint name): refused while no configured provider offers one.</summary>
     public bool? RequireGpu { get; init; }
+
+    /// <summary>
+    /// Shield runs only: place the run only where Shield's runtime monitoring really covers it (full or partial), never on
+    /// a placement without it (the clouds, an agent without eBPF); a run nothing can cover is refused with <c>no-candidate</c>.
+    /// </summary>
+    public bool? RequireShieldCoverage { get; init; }
 }

@@ -32,6 +32,9 @@ public sealed record RunResult
 
     public ProvenanceRef? Provenance { get; init; }
 
+    /// <summary>Shield's monitoring of the run: coverage (with its reason), monitored time, findings and the quarantine, if any.</summary>
+    public ShieldReport? Shield { get; init; }
+
     /// <summary>Why the run failed, was refused, cancelled or quarantined.</summary>
     public RunError? Error { get; init; }
 

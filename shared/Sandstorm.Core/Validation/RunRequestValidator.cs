@@ -334,6 +334,11 @@ public static class RunRequestValidator
         if (request.Constraints is { } c)
         {
             ValidateConstraints(c, add);
+
+            if (c.RequireShieldCoverage == true && request.SecurityTier != SecurityTier.Shield)
+            {
+                add("constraints.requireShieldCoverage", "requireShieldCoverage needs securityTier 'shield'");
+            }
         }
     }
 

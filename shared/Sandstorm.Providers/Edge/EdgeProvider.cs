@@ -25,9 +25,10 @@ public sealed class EdgeProvider(
     EdgeJobStore jobs,
     PayloadStore payloads,
     EdgeJobSignal signal,
+    EdgeQuarantineStore quarantine,
     IOptions<EdgeOptions> options,
     TimeProvider time,
-    ILogger<EdgeProvider> logger) : IDispatchingProvider
+    ILogger<EdgeProvider> logger) : IDispatchingProvider, IShieldAlertTarget
 {
     public const string Id = "edge";
 
@@ -61,7 +62,13 @@ public sealed class EdgeProvider(
     public async ValueTask<ProviderCapabilities?> GetCapabilitiesAsync(string tenantId, CancellationToken cancellationToken)
     {
         var live = await LiveAgentsAsync(tenantId, cancellationToken);
-        var runtimes = live.SelectMany(a => a.Heartbeat!.Runtimes.Where(r => r.Works).Select(r => new RuntimeOffer(r.Name, r.Isolation))).Distinct().ToList();
+        // One offer per runtime and level; its Shield coverage is the best any live agent gives (Provision then picks such an
+        // agent when the run requires coverage).
+        var runtimes = live
+            .SelectMany(a => a.Heartbeat!.Runtimes.Where(r => r.Works))
+            .GroupBy(r => (r.Name, r.Isolation))
+            .Select(g => new RuntimeOffer(g.Key.Name, g.Key.Isolation) { Shield = g.Max(r => r.Shield) })
+            .ToList();
         if (runtimes.Count == 0)
         {
             return null;
@@ -80,11 +87,12 @@ public sealed class EdgeProvider(
     public async Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken)
     {
         var live = await LiveAgentsAsync(request.TenantId, cancellationToken);
-        var agent = PickAgent(live, request.Region, request.Runtime, request.IsolationLevel, exclude: null, request.Language)
+        var agent = PickAgent(live, request.Region, request.Runtime, request.IsolationLevel, exclude: null, request.Language, request.RequireShieldCoverage)
             ?? throw new ProviderException(
                 Id,
                 ErrorCodes.ProvisionFailed,
-                $"no live edge agent of this tenant in region '{request.Region}' offers runtime '{request.Runtime}' and language '{request.Language}' ({live.Count} live agent(s))");
+                $"no live edge agent of this tenant in region '{request.Region}' offers runtime '{request.Runtime}' and language '{request.Language}'"
+                + (request.RequireShieldCoverage ? " with Shield coverage" : "") + $" ({live.Count} live agent(s))");
         logger.LogInformation("Run {RunId} placed on edge agent {AgentId} ({Region})", request.RunId, agent.AgentId, agent.Region);
         return new SandboxLease(Id, request.RunId, request.Runtime, agent.Region)
         {
@@ -165,17 +173,20 @@ public sealed class EdgeProvider(
     }
 
     /// <summary>
-    /// The least-loaded agent in the region whose named runtime works (any runtime of the level when none is named) and
-    /// that runs <paramref name="language"/> (any when null), skipping <paramref name="exclude"/>; null when none fits.
+    /// The least-loaded agent in the region whose named runtime works (any runtime of the level when none is named), that
+    /// runs <paramref name="language"/> (any when null) — with Shield coverage when <paramref name="requireShield"/> —
+    /// skipping <paramref name="exclude"/>; null when none fits.
     /// </summary>
-    public static EdgeAgentRecord? PickAgent(IEnumerable<EdgeAgentRecord> live, string? region, string? runtime, IsolationLevel level, string? exclude, string? language = null) =>
+    public static EdgeAgentRecord? PickAgent(IEnumerable<EdgeAgentRecord> live, string? region, string? runtime, IsolationLevel level, string? exclude, string? language = null, bool requireShield = false) =>
         live
             .Where(a => a.AgentId != exclude)
             .Where(a => language is null || LanguagesOf(a).Contains(language))
             .Where(a => string.IsNullOrEmpty(region) || string.Equals(a.Region, region, StringComparison.OrdinalIgnoreCase))
-            .Where(a => a.Heartbeat!.Runtimes.Any(r => r.Works && (string.IsNullOrEmpty(runtime)
-                ? r.Isolation == level
-                : string.Equals(r.Name, runtime, StringComparison.OrdinalIgnoreCase))))
+            .Where(a => a.Heartbeat!.Runtimes.Any(r => r.Works
+                && (!requireShield || r.Shield != ShieldCoverageLevel.None)
+                && (string.IsNullOrEmpty(runtime)
+                    ? r.Isolation == level
+                    : string.Equals(r.Name, runtime, StringComparison.OrdinalIgnoreCase))))
             .OrderBy(a => (double)a.Heartbeat!.QueueDepth / Math.Max(1, a.Heartbeat.MaxConcurrency))
             .ThenBy(a => a.Heartbeat!.Load / Math.Max(1, a.Heartbeat.Cpu))
             .ThenBy(a => a.AgentId, StringComparer.Ordinal)
@@ -183,6 +194,35 @@ public sealed class EdgeProvider(
 
     /// <summary>The languages an agent runs: what it reports, or the baseline of agents that do not report them.</summary>
     public static IReadOnlyList<string> LanguagesOf(EdgeAgentRecord agent) => agent.Heartbeat?.Languages ?? Languages.Baseline;
+
+    /// <summary>
+    /// Hands a Falco alert to the tenant's live agents (only the sending agent, when an agent sent it): each matches it
+    /// against its own sandboxes on its next heartbeat, kills the one it names (at or above the threshold) and reports the
+    /// finding with that job's result. Null when the alert names no sandbox or pid, or no agent is live.
+    /// </summary>
+    public async Task<ShieldAlertMatch?> DeliverAsync(ShieldAlertDelivery alert, CancellationToken cancellationToken)
+    {
+        if (alert.SandboxIds.Count == 0 && alert.Pids.Count == 0)
+        {
+            return null;
+        }
+
+        var live = await LiveAgentsAsync(alert.TenantId, cancellationToken);
+        var targets = live.Where(a => alert.AgentId is null || a.AgentId == alert.AgentId).ToList();
+        if (targets.Count == 0)
+        {
+            return null;
+        }
+
+        var request = new EdgeQuarantineRequest { Finding = alert.Finding, SandboxIds = alert.SandboxIds, Pids = alert.Pids, Hostname = alert.Hostname, Kill = alert.Kill };
+        foreach (var agent in targets)
+        {
+            await quarantine.AddAsync(alert.TenantId, agent.AgentId, request, cancellationToken);
+        }
+
+        logger.LogInformation("Falco alert {Rule} handed to {Agents} edge agent(s) of tenant {TenantId}", alert.Finding.Rule, targets.Count, alert.TenantId);
+        return new ShieldAlertMatch { Provider = Id, Action = "requested", Finding = alert.Finding };
+    }
 
     private static (string TenantId, string AgentId) Owner(SandboxLease lease) =>
         lease.Data is { } data && data.TryGetValue(TenantKey, out var tenant) && data.TryGetValue(AgentKey, out var agent)

@@ -38,4 +38,7 @@ public sealed record ProvenanceInput
     public int? ExitCode { get; init; }
 
     public string? SecurityVerdict { get; init; }
+
+    /// <summary>Shield's report of the run (coverage, findings, quarantine), for Shield runs and runs an alert named.</summary>
+    public ShieldReport? Shield { get; init; }
 }

@@ -27,6 +27,13 @@ public sealed record RunProvenancePredicate
 
     /// <summary>Verdict of security monitoring (e.g. clean, flagged, quarantined).</summary>
     public string? SecurityVerdict { get; init; }
+
+    /// <summary>
+    /// Shield's monitoring of the run: coverage (full, partial, none, with the reason), seconds watched, every finding
+    /// (rule, priority, output, event time) and, when it quarantined, the finding that did with its latency. Absent for
+    /// runs that were not Shield runs and that no alert named.
+    /// </summary>
+    public ShieldReport? Shield { get; init; }
 }
 
 /// <summary>The request as asked, without code or file contents (those are subjects, by digest) and without environment values (they may be secrets).</summary>

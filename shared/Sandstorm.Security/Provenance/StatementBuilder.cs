@@ -65,6 +65,7 @@ public static class StatementBuilder
             Timings = new ProvenanceTimings(input.StartedAt, input.CompletedAt, (long)(input.CompletedAt - input.StartedAt).TotalMilliseconds),
             Cost = input.Cost,
             SecurityVerdict = input.SecurityVerdict,
+            Shield = input.Shield,
         };
 
         return new InTotoStatement { Subject = subjects, PredicateType = RunProvenancePredicate.TypeV1, Predicate = predicate };

@@ -27,6 +27,13 @@ public interface ITransparencyLog
 
     /// <summary>Entries with index in [from, to), in index order.</summary>
     IAsyncEnumerable<LogEntry> ReadEntriesAsync(long fromIndex, long toIndex, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Base64 root hash of the tree of the first <paramref name="treeSize"/> leaves (≤ head size): the log as it stood at
+    /// that size, which a consistency proof from that size then ties to a later signed head.
+    /// </summary>
+    Task<string> GetRootHashAsync(long treeSize, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"{GetType().Name} does not give the root of an earlier size");
 }
 
 /// <summary>What to append: the leaf bytes (the canonical envelope) and what to remember about it.</summary>

@@ -313,6 +313,22 @@ public sealed class TableTransparencyLog : ITransparencyLog
         }
     }
 
+    public async Task<string> GetRootHashAsync(long treeSize, CancellationToken cancellationToken)
+    {
+        var (size, _) = await SyncTreeAsync(cancellationToken);
+        ArgumentOutOfRangeException.ThrowIfNegative(treeSize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(treeSize, size);
+        await _treeLock.WaitAsync(cancellationToken);
+        try
+        {
+            return Convert.ToBase64String(_tree.Root(treeSize));
+        }
+        finally
+        {
+            _treeLock.Release();
+        }
+    }
+
     public async IAsyncEnumerable<LogEntry> ReadEntriesAsync(long fromIndex, long toIndex, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         if (toIndex <= fromIndex)

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Sandstorm.Core;
+using Sandstorm.Security.Compliance;
 using Sandstorm.Security.Provenance;
 using Sandstorm.Security.Signing;
 using Sandstorm.Security.Verification;
@@ -9,12 +10,13 @@ namespace Sandstorm.Cli.Commands;
 
 /// <summary>
 /// <c>sandstorm verify BUNDLE [--key PUBLIC_KEY_PEM | --control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE] [--file PATH=FILE]...</c>:
-/// checks a provenance bundle offline. Exit 0 when every check holds, 1 naming what failed, 2 on bad usage.
+/// checks a provenance bundle offline — or a signed compliance report (<c>GET /v1/compliance/reports</c>), recognised by
+/// its envelope's payload type. Exit 0 when every check holds, 1 naming what failed, 2 on bad usage.
 /// </summary>
 public static class VerifyCommand
 {
     private const string Usage =
-        "usage: sandstorm verify BUNDLE [--key PUBLIC_KEY_PEM | --control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE] [--file PATH=FILE]...";
+        "usage: sandstorm verify BUNDLE|REPORT [--key PUBLIC_KEY_PEM | --control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE] [--file PATH=FILE]...";
 
     /// <summary>Runs the command with the arguments after <c>verify</c>.</summary>
     public static async Task<int> RunAsync(string[] args)
@@ -73,7 +75,18 @@ public static class VerifyCommand
 
         try
         {
-            var bundle = JsonSerializer.Deserialize<ProvenanceBundle>(await File.ReadAllBytesAsync(bundlePath), SandstormJson.Options)
+            var bytes = await File.ReadAllBytesAsync(bundlePath);
+            if (IsComplianceReport(bytes))
+            {
+                if (stdout is not null || stderr is not null || code is not null || files.Count > 0)
+                {
+                    return UsageError("--stdout, --stderr, --code and --file are for run bundles, not compliance reports");
+                }
+
+                return await VerifyReportAsync(bytes, keyPath, controlPlane);
+            }
+
+            var bundle = JsonSerializer.Deserialize<ProvenanceBundle>(bytes, SandstormJson.Options)
                 ?? throw new JsonException("empty bundle");
             var trustedKey = keyPath is not null
                 ? await File.ReadAllTextAsync(keyPath)
@@ -113,6 +126,59 @@ public static class VerifyCommand
             Console.Error.WriteLine($"verification failed: {ex.Message}");
             return 1;
         }
+    }
+
+    // A compliance report (GET /v1/compliance/reports) is a bundle whose envelope carries the report's payload type.
+    private static bool IsComplianceReport(byte[] json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("envelope", out var envelope)
+                && envelope.ValueKind == JsonValueKind.Object
+                && envelope.TryGetProperty("payloadType", out var type)
+                && type.ValueKind == JsonValueKind.String
+                && type.GetString() == ComplianceReport.PayloadType;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<int> VerifyReportAsync(byte[] json, string? keyPath, string? controlPlane)
+    {
+        var bundle = JsonSerializer.Deserialize<ComplianceReportBundle>(json, SandstormJson.Options) ?? throw new JsonException("empty report");
+        var trustedKey = keyPath is not null
+            ? await File.ReadAllTextAsync(keyPath)
+            : controlPlane is not null ? await FetchKeyAsync(controlPlane) : null;
+        var result = ComplianceReportVerifier.Verify(bundle, trustedKey);
+        foreach (var check in result.Passed)
+        {
+            Console.WriteLine($"ok    {check}");
+        }
+
+        foreach (var warning in result.Warnings)
+        {
+            Console.WriteLine($"warn  {warning}");
+        }
+
+        foreach (var failure in result.Failures)
+        {
+            Console.Error.WriteLine($"FAIL  {failure}");
+        }
+
+        if (!result.Ok)
+        {
+            Console.WriteLine($"verification failed: {string.Join("; ", result.Failures)}");
+            return 1;
+        }
+
+        var report = JsonSerializer.Deserialize<ComplianceReport>(Convert.FromBase64String(bundle.Envelope.Payload), SandstormJson.Options)!;
+        Console.WriteLine($"verified: {report.Standard} compliance report of tenant {report.TenantId}, {report.From:u} to {report.To:u}: "
+            + $"{report.Runs.Count} run(s), {report.Controls.Count} controls, log {report.Log.LogName} from size {report.Log.StartSize} to {report.Log.EndTreeHead.TreeSize}, key {bundle.KeyId}");
+        return 0;
     }
 
     // GET {url}/v1/log/key returns the signing key ({keyId, publicKeyPem, jwk}); the API key, when set, authenticates.
