@@ -39,6 +39,16 @@ public sealed class UnprivilegedAgentTests(UnprivilegedAgent agent) : IClassFixt
         Assert.Contains("/dev/kvm", statuses.Single(s => s.Name == MicroVmRuntime.RuntimeName).Reason);
     }
 
+    [Fact]
+    public async Task ExecMaximum_WithoutKvm_IsRefusedNamingDevKvm()
+    {
+        Assert.False(File.Exists("/dev/kvm"), "this machine has /dev/kvm: the refusal is not what happens here");
+        var (exit, _, stderr) = await agent.RunCliAsync(["exec", "--isolation", "maximum", "--language", "bash", "--code", "echo hi"]);
+        Assert.Equal(ExecCommand.RefusedExitCode, exit);
+        Assert.Contains("/dev/kvm", stderr);
+        Assert.DoesNotContain("hi\n", stderr);
+    }
+
     [Theory]
     [MemberData(nameof(RootlessSandboxes))]
     public async Task AgentSecrets_NeverReachTheCode(string runtime)
