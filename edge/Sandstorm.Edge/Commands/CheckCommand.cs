@@ -34,7 +34,7 @@ public sealed class CheckCommand : IEdgeCommand
         }
 
         await context.Out.WriteLineAsync(RuntimeRegistry.RunsAsRoot
-            ? $"agent user: {Environment.UserName} (root)"
+            ? "agent user: root"
             : $"agent user: {Environment.UserName} (unprivileged: rootless runtimes only, limits as listed)");
 
         return 0;
