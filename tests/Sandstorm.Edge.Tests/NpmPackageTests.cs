@@ -21,6 +21,9 @@ public sealed class NpmPackageTests
     {
         var repo = RepositoryRoot();
         var work = Directory.CreateTempSubdirectory("sandstorm-npm-").FullName;
+
+        // bwrap starts as nobody, who must reach the agent's work root below this directory (made 0700).
+        File.SetUnixFileMode(work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
         try
         {
             var output = Path.Combine(work, "tarballs");
