@@ -24,6 +24,10 @@ public sealed class FileRunJournal : IRunJournal, IDisposable
     private readonly string _path;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, Entry> _entries = [];
+
+    // Runs whose code started before their acceptance was journaled (Execute can win the race with the append that
+    // follows scheduling): the acceptance then carries the mark. Forgotten after a minute (a batch's runs are never accepted here).
+    private readonly Dictionary<string, DateTimeOffset> _startedEarly = [];
     private FileStream _file;
 
     public FileRunJournal(string stateDirectory, TimeProvider time)
@@ -57,6 +61,11 @@ public sealed class FileRunJournal : IRunJournal, IDisposable
         await _lock.WaitAsync(CancellationToken.None);
         try
         {
+            if (_startedEarly.Remove(run.RunId))
+            {
+                run = run with { Started = true };
+            }
+
             _entries[run.RunId] = new Entry(run);
             Append(new Line { Accepted = run });
         }
@@ -73,8 +82,17 @@ public sealed class FileRunJournal : IRunJournal, IDisposable
         {
             if (!_entries.TryGetValue(runId, out var entry))
             {
-                // Not accepted by this host (a batch's run, or one already dropped as settled): nothing to guard.
-                return true;
+                // Not journaled (yet, or a batch's run): its acceptance, should it follow, carries the mark.
+                var now = _time.GetUtcNow();
+                foreach (var (id, at) in _startedEarly)
+                {
+                    if (now - at > TimeSpan.FromMinutes(1))
+                    {
+                        _startedEarly.Remove(id);
+                    }
+                }
+
+                return _startedEarly.TryAdd(runId, now);
             }
 
             if (entry.Run.Started)
@@ -97,6 +115,7 @@ public sealed class FileRunJournal : IRunJournal, IDisposable
         await _lock.WaitAsync(CancellationToken.None);
         try
         {
+            _startedEarly.Remove(runId);
             if (_entries.TryGetValue(runId, out var entry) && entry.Run.Started)
             {
                 entry.Run = entry.Run with { Started = false };

@@ -43,6 +43,24 @@ public sealed class FileRunJournalTests : IDisposable
     }
 
     [Fact]
+    public async Task AcceptedAsync_AfterTheCodeStarted_CarriesTheStartMark()
+    {
+        using (var journal = new FileRunJournal(_state, TimeProvider.System))
+        {
+            // Execute can run before the acceptance that follows scheduling is appended.
+            Assert.True(await journal.StartingAsync("run_a", CancellationToken.None));
+            await journal.AcceptedAsync(Run("run_a"), CancellationToken.None);
+            Assert.True(await journal.StartingAsync("run_b", CancellationToken.None));
+            await journal.NeverStartedAsync("run_b", CancellationToken.None);
+            await journal.AcceptedAsync(Run("run_b"), CancellationToken.None);
+        }
+
+        using var reopened = new FileRunJournal(_state, TimeProvider.System);
+        Assert.True(reopened.Runs.Single(r => r.RunId == "run_a").Started);
+        Assert.False(reopened.Runs.Single(r => r.RunId == "run_b").Started);
+    }
+
+    [Fact]
     public async Task Reopen_TornLastLine_IsIgnored()
     {
         using (var journal = new FileRunJournal(_state, TimeProvider.System))
