@@ -5,6 +5,7 @@ using Microsoft.DurableTask.Client;
 using Sandstorm.Api.Batches;
 using Sandstorm.Api.E2B;
 using Sandstorm.Api.Edge;
+using Sandstorm.Api.Mcp;
 using Sandstorm.Api.Sandboxes;
 
 namespace Sandstorm.Api;
@@ -166,6 +167,7 @@ public static class ApiRoutes
         app.MapGet("/v1/shield/rules", (Delegate)((HttpContext h) => ShieldEndpoints.GetRulesAsync(h))).WithName("GetShieldRules");
         app.MapGet("/v1/compliance/reports", (Delegate)((HttpContext h) => ComplianceEndpoints.GetReportAsync(h))).WithName("GetComplianceReport");
         EnsureParity(app);
+        app.MapSandstormMcp();
         return app;
     }
 

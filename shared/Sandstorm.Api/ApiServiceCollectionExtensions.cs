@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Sandstorm.Api.Mcp;
 
 namespace Sandstorm.Api;
 
@@ -11,6 +12,7 @@ public static class ApiServiceCollectionExtensions
         services.TryAddSingleton<RunService>();
         services.TryAddSingleton<Sandboxes.SandboxService>();
         services.TryAddSingleton<Sandboxes.SandboxReaper>();
+        services.AddSandstormMcp();
         // The API's live sandboxes hear of every end (after the orchestrations' no-op default).
         services.AddSingleton<Orchestrations.Sandboxes.ISandboxEndListener>(sp => sp.GetRequiredService<Sandboxes.SandboxService>());
         return services;
