@@ -6,6 +6,7 @@ using Sandstorm.Api.Batches;
 using Sandstorm.Api.E2B;
 using Sandstorm.Api.Edge;
 using Sandstorm.Api.Mcp;
+using Sandstorm.Api.OpenApi;
 using Sandstorm.Api.Sandboxes;
 
 namespace Sandstorm.Api;
@@ -168,6 +169,7 @@ public static class ApiRoutes
         app.MapGet("/v1/compliance/reports", (Delegate)((HttpContext h) => ComplianceEndpoints.GetReportAsync(h))).WithName("GetComplianceReport");
         EnsureParity(app);
         app.MapSandstormMcp();
+        app.MapSandstormApiDocument();
         return app;
     }
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Sandstorm.Api.Mcp;
+using Sandstorm.Api.OpenApi;
 
 namespace Sandstorm.Api;
 
@@ -13,6 +14,7 @@ public static class ApiServiceCollectionExtensions
         services.TryAddSingleton<Sandboxes.SandboxService>();
         services.TryAddSingleton<Sandboxes.SandboxReaper>();
         services.AddSandstormMcp();
+        services.AddSandstormApiDocument();
         // The API's live sandboxes hear of every end (after the orchestrations' no-op default).
         services.AddSingleton<Orchestrations.Sandboxes.ISandboxEndListener>(sp => sp.GetRequiredService<Sandboxes.SandboxService>());
         return services;
