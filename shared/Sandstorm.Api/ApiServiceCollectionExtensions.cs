@@ -1,7 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Sandstorm.Api.Mcp;
-using Sandstorm.Api.OpenApi;
 
 namespace Sandstorm.Api;
 
@@ -13,8 +11,6 @@ public static class ApiServiceCollectionExtensions
         services.TryAddSingleton<RunService>();
         services.TryAddSingleton<Sandboxes.SandboxService>();
         services.TryAddSingleton<Sandboxes.SandboxReaper>();
-        services.AddSandstormMcp();
-        services.AddSandstormApiDocument();
         // The API's live sandboxes hear of every end (after the orchestrations' no-op default).
         services.AddSingleton<Orchestrations.Sandboxes.ISandboxEndListener>(sp => sp.GetRequiredService<Sandboxes.SandboxService>());
         return services;
