@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text.Json;
+using Sandstorm.Testing;
 
 namespace Sandstorm.IntegrationTests;
 
@@ -102,42 +102,8 @@ public sealed class McpServerTests(LocalHostFixture fixture)
 
     private static async Task<JsonElement> RunAgentAsync(IReadOnlyDictionary<string, string> environment)
     {
-        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = NodeRoot() };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mcp", "mcp-agent.mjs"));
-        foreach (var (name, value) in environment)
-        {
-            psi.Environment[name] = value;
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"mcp-agent.mjs did not finish: {await stderr}");
-        }
-
-        Assert.True(process.ExitCode == 0, $"mcp-agent.mjs exited {process.ExitCode}:\n{await stderr}\n{await stdout}");
-        return JsonDocument.Parse(await stdout).RootElement.Clone();
-    }
-
-    /// <summary>The repository root, whose node_modules holds the official MCP client (ESM resolves it from the script upwards).</summary>
-    private static string NodeRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (Directory.Exists(Path.Combine(dir.FullName, "node_modules", "@modelcontextprotocol", "sdk")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("node_modules with @modelcontextprotocol/sdk not found above the test output; run `npm ci` at the repository root");
+        var (exit, stdout, stderr) = await NodeScript.RunAsync([Path.Combine(AppContext.BaseDirectory, "mcp", "mcp-agent.mjs")], environment, TimeSpan.FromMinutes(3));
+        Assert.True(exit == 0, $"mcp-agent.mjs exited {exit}:\n{stderr}\n{stdout}");
+        return JsonDocument.Parse(stdout).RootElement.Clone();
     }
 }

@@ -36,6 +36,8 @@ public static class ApiOperations
             [new(200, "The run has finished (waited)", Json, typeof(RunResult)), new(202, "Accepted; poll Location", Json, typeof(RunResult))],
             [.. Body, 409, 422, 429]),
         ["GetRun"] = new("Runs", "The state or result of a run", null, [new(200, "The run", Json, typeof(RunResult))], Read),
+        ["GetRunEvents"] = new("Runs", "A run's step changes, output chunks and result as Server-Sent Events (resumable with Last-Event-ID)", null,
+            [new(200, "The events", "text/event-stream")], Read),
         ["CancelRun"] = new("Runs", "Cancels a run that has not finished", null, [new(202, "Cancelling")], [.. Read, 409]),
         ["RunSandbox"] = new("Runs", "The v1 SDK's synchronous run", new(Json, typeof(SandboxRunRequest)),
             [new(200, "The result", Json, typeof(SandboxResult)), new(202, "Still running; poll /v1/runs/{id}")], [.. Body, 409, 422, 429]),
