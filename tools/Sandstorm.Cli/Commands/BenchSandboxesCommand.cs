@@ -30,7 +30,7 @@ public static class BenchSandboxesCommand
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", host.ApiKey);
 
         // 1. create → ready, from the warm pools (each create waits for its pool to be refilled first, as a pool is between bursts).
-        foreach (var (level, refill) in new[] { ("standard", TimeSpan.FromMilliseconds(400)), ("strong", TimeSpan.FromSeconds(3)) })
+        foreach (var (level, refill) in new[] { ("standard", TimeSpan.FromSeconds(1)), ("strong", TimeSpan.FromSeconds(3)) })
         {
             await Task.Delay(refill * 2);
             var times = new List<double>();
