@@ -2,9 +2,12 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Api.Batches;
 using Sandstorm.Api.E2B;
 using Sandstorm.Api.Edge;
+using Sandstorm.Api.Mcp;
+using Sandstorm.Api.OpenApi;
 using Sandstorm.Api.Sandboxes;
 
 namespace Sandstorm.Api;
@@ -168,6 +171,12 @@ public static class ApiRoutes
         app.MapGet("/v1/shield/rules", (Delegate)((HttpContext h) => ShieldEndpoints.GetRulesAsync(h))).WithName("GetShieldRules");
         app.MapGet("/v1/compliance/reports", (Delegate)((HttpContext h) => ComplianceEndpoints.GetReportAsync(h))).WithName("GetComplianceReport");
         EnsureParity(app);
+        if (app.ServiceProvider.GetService<HostProfile>() is { RoutesEndpoints: true })
+        {
+            app.MapSandstormMcp();
+            app.MapSandstormApiDocument();
+        }
+
         return app;
     }
 

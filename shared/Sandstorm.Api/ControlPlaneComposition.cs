@@ -5,6 +5,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Sandstorm.Api.Batches;
 using Sandstorm.Api.Edge;
+using Sandstorm.Api.Mcp;
+using Sandstorm.Api.OpenApi;
 using Sandstorm.Api.Observability;
 using Sandstorm.Orchestrations;
 using Sandstorm.Providers;
@@ -43,6 +45,12 @@ public static class ControlPlaneComposition
         services.AddSandstormTelemetry(configuration);
         services.AddSandstormOrchestrations();
         services.AddSandstormApi();
+        if (host.RoutesEndpoints)
+        {
+            services.AddSandstormMcp();
+            services.AddSandstormApiDocument();
+        }
+
         services.AddSandstormBatches(configuration, host);
 
         var schedule = ReoptimizationSchedule.From(configuration);

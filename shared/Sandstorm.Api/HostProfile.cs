@@ -25,10 +25,18 @@ public sealed record HostProfile
     /// </summary>
     public bool RunsLoops { get; init; }
 
+    /// <summary>
+    /// True when the host routes ASP.NET Core endpoints itself (Kestrel and <see cref="ApiRoutes.MapSandstormApi"/>): it then
+    /// also serves what is built on endpoint routing, the MCP server (<c>/mcp</c>) and the OpenAPI document
+    /// (<c>/openapi/v1.json</c>, <c>/docs</c>). False on Functions, whose worker routes HTTP triggers: there those paths
+    /// answer 501 (<see cref="RouteProblems.NotOnFunctions"/>).
+    /// </summary>
+    public bool RoutesEndpoints { get; init; }
+
     /// <summary>The Azure Functions app: no local execution; queue and timer triggers drive the background work.</summary>
     public static HostProfile AzureFunctions { get; } = new() { Name = "azure-functions" };
 
     /// <summary>The one-machine host: runs tenant code itself (through <paramref name="localExecution"/>) and its own loops.</summary>
     public static HostProfile Local(Action<IServiceCollection, IConfiguration> localExecution) =>
-        new() { Name = "local", LocalExecution = localExecution, RunsLoops = true };
+        new() { Name = "local", LocalExecution = localExecution, RunsLoops = true, RoutesEndpoints = true };
 }

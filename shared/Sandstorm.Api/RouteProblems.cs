@@ -30,6 +30,11 @@ public static class RouteProblems
     public static IResult Unmatched(HttpContext http)
     {
         ArgumentNullException.ThrowIfNull(http);
+        if (NotOnFunctions(http.Request.Path) is { } missing)
+        {
+            return Problems.Of(ErrorCodes.NotSupported, missing, StatusCodes.Status501NotImplemented);
+        }
+
         var allowed = AllowedMethods(http.Request.Path);
         if (allowed.Count == 0)
         {
@@ -98,6 +103,23 @@ public static class RouteProblems
             _ => Problems.Of(status >= 500 ? ErrorCodes.Internal : ErrorCodes.ValidationFailed, $"the request failed with status {status}", status),
         };
         return result.ExecuteAsync(http);
+    }
+
+    /// <summary>
+    /// Why the Functions app does not serve a path the local host serves (the MCP server, the OpenAPI document and its
+    /// reference page), or null for any other path. They are built on ASP.NET Core endpoints (<c>MapMcp</c>, <c>MapOpenApi</c>),
+    /// which the Functions worker does not route; until a trigger hosts them, the app says so instead of a bare 404.
+    /// </summary>
+    public static string? NotOnFunctions(PathString path)
+    {
+        if (path.StartsWithSegments(Mcp.McpEndpoints.Route, StringComparison.OrdinalIgnoreCase))
+        {
+            return $"the MCP server ({Mcp.McpEndpoints.Route}) is not supported on the Azure Functions app yet; use the local host's {Mcp.McpEndpoints.Route} (docs/mcp.md)";
+        }
+
+        return path.StartsWithSegments("/openapi", StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments(OpenApi.ApiDocument.ReferenceRoute, StringComparison.OrdinalIgnoreCase)
+            ? "the OpenAPI document (/openapi/v1.json) and its reference page (/docs) are not supported on the Azure Functions app yet; the local host serves them, for the same API"
+            : null;
     }
 
     private static IResult NotFound(HttpContext http) =>

@@ -55,6 +55,29 @@ public sealed class FunctionsMetadataTests
     }
 
     [Theory]
+    [InlineData("/mcp", "POST")]
+    [InlineData("/mcp", "GET")]
+    [InlineData("/openapi/v1.json", "GET")]
+    [InlineData("/docs", "GET")]
+    public async Task Unmatched_HostOnlyPath_Answers501ProblemJson(string path, string method)
+    {
+        var http = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        http.Request.Method = method;
+        http.Request.Path = path;
+        http.Response.Body = new MemoryStream();
+        http.RequestServices = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider();
+
+        await RouteProblems.Unmatched(http).ExecuteAsync(http);
+
+        Assert.Equal(501, http.Response.StatusCode);
+        Assert.Equal("application/problem+json", http.Response.ContentType);
+        http.Response.Body.Position = 0;
+        var problem = JsonDocument.Parse(http.Response.Body).RootElement;
+        Assert.Equal("https://sandstorm.dev/problems/not-supported", problem.GetProperty("type").GetString());
+        Assert.Contains("not supported", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("/v1/runs", "GET", 405, "POST")]
     [InlineData("/v1/runs/run_1", "POST", 405, "GET, DELETE")]
     [InlineData("/v1/usage", "DELETE", 405, "GET")]
