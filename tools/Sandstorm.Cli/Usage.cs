@@ -10,6 +10,10 @@ public static class Usage
                         [--isolation none|standard|strong|maximum] [--timeout MS] [--memory MIB] [--cpu N]
                         [--strategy optimize_cost|optimize_latency|balanced|optimize_carbon] [--wait SECONDS] [--json]
           sandstorm status RUN_ID [--json]
+          sandstorm sandbox create [--isolation LEVEL] [--timeout SECONDS] [--metadata k=v,...] [--json]
+          sandstorm sandbox exec ID [--cwd DIR] [--timeout MS] [--json] -- CMD...   (output as it comes; exit code is the command's)
+          sandstorm sandbox ls [--all] [--json]
+          sandstorm sandbox kill ID [--json]
           sandstorm verify BUNDLE [--key PUBLIC_KEY | --control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE]
           sandstorm bench pipeline [--runs N] [--concurrency N] [--engines in-memory,azurite]
           sandstorm bench routing [--trace FILE | --generate FILE] [--requests N] [--seed S] [--shape-seed K] [--no-adaptation] [--json]
@@ -17,8 +21,9 @@ public static class Usage
           sandstorm bench log [--appends N] [--storage CONNECTION_STRING]
           sandstorm bench batch [--runs 1000] [--concurrency 16] [--engine azurite|in-memory]
 
-        Control plane: --control-plane URL, else $SANDSTORM_URL, else http://127.0.0.1:7071.
+        Control plane: --control-plane URL, else $SANDSTORM_URL or $SANDSTORM_BASE_URL, else http://127.0.0.1:7071.
         API key: --api-key KEY, else $SANDSTORM_API_KEY, else .sandstorm/dev-api-key (written by the local host).
+        Exit codes: 0 success (exec: the command's own code), 1 refused by the API or the run failed, 2 bad usage.
         """;
 
     public static int Print(int exitCode, string? error = null)

@@ -105,6 +105,12 @@ test('sandboxes: commands stream, files round-trip, another tenant gets 404, kil
     await sandbox.kill();
   }
 
+  // DELETE answers 202 (stopping); once the sandbox has ended, commands are refused.
+  const deadline = Date.now() + 60_000;
+  while (!['stopped', 'expired', 'lost', 'failed', 'quarantined'].includes((await sandbox.refresh()).status)) {
+    assert.ok(Date.now() < deadline, `the sandbox did not end: ${sandbox.info.status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
   await assert.rejects(sandbox.commands.run('true'), (e) => e instanceof SandstormError && e.status >= 400);
 });
 

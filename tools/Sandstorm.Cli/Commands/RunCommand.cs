@@ -1,6 +1,7 @@
 using System.Globalization;
-using System.Net.Http.Json;
 using System.Text.Json;
+using Azure;
+using Sandstorm.Client;
 using Sandstorm.Core;
 using Sandstorm.Core.Contracts;
 
@@ -28,18 +29,15 @@ public static class RunCommand
                 Cpu = double.Parse(flags.GetValueOrDefault("cpu") ?? "1", CultureInfo.InvariantCulture),
             };
             var wait = int.Parse(flags.GetValueOrDefault("wait") ?? "60", CultureInfo.InvariantCulture);
-            using var http = ControlPlane.CreateClient(flags, TimeSpan.FromSeconds(wait + 30));
-            using var response = await http.PostAsJsonAsync($"v1/runs?wait={wait}", request, SandstormJson.Options);
-            var body = await response.Content.ReadAsStringAsync();
-            if (!response.IsSuccessStatusCode)
-            {
-                Console.Error.WriteLine($"{(int)response.StatusCode}: {body}");
-                return 1;
-            }
-
-            var result = JsonSerializer.Deserialize<RunResult>(body, SandstormJson.Options)!;
-            Print(result, flags.ContainsKey("json"), body);
+            var client = ControlPlane.CreateSandstormClient(flags, new SandstormClientOptions { RunWait = TimeSpan.FromSeconds(wait) });
+            var response = await client.RunAsync(request);
+            var result = response.Value;
+            Print(result, flags.ContainsKey("json"), response.GetRawResponse().Content.ToString());
             return result.Status == RunStatus.Succeeded ? 0 : 1;
+        }
+        catch (RequestFailedException e)
+        {
+            return SandboxCommand.Failed(e, args.Contains("--json"));
         }
         catch (Exception e) when (e is ArgumentException or FormatException or IOException or HttpRequestException)
         {
@@ -92,7 +90,8 @@ public static class RunCommand
         }
     }
 
-    private static T Enum<T>(string value)
+    /// <summary>An enum from its wire name (<c>optimize_cost</c>).</summary>
+    public static T Enum<T>(string value)
         where T : struct, Enum =>
         JsonSerializer.Deserialize<T>($"\"{value}\"", SandstormJson.Options);
 }
