@@ -102,6 +102,20 @@ public sealed class DotNetClientTests(LocalHostFixture fixture)
     }
 
     [Fact]
+    public async Task SubmitBatchAsync_WaitUntilCompleted_OperationHasTheCounts()
+    {
+        var client = await ClientAsync();
+
+        var operation = await client.SubmitBatchAsync(WaitUntil.Completed, [new RunRequest { Code = "print(1)", Language = "python" }, new RunRequest { Code = "exit(3)", Language = "python" }]);
+
+        Assert.True(operation.HasCompleted);
+        Assert.Equal("completed", operation.Value.Status);
+        Assert.Equal(2, operation.Value.Total);
+        Assert.Equal(2, operation.Value.Succeeded + operation.Value.Failed);
+        Assert.Equal(operation.Id, client.GetBatch(operation.Id).Value.Id);
+    }
+
+    [Fact]
     public async Task AsAIFunctions_RunCodeAndSandboxTools_AnswerStructuredResultsAndErrors()
     {
         var client = await ClientAsync();

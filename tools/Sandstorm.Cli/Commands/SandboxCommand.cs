@@ -140,7 +140,15 @@ public static class SandboxCommand
             return 0;
         }
 
-        var table = new Table().Border(TableBorder.Simple).AddColumns("ID", "STATUS", "PLACEMENT", "ISOLATION", "COMMANDS", "EXPIRES", "METADATA");
+        // Piped output has no terminal width; a line per sandbox keeps it greppable.
+        if (Console.IsOutputRedirected)
+        {
+            AnsiConsole.Profile.Width = 240;
+        }
+
+        var table = new Table().Border(TableBorder.Simple)
+            .AddColumn(new TableColumn("ID").NoWrap())
+            .AddColumns("STATUS", "PLACEMENT", "ISOLATION", "COMMANDS", "EXPIRES", "METADATA");
         foreach (var s in sandboxes)
         {
             table.AddRow(
