@@ -42,6 +42,28 @@ public sealed class CliSandboxTests(LocalHostFixture fixture)
         Assert.Equal(2, (await CliAsync(key, "sandbox", "exec")).ExitCode);
     }
 
+    [Fact]
+    public async Task BatchSubmitWatch_JsonLinesFile_WaitsAndExitsNonZeroWhenAnItemFailed()
+    {
+        var (_, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString, allowUnisolated: false);
+        var file = Path.Combine(Directory.CreateTempSubdirectory("sandstorm-cli-").FullName, "batch.jsonl");
+        await File.WriteAllTextAsync(file, """
+            {"code":"print(1)","language":"python"}
+            {"code":"exit(3)","language":"python"}
+            """);
+
+        var watched = await CliAsync(key, "batch", "submit", file, "--watch", "--json");
+
+        Assert.True(watched.ExitCode == 1, watched.Stdout + watched.Stderr);
+        var batch = JsonDocument.Parse(watched.Stdout).RootElement;
+        Assert.Equal("completed", batch.GetProperty("status").GetString());
+        Assert.Equal(2, batch.GetProperty("total").GetInt32());
+        Assert.Equal(1, batch.GetProperty("succeeded").GetInt32());
+        var again = await CliAsync(key, "batch", "watch", batch.GetProperty("id").GetString()!);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("1 succeeded, 1 failed", again.Stdout, StringComparison.Ordinal);
+    }
+
     private async Task<(int ExitCode, string Stdout, string Stderr)> CliAsync(string key, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };

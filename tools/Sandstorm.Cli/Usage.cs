@@ -10,6 +10,8 @@ public static class Usage
                         [--isolation none|standard|strong|maximum] [--timeout MS] [--memory MIB] [--cpu N]
                         [--strategy optimize_cost|optimize_latency|balanced|optimize_carbon] [--wait SECONDS] [--json]
           sandstorm status RUN_ID [--json]
+          sandstorm batch submit FILE [--watch] [--json]    (FILE: a JSON array or JSON Lines of run requests)
+          sandstorm batch watch ID [--json]                 (a progress bar with counts, cost and ETA on a terminal)
           sandstorm sandbox create [--isolation LEVEL] [--timeout SECONDS] [--metadata k=v,...] [--json]
           sandstorm sandbox exec ID [--cwd DIR] [--timeout MS] [--json] -- CMD...   (output as it comes; exit code is the command's)
           sandstorm sandbox ls [--all] [--json]
@@ -23,7 +25,7 @@ public static class Usage
 
         Control plane: --control-plane URL, else $SANDSTORM_URL or $SANDSTORM_BASE_URL, else http://127.0.0.1:7071.
         API key: --api-key KEY, else $SANDSTORM_API_KEY, else .sandstorm/dev-api-key (written by the local host).
-        Exit codes: 0 success (exec: the command's own code), 1 refused by the API or the run failed, 2 bad usage.
+        Exit codes: 0 success (exec: the command's own code), 1 refused by the API, the run failed or a batch item did not succeed, 2 bad usage.
         """;
 
     public static int Print(int exitCode, string? error = null)
