@@ -43,6 +43,20 @@ public sealed class CliSandboxTests(LocalHostFixture fixture)
     }
 
     [Fact]
+    public async Task Run_JsonAndARefusal_PrintTheRunAndTheProblemCode()
+    {
+        var (_, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString, allowUnisolated: false);
+
+        var run = await CliAsync(key, "run", "--language", "python", "--code", "print(6*7)", "--json");
+        var refused = await CliAsync(key, "run", "--language", "cobol", "--code", "x");
+
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Equal("42\n", JsonDocument.Parse(run.Stdout).RootElement.GetProperty("stdout").GetString());
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("400 validation-failed", refused.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BatchSubmitWatch_JsonLinesFile_WaitsAndExitsNonZeroWhenAnItemFailed()
     {
         var (_, key) = await Tenants.CreateAsync(fixture.Azurite.ConnectionString, allowUnisolated: false);

@@ -30,7 +30,7 @@ public static class RunCommand
             };
             var wait = int.Parse(flags.GetValueOrDefault("wait") ?? "60", CultureInfo.InvariantCulture);
             var client = ControlPlane.CreateSandstormClient(flags, new SandstormClientOptions { RunWait = TimeSpan.FromSeconds(wait) });
-            var response = await client.RunAsync(request);
+            var response = flags.ContainsKey("json") || Console.IsOutputRedirected ? await client.RunAsync(request) : await RunWithStepsAsync(client, request);
             var result = response.Value;
             Print(result, flags.ContainsKey("json"), response.GetRawResponse().Content.ToString());
             return result.Status == RunStatus.Succeeded ? 0 : 1;
@@ -45,6 +45,30 @@ public static class RunCommand
             return 2;
         }
     }
+
+    // On a terminal: the run's steps as they happen (queued, placed, running). The runs API has no output stream, so the
+    // output is printed when the run settles; a kept sandbox's `sandbox exec` streams.
+    private static async Task<Response<RunResult>> RunWithStepsAsync(SandstormClient client, RunRequest request)
+    {
+        var response = await client.SubmitRunAsync(request);
+        return await Spectre.Console.AnsiConsole.Status().StartAsync($"run {response.Value.Id}: submitted", async status =>
+        {
+            while (!response.Value.Status.IsTerminal())
+            {
+                var r = response.Value;
+                status.Status = Spectre.Console.Markup.Escape(r.Provider is null
+                    ? $"run {r.Id}: {Wire(r.Status)}"
+                    : $"run {r.Id}: {Wire(r.Status)} on {r.Provider}/{r.Runtime}/{r.Region}");
+                await Task.Delay(TimeSpan.FromMilliseconds(300));
+                response = await client.GetRunAsync(r.Id);
+            }
+
+            return response;
+        });
+    }
+
+    private static string Wire<T>(T value)
+        where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 
     /// <summary>Prints a run for people (or as the raw JSON).</summary>
     public static void Print(RunResult r, bool json, string raw)
