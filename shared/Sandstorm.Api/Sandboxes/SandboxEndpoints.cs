@@ -353,7 +353,16 @@ public static class SandboxEndpoints
                             json.WriteBase64String("base64", e.Data.Span);
                             break;
                         case CommandEventKind.Stdout or CommandEventKind.Stderr:
-                            json.WriteString("data", Encoding.UTF8.GetString(e.Data.Span));
+                            // Valid UTF-8 goes as it is; invalid bytes are replaced (U+FFFD), as the text encoding says.
+                            if (System.Text.Unicode.Utf8.IsValid(e.Data.Span))
+                            {
+                                json.WriteString("data", e.Data.Span);
+                            }
+                            else
+                            {
+                                json.WriteString("data", Encoding.UTF8.GetString(e.Data.Span));
+                            }
+
                             break;
                         case CommandEventKind.End:
                             var end = command.End!;

@@ -19,6 +19,9 @@ public static class ServerSentEvents
 
     private static readonly byte[] KeepAliveLine = ": keep-alive\n\n"u8.ToArray();
 
+    // Output is most of what a stream carries: only what JSON itself requires is escaped (a data line is never HTML).
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The id after which a client resumes: <c>Last-Event-ID</c>, else the <c>after</c> query value, else 0.</summary>
     public static long ResumeAfter(HttpRequest request)
     {
@@ -61,7 +64,7 @@ public static class ServerSentEvents
             var item = next.Current;
             var (id, name) = head(item);
             json.ResetWrittenCount();
-            using (var writer = new Utf8JsonWriter(json))
+            using (var writer = new Utf8JsonWriter(json, WriterOptions))
             {
                 data(item, writer);
             }
