@@ -1,22 +1,38 @@
 using System.Net.Http.Headers;
+using Azure;
+using Sandstorm.Client;
 
 namespace Sandstorm.Cli;
 
 /// <summary>Where the control plane is and how to authenticate to it, from flags, environment or the local host's files.</summary>
 public static class ControlPlane
 {
+    /// <summary>The SDK's client for the control plane the flags, environment or local host name.</summary>
+    public static SandstormClient CreateSandstormClient(IReadOnlyDictionary<string, string> flags, SandstormClientOptions? options = null)
+    {
+        var (url, key) = Resolve(flags);
+        return new SandstormClient(new Uri(url), new AzureKeyCredential(key), options);
+    }
+
     public static HttpClient CreateClient(IReadOnlyDictionary<string, string> flags, TimeSpan timeout)
+    {
+        var (url, key) = Resolve(flags);
+        var http = new HttpClient { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = timeout };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return http;
+    }
+
+    private static (string Url, string Key) Resolve(IReadOnlyDictionary<string, string> flags)
     {
         var url = flags.GetValueOrDefault("control-plane")
             ?? Environment.GetEnvironmentVariable("SANDSTORM_URL")
+            ?? Environment.GetEnvironmentVariable("SANDSTORM_BASE_URL")
             ?? "http://127.0.0.1:7071";
         var key = flags.GetValueOrDefault("api-key")
             ?? Environment.GetEnvironmentVariable("SANDSTORM_API_KEY")
             ?? FindDevKey()
             ?? throw new ArgumentException("no API key: pass --api-key, set SANDSTORM_API_KEY, or start the local host (it writes .sandstorm/dev-api-key)");
-        var http = new HttpClient { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = timeout };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return http;
+        return (url, key);
     }
 
     /// <summary>The local host's development key, looked up from the current directory upwards.</summary>

@@ -4,6 +4,8 @@ using Sandstorm.Cli.Commands;
 return args switch
 {
     ["run", .. var rest] => await RunCommand.RunAsync(rest),
+    ["batch", .. var rest] => await BatchCommand.RunAsync(rest),
+    ["sandbox", .. var rest] => await SandboxCommand.RunAsync(rest),
     ["status", .. var rest] => await StatusCommand.RunAsync(rest),
     ["verify", .. var rest] => await VerifyCommand.RunAsync(rest),
     ["bench", "pipeline", .. var rest] => await BenchPipelineCommand.RunAsync(rest),

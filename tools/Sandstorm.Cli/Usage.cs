@@ -10,6 +10,12 @@ public static class Usage
                         [--isolation none|standard|strong|maximum] [--timeout MS] [--memory MIB] [--cpu N]
                         [--strategy optimize_cost|optimize_latency|balanced|optimize_carbon] [--wait SECONDS] [--json]
           sandstorm status RUN_ID [--json]
+          sandstorm batch submit FILE [--watch] [--json]    (FILE: a JSON array or JSON Lines of run requests)
+          sandstorm batch watch ID [--json]                 (a progress bar with counts, cost and ETA on a terminal)
+          sandstorm sandbox create [--isolation LEVEL] [--timeout SECONDS] [--metadata k=v,...] [--json]
+          sandstorm sandbox exec ID [--cwd DIR] [--timeout MS] [--json] -- CMD...   (output as it comes; exit code is the command's)
+          sandstorm sandbox ls [--all] [--json]
+          sandstorm sandbox kill ID [--json]
           sandstorm verify BUNDLE [--key PUBLIC_KEY | --control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE]
           sandstorm bench pipeline [--runs N] [--concurrency N] [--engines in-memory,azurite]
           sandstorm bench routing [--trace FILE | --generate FILE] [--requests N] [--seed S] [--shape-seed K] [--no-adaptation] [--json]
@@ -18,8 +24,9 @@ public static class Usage
           sandstorm bench sandboxes [--creates N] [--commands N] [--stream-mib N] [--idle N]
           sandstorm bench batch [--runs 1000] [--concurrency 16] [--engine azurite|in-memory]
 
-        Control plane: --control-plane URL, else $SANDSTORM_URL, else http://127.0.0.1:7071.
+        Control plane: --control-plane URL, else $SANDSTORM_URL or $SANDSTORM_BASE_URL, else http://127.0.0.1:7071.
         API key: --api-key KEY, else $SANDSTORM_API_KEY, else .sandstorm/dev-api-key (written by the local host).
+        Exit codes: 0 success (exec: the command's own code), 1 refused by the API, the run failed or a batch item did not succeed, 2 bad usage.
         """;
 
     public static int Print(int exitCode, string? error = null)

@@ -1,6 +1,7 @@
 using System.Globalization;
-using System.Net.Http.Json;
 using System.Text.Json;
+using Azure;
+using Sandstorm.Client;
 using Sandstorm.Core;
 using Sandstorm.Core.Contracts;
 
@@ -28,18 +29,15 @@ public static class RunCommand
                 Cpu = double.Parse(flags.GetValueOrDefault("cpu") ?? "1", CultureInfo.InvariantCulture),
             };
             var wait = int.Parse(flags.GetValueOrDefault("wait") ?? "60", CultureInfo.InvariantCulture);
-            using var http = ControlPlane.CreateClient(flags, TimeSpan.FromSeconds(wait + 30));
-            using var response = await http.PostAsJsonAsync($"v1/runs?wait={wait}", request, SandstormJson.Options);
-            var body = await response.Content.ReadAsStringAsync();
-            if (!response.IsSuccessStatusCode)
-            {
-                Console.Error.WriteLine($"{(int)response.StatusCode}: {body}");
-                return 1;
-            }
-
-            var result = JsonSerializer.Deserialize<RunResult>(body, SandstormJson.Options)!;
-            Print(result, flags.ContainsKey("json"), body);
+            var client = ControlPlane.CreateSandstormClient(flags, new SandstormClientOptions { RunWait = TimeSpan.FromSeconds(wait) });
+            var response = flags.ContainsKey("json") || Console.IsOutputRedirected ? await client.RunAsync(request) : await RunWithStepsAsync(client, request);
+            var result = response.Value;
+            Print(result, flags.ContainsKey("json"), response.GetRawResponse().Content.ToString());
             return result.Status == RunStatus.Succeeded ? 0 : 1;
+        }
+        catch (RequestFailedException e)
+        {
+            return SandboxCommand.Failed(e, args.Contains("--json"));
         }
         catch (Exception e) when (e is ArgumentException or FormatException or IOException or HttpRequestException)
         {
@@ -47,6 +45,30 @@ public static class RunCommand
             return 2;
         }
     }
+
+    // On a terminal: the run's steps as they happen (queued, placed, running). The runs API has no output stream, so the
+    // output is printed when the run settles; a kept sandbox's `sandbox exec` streams.
+    private static async Task<Response<RunResult>> RunWithStepsAsync(SandstormClient client, RunRequest request)
+    {
+        var response = await client.SubmitRunAsync(request);
+        return await Spectre.Console.AnsiConsole.Status().StartAsync($"run {response.Value.Id}: submitted", async status =>
+        {
+            while (!response.Value.Status.IsTerminal())
+            {
+                var r = response.Value;
+                status.Status = Spectre.Console.Markup.Escape(r.Provider is null
+                    ? $"run {r.Id}: {Wire(r.Status)}"
+                    : $"run {r.Id}: {Wire(r.Status)} on {r.Provider}/{r.Runtime}/{r.Region}");
+                await Task.Delay(TimeSpan.FromMilliseconds(300));
+                response = await client.GetRunAsync(r.Id);
+            }
+
+            return response;
+        });
+    }
+
+    private static string Wire<T>(T value)
+        where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 
     /// <summary>Prints a run for people (or as the raw JSON).</summary>
     public static void Print(RunResult r, bool json, string raw)
@@ -92,7 +114,8 @@ public static class RunCommand
         }
     }
 
-    private static T Enum<T>(string value)
+    /// <summary>An enum from its wire name (<c>optimize_cost</c>).</summary>
+    public static T Enum<T>(string value)
         where T : struct, Enum =>
         JsonSerializer.Deserialize<T>($"\"{value}\"", SandstormJson.Options);
 }

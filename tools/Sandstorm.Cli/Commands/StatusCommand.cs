@@ -1,6 +1,4 @@
-using System.Text.Json;
-using Sandstorm.Core;
-using Sandstorm.Core.Contracts;
+using Azure;
 
 namespace Sandstorm.Cli.Commands;
 
@@ -13,17 +11,13 @@ public static class StatusCommand
         {
             var (flags, positional) = ControlPlane.Parse(args, "json");
             var id = positional.FirstOrDefault() ?? throw new ArgumentException("usage: sandstorm status RUN_ID");
-            using var http = ControlPlane.CreateClient(flags, TimeSpan.FromSeconds(30));
-            using var response = await http.GetAsync($"v1/runs/{Uri.EscapeDataString(id)}");
-            var body = await response.Content.ReadAsStringAsync();
-            if (!response.IsSuccessStatusCode)
-            {
-                Console.Error.WriteLine($"{(int)response.StatusCode}: {body}");
-                return 1;
-            }
-
-            RunCommand.Print(JsonSerializer.Deserialize<RunResult>(body, SandstormJson.Options)!, flags.ContainsKey("json"), body);
+            var response = await ControlPlane.CreateSandstormClient(flags).GetRunAsync(id);
+            RunCommand.Print(response.Value, flags.ContainsKey("json"), response.GetRawResponse().Content.ToString());
             return 0;
+        }
+        catch (RequestFailedException e)
+        {
+            return SandboxCommand.Failed(e, args.Contains("--json"));
         }
         catch (Exception e) when (e is ArgumentException or HttpRequestException)
         {
