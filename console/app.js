@@ -48,8 +48,9 @@ $('sign-in-form').addEventListener('submit', async event => {
     await api('/v1/usage?from=' + encodeURIComponent(new Date(Date.now() - 60000).toISOString()));
     $('api-key').value = '';
     $('sign-in-error').textContent = '';
-    if (!location.hash) location.hash = '#/runs';
-    show();
+    // Setting the hash shows the page through hashchange; show it here only when the hash stays as it is.
+    if (!location.hash || location.hash === '#') location.hash = '#/runs';
+    else show();
     $('main').focus();
   } catch (e) {
     auth.clear();

@@ -7,10 +7,11 @@ const PALETTE = ['#2563eb', '#d97706', '#059669', '#dc2626', '#7c3aed', '#0891b2
 /** Spend per day and provider, fees by kind and tier, savings against Autopilot's baseline (GET /v1/usage), as charts; CSV export. */
 export function costsPage(root) {
   const charts = [];
+  let stopped = false;
   const body = h('div', {});
   root.append(h('div', { class: 'page-head' }, h('h1', {}, 'Costs'), h('p', { class: 'muted' }, `Last ${DAYS} days, UTC days`)), body);
   load();
-  return () => charts.forEach(c => c.destroy());
+  return () => { stopped = true; charts.forEach(c => c.destroy()); };
 
   async function load() {
     const to = new Date(Date.now() + 60000);
@@ -22,13 +23,11 @@ export function costsPage(root) {
       body.replaceChildren(errorBox(e));
       return;
     }
+    if (stopped) return;
     if (usage.runs === 0) {
       body.replaceChildren(emptyState('No spend yet',
         h('p', {}, 'Costs appear once runs have settled. Go to ', h('a', { href: '#/runs' }, 'Runs'), ' and run the sample.')));
       return;
-    }
-    if (typeof window.Chart !== 'function') {
-      body.replaceChildren(h('p', { class: 'error', role: 'alert' }, 'The charting library did not load: run scripts/setup.sh (npm ci) and rebuild the host.'));
     }
 
     const t = usage.totals;
@@ -61,21 +60,24 @@ export function costsPage(root) {
         usage.providers.map(p => h('tr', {}, h('td', {}, p.provider), h('td', { class: 'num' }, p.runs), h('td', { class: 'num' }, usd(p.providerCost)),
           h('td', { class: 'num' }, usd(p.fees)), h('td', { class: 'num' }, usd(p.total)), h('td', { class: 'num' }, usd(p.savings))))));
 
-    if (typeof window.Chart !== 'function') return;
+    if (typeof window.Chart !== 'function') {
+      body.prepend(h('p', { class: 'error', role: 'alert' }, 'The charting library did not load: run scripts/setup.sh (npm ci) and rebuild the host.'));
+      return;
+    }
     const sumFor = (day, provider, field) => usage.days.filter(d => d.day === day && (provider === null || d.provider === provider)).reduce((n, d) => n + d[field], 0);
     const common = { responsive: true, maintainAspectRatio: false, animation: false };
-    charts.push(new window.Chart(document.getElementById('chart-days'), {
+    charts.push(new window.Chart(body.querySelector('#chart-days'), {
       type: 'bar',
       data: { labels: dayLabels, datasets: providers.map((p, i) => ({ label: p, data: dayLabels.map(d => sumFor(d, p, 'total')), backgroundColor: PALETTE[i % PALETTE.length] })) },
       options: { ...common, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
     }));
-    charts.push(new window.Chart(document.getElementById('chart-providers'), {
+    charts.push(new window.Chart(body.querySelector('#chart-providers'), {
       type: 'doughnut',
       data: { labels: usage.providers.map(p => p.provider), datasets: [{ data: usage.providers.map(p => p.total), backgroundColor: PALETTE }] },
       options: common,
     }));
     const tiers = usage.tiers ?? [];
-    charts.push(new window.Chart(document.getElementById('chart-fees'), {
+    charts.push(new window.Chart(body.querySelector('#chart-fees'), {
       type: 'bar',
       data: {
         labels: ['Autopilot fees', 'Shield fees', ...tiers.map(x => `${x.tier} tier total`)],
@@ -83,7 +85,7 @@ export function costsPage(root) {
       },
       options: { ...common, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
     }));
-    charts.push(new window.Chart(document.getElementById('chart-savings'), {
+    charts.push(new window.Chart(body.querySelector('#chart-savings'), {
       type: 'line',
       data: { labels: dayLabels, datasets: [{ label: 'Savings (USD)', data: dayLabels.map(d => sumFor(d, null, 'savings')), borderColor: PALETTE[2], backgroundColor: PALETTE[2] }] },
       options: { ...common, scales: { y: { beginAtZero: true } } },

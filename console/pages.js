@@ -75,6 +75,7 @@ export function sandboxesPage(root) {
 export function agentsPage(root) {
   const list = h('div', {});
   const tokenOut = h('div', { id: 'token-out', 'aria-live': 'polite' });
+  const status = h('p', { id: 'agents-status', role: 'status' });
   const region = h('input', { id: 'token-region', name: 'region', placeholder: 'default', spellcheck: 'false' });
   const ttl = h('input', { id: 'token-ttl', name: 'ttl', type: 'number', min: '1', max: '10080', value: '60' });
   root.append(
@@ -86,6 +87,7 @@ export function agentsPage(root) {
         h('label', { for: 'token-ttl' }, 'Valid for (minutes)'), ttl,
         h('button', { type: 'submit', id: 'create-token' }, 'Create enrollment token')),
       tokenOut),
+    status,
     list);
 
   async function createToken(event) {
@@ -104,14 +106,23 @@ export function agentsPage(root) {
     }
   }
 
+  // Two steps instead of a modal confirm(): "Revoke" arms the row, "Confirm revoke" does it.
+  let armed = null;
   async function revoke(agent) {
-    if (!confirm(`Revoke ${agent.name} (${agent.agentId})? Its token stops working at once.`)) return;
+    if (armed !== agent.agentId) {
+      armed = agent.agentId;
+      status.textContent = `Press "Confirm revoke" to revoke ${agent.name}; its token stops working at once.`;
+      refresh();
+      return;
+    }
+    armed = null;
     try {
       await api(`/v1/edge/agents/${encodeURIComponent(agent.agentId)}`, { method: 'DELETE' });
-      refresh();
+      status.textContent = `Revoked ${agent.name} (${agent.agentId}).`;
     } catch (e) {
-      list.prepend(errorBox(e));
+      status.textContent = `Could not revoke ${agent.name}: ${e.message}`;
     }
+    refresh();
   }
 
   let timer = null, stopped = false;
@@ -127,7 +138,9 @@ export function agentsPage(root) {
           h('td', {}, (a.heartbeat?.runtimes ?? []).map(r => r.name).join(', ') || '—'),
           h('td', { class: 'num' }, a.heartbeat ? a.heartbeat.queueDepth : '—'),
           h('td', { class: 'num' }, a.heartbeat ? a.heartbeat.load.toFixed(2) : '—'),
-          h('td', {}, h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke ${a.name}`, onclick: () => revoke(a) }, 'Revoke')))),
+          h('td', {}, armed === a.agentId
+            ? h('button', { type: 'button', class: 'danger', 'aria-label': `Confirm revoking ${a.name}`, onclick: () => revoke(a) }, 'Confirm revoke')
+            : h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke ${a.name}`, onclick: () => revoke(a) }, 'Revoke')))),
         {
           empty: emptyState('No agents enrolled',
             h('p', {}, 'Create an enrollment token above, then run sandstorm-edge init with it on the machine that will run jobs (docs/edge-agents.md).')),

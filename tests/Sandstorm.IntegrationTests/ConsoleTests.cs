@@ -125,13 +125,14 @@ public sealed class ConsoleTests(LocalHostFixture fixture, ConsoleBrowserFixture
         Assert.Equal(HttpStatusCode.Created, enrolled.StatusCode);
         var agent = await enrolled.Content.ReadFromJsonAsync<JsonElement>();
         var agentId = agent.GetProperty("agentId").GetString()!;
-        var agentToken = agent.GetProperty("token").GetString()!;
+        var agentToken = agent.GetProperty("agentToken").GetString()!;
 
         var row = page.Locator($"tr[data-agent='{agentId}']");
         await Assertions.Expect(row).ToBeVisibleAsync(new() { Timeout = Expect });
         await ShotAsync(page, "agents");
-        page.Dialog += (_, dialog) => dialog.AcceptAsync();
         await row.GetByRole(AriaRole.Button, new() { Name = "Revoke console-test-agent" }).ClickAsync();
+        await row.GetByRole(AriaRole.Button, new() { Name = "Confirm revoking console-test-agent" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#agents-status")).ToHaveTextAsync($"Revoked console-test-agent ({agentId}).", new() { Timeout = Expect });
         await Assertions.Expect(row).ToHaveCountAsync(0, new() { Timeout = Expect });
 
         // Revoked means its token no longer works.
