@@ -115,8 +115,20 @@ public sealed class ConsoleTests(LocalHostFixture fixture, ConsoleBrowserFixture
         await using var _ = context;
         await SignInAsync(page);
         await page.GotoAsync($"{Host.Url}console/#/agents");
+        await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Enrolled agents" }).Or(page.Locator(".empty"))).ToBeVisibleAsync(new() { Timeout = Expect });
         await page.GetByRole(AriaRole.Button, new() { Name = "Create enrollment token" }).ClickAsync();
-        var token = (await page.Locator("#enrollment-token").TextContentAsync(new() { Timeout = Expect }))!.Trim();
+        var shown = page.Locator("#enrollment-token");
+        try
+        {
+            await Assertions.Expect(shown).ToBeVisibleAsync(new() { Timeout = Expect });
+        }
+        catch (PlaywrightException e)
+        {
+            await ShotAsync(page, "agents-failure");
+            throw new InvalidOperationException($"no token shown; page:\n{await page.InnerTextAsync("body")}\nerrors: {string.Join(" | ", errors)}", e);
+        }
+
+        var token = (await shown.TextContentAsync())!.Trim();
 
         using var anonymous = new HttpClient { BaseAddress = new Uri(Host.Url) };
         using var enrol = new HttpRequestMessage(HttpMethod.Post, "v1/edge/agents") { Content = Json("""{"name":"console-test-agent"}""") };

@@ -100,7 +100,7 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {TokenPartition} and TenantId eq {tenantId} and AgentId eq {agentId}");
         await foreach (var e in tokens.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
         {
-            await tokens.DeleteEntityAsync(e.PartitionKey, e.RowKey, ETag.All, cancellationToken);
+            await tokens.DeleteEntityAsync(TokenPartition, e.RowKey, ETag.All, cancellationToken);
         }
 
         await agents.DeleteEntityAsync(tenantId, agentId, ETag.All, cancellationToken);
