@@ -66,10 +66,11 @@ export function costsPage(root) {
     }
     const sumFor = (day, provider, field) => usage.days.filter(d => d.day === day && (provider === null || d.provider === provider)).reduce((n, d) => n + d[field], 0);
     const common = { responsive: true, maintainAspectRatio: false, animation: false };
+    const money = { beginAtZero: true, ticks: { callback: v => `$${Number(v).toPrecision(2)}` } };
     charts.push(new window.Chart(body.querySelector('#chart-days'), {
       type: 'bar',
       data: { labels: dayLabels, datasets: providers.map((p, i) => ({ label: p, data: dayLabels.map(d => sumFor(d, p, 'total')), backgroundColor: PALETTE[i % PALETTE.length] })) },
-      options: { ...common, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
+      options: { ...common, scales: { x: { stacked: true }, y: { ...money, stacked: true } } },
     }));
     charts.push(new window.Chart(body.querySelector('#chart-providers'), {
       type: 'doughnut',
@@ -83,12 +84,12 @@ export function costsPage(root) {
         labels: ['Autopilot fees', 'Shield fees', ...tiers.map(x => `${x.tier} tier total`)],
         datasets: [{ label: 'USD', data: [t.autopilotFees, t.shieldFees, ...tiers.map(x => x.total)], backgroundColor: PALETTE }],
       },
-      options: { ...common, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
+      options: { ...common, plugins: { legend: { display: false } }, scales: { y: money } },
     }));
     charts.push(new window.Chart(body.querySelector('#chart-savings'), {
       type: 'line',
       data: { labels: dayLabels, datasets: [{ label: 'Savings (USD)', data: dayLabels.map(d => sumFor(d, null, 'savings')), borderColor: PALETTE[2], backgroundColor: PALETTE[2] }] },
-      options: { ...common, scales: { y: { beginAtZero: true } } },
+      options: { ...common, scales: { y: money } },
     }));
   }
 }
