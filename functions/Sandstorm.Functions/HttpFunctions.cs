@@ -162,6 +162,11 @@ public static class HttpFunctions
         string agentId) =>
         new ResultActionResult(await EdgeEndpoints.PostTelemetryAsync(request.HttpContext, agentId));
 
+    [Function("GetRunEvents")]
+    public static async Task<IActionResult> GetRunEvents(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/runs/{id}/events")] HttpRequest request, string id) =>
+        new ResultActionResult(await RunEndpoints.GetRunEventsAsync(request.HttpContext, id));
+
     [Function("CreateSandbox")]
     public static async Task<IActionResult> CreateSandbox(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/sandboxes")] HttpRequest request,

@@ -15,9 +15,11 @@ public sealed class DevApiKey(ApiKeyStore keys, TenantStore tenants, LocalOption
     {
         LocalState.CreatePrivateDirectory(options.StateDirectory);
         // The developer's own tenant on the developer's own machine opts in to isolation none (trusted code, fastest runs).
-        if (await tenants.GetAsync(TenantId, cancellationToken) is { AllowUnisolated: false } settings)
+        var settings = await tenants.GetAsync(TenantId, cancellationToken);
+        var wanted = settings with { AllowUnisolated = true, MaxSandboxes = options.DevMaxSandboxes ?? settings.MaxSandboxes };
+        if (wanted != settings)
         {
-            await tenants.SetAsync(TenantId, settings with { AllowUnisolated = true }, cancellationToken);
+            await tenants.SetAsync(TenantId, wanted, cancellationToken);
         }
 
         var path = Path.Combine(options.StateDirectory, "dev-api-key");

@@ -16,6 +16,9 @@ public sealed record LocalOptions
 
     public string HubName { get; init; } = "SandstormHub";
 
+    /// <summary>The developer tenant's limit of live sandboxes (<c>--dev-max-sandboxes</c>; else the tenant default, 20).</summary>
+    public int? DevMaxSandboxes { get; init; }
+
     public static LocalOptions Parse(string[] args)
     {
         var options = new LocalOptions();
@@ -29,6 +32,7 @@ public sealed record LocalOptions
                 "--storage" => options with { Storage = Next() },
                 "--state" => options with { StateDirectory = Next() },
                 "--hub" => options with { HubName = Next() },
+                "--dev-max-sandboxes" => options with { DevMaxSandboxes = int.TryParse(Next(), out var max) && max is >= 1 and <= 10_000 ? max : throw new ArgumentException("--dev-max-sandboxes is 1 to 10000") },
                 _ => options,
             };
         }

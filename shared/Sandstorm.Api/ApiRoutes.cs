@@ -40,6 +40,7 @@ public static class ApiRoutes
         ("PollEdgeJobs", "GET", "v1/edge/agents/{agentId}/jobs"),
         ("PostEdgeJobResult", "POST", "v1/edge/agents/{agentId}/jobs/{jobId}/result"),
         ("PostEdgeTelemetry", "POST", "v1/edge/agents/{agentId}/telemetry"),
+        ("GetRunEvents", "GET", "v1/runs/{id}/events"),
         ("CreateSandbox", "POST", "v1/sandboxes"),
         ("ListSandboxes", "GET", "v1/sandboxes"),
         ("GetSandbox", "GET", "v1/sandboxes/{id}"),
@@ -129,6 +130,7 @@ public static class ApiRoutes
             "/v1/edge/agents/{agentId}/jobs/{jobId}/result",
             (HttpContext h, DurableTaskClient c, string agentId, string jobId) => EdgeEndpoints.PostJobResultAsync(h, c, agentId, jobId)).WithName("PostEdgeJobResult");
         app.MapPost("/v1/edge/agents/{agentId}/telemetry", (HttpContext h, string agentId) => EdgeEndpoints.PostTelemetryAsync(h, agentId)).WithName("PostEdgeTelemetry");
+        app.MapGet("/v1/runs/{id}/events", (HttpContext h, string id) => RunEndpoints.GetRunEventsAsync(h, id)).WithName("GetRunEvents");
         app.MapPost("/v1/sandboxes", (HttpContext h, DurableTaskClient c) => SandboxEndpoints.CreateAsync(h, c)).WithName("CreateSandbox");
         app.MapGet("/v1/sandboxes", (Delegate)((HttpContext h) => SandboxEndpoints.ListAsync(h))).WithName("ListSandboxes");
         app.MapGet("/v1/sandboxes/{id}", (HttpContext h, string id) => SandboxEndpoints.GetAsync(h, id)).WithName("GetSandbox");

@@ -86,6 +86,32 @@ public static class RunEndpoints
         return Json(new { runs }, StatusCodes.Status200OK);
     });
 
+    /// <summary>
+    /// <c>GET /v1/runs/{id}/events</c>: the run's states as Server-Sent Events (<c>queued</c>, <c>running</c> with its
+    /// placement, <c>result</c> with its output), resumable with <c>Last-Event-ID</c>. A run's output arrives with its
+    /// result: the Execute step returns it whole (kept sandboxes stream commands' output as it is printed).
+    /// </summary>
+    public static Task<IResult> GetRunEventsAsync(HttpContext http, string id) => Guard(http, async () =>
+    {
+        var tenant = await TenantAuth.RequireTenantAsync(http);
+        var after = Sandboxes.ServerSentEvents.ResumeAfter(http.Request);
+        var service = http.RequestServices.GetRequiredService<RunService>();
+        return await service.GetAsync(tenant, id, http.RequestAborted) is null
+            ? Problems.NotFound($"run '{id}'")
+            : new RunEventStream(service.EventsAsync(tenant, id, after, http.RequestAborted));
+    });
+
+    private sealed class RunEventStream(IAsyncEnumerable<(long Id, string Name, RunResult Run)> events) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext) =>
+            Sandboxes.ServerSentEvents.WriteAsync(
+                httpContext,
+                events,
+                e => (e.Id, e.Name),
+                (e, json) => System.Text.Json.JsonSerializer.Serialize(json, e.Run, SandstormJson.Options),
+                httpContext.RequestAborted);
+    }
+
     /// <summary><c>DELETE /v1/runs/{id}</c>: cancels a run that has not finished.</summary>
     public static Task<IResult> CancelRunAsync(HttpContext http, DurableTaskClient client, string id) => Guard(http, async () =>
     {

@@ -219,7 +219,7 @@ public sealed class RunService(
     /// </summary>
     public async Task<RunResult?> WaitAsync(string tenantId, string runId, TimeSpan timeout, CancellationToken cancellationToken, bool justCreated = false)
     {
-        var settled = notifier.WhenSettled(runId);
+        var settled = justCreated ? notifier.TakeOver(runId) : notifier.WhenSettled(runId);
         try
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -257,6 +257,40 @@ public sealed class RunService(
         finally
         {
             notifier.Forget(runId);
+        }
+    }
+
+    /// <summary>
+    /// A run's states as they happen, after <paramref name="afterId"/>: <c>queued</c> (id 1), <c>running</c> with its
+    /// placement (id 2), and the <c>result</c> (id 3, with its output). The ids are the states' order, so a client that
+    /// resumes after an id gets the rest and nothing twice. Nothing when the run is not the tenant's.
+    /// </summary>
+    public async IAsyncEnumerable<(long Id, string Name, RunResult Run)> EventsAsync(
+        string tenantId, string runId, long afterId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var sent = afterId;
+        var run = await GetAsync(tenantId, runId, cancellationToken);
+        while (run is not null)
+        {
+            var (id, name) = run.Status switch
+            {
+                RunStatus.Queued => (1L, "queued"),
+                RunStatus.Running => (2L, "running"),
+                _ => (3L, "result"),
+            };
+            if (id > sent)
+            {
+                sent = id;
+                yield return (id, name, run);
+            }
+
+            if (id == 3)
+            {
+                yield break;
+            }
+
+            // Wakes at once when the run settles in this process; otherwise looks again within a second (running shows then).
+            run = await WaitAsync(tenantId, runId, TimeSpan.FromSeconds(1), cancellationToken);
         }
     }
 

@@ -76,7 +76,7 @@ public sealed class EdgeCliTests
     [InlineData("--language python", "--code")]
     [InlineData("--language python --code x --file y", "exactly one of --code TEXT or --file PATH")]
     [InlineData("--code x", "--language is required")]
-    [InlineData("--language cobol --code x", "--language must be one of: python, javascript, bash")]
+    [InlineData("--language cobol --code x", "--language must be one of: python, javascript, typescript, bash")]
     [InlineData("--language bash --code x --isolation extreme", "--isolation must be one of")]
     [InlineData("--language bash --code x --memory lots", "--memory must be a whole number")]
     [InlineData("--language bash --code x --memory 8", "--memory must be a whole number from 16")]

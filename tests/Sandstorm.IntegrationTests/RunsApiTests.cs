@@ -292,6 +292,16 @@ public sealed class RunsApiTests(LocalHostFixture fixture)
     internal static async Task<JsonElement> Body(HttpResponseMessage response) =>
         JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
 
+    /// <summary>A problem of <paramref name="type"/> whose field errors name <paramref name="field"/>.</summary>
+    internal static async Task<JsonElement> AssertProblem(HttpResponseMessage response, HttpStatusCode status, string type, string field)
+    {
+        var problem = await AssertProblem(response, status, type);
+        Assert.True(
+            problem.TryGetProperty("errors", out var errors) && errors.EnumerateObject().Any(e => e.Name == field || e.Value.ToString().Contains(field, StringComparison.Ordinal)),
+            $"the problem names no field '{field}': {problem}");
+        return problem;
+    }
+
     internal static async Task<JsonElement> AssertProblem(HttpResponseMessage response, HttpStatusCode status, string type)
     {
         var text = await response.Content.ReadAsStringAsync();

@@ -21,6 +21,13 @@ public static class Tenants
         return (tenant, await keys.CreateAsync(tenant, "integration test", CancellationToken.None));
     }
 
+    /// <summary>Sets a tenant's settings (quotas, opt-ins) as an operator would.</summary>
+    public static Task SetAsync(string storage, string tenant, Sandstorm.Core.Contracts.TenantSettings settings)
+    {
+        var tables = new TableProvider(new TableServiceClient(storage), Options.Create(new StorageOptions()));
+        return new TenantStore(tables, TimeProvider.System).SetAsync(tenant, settings, CancellationToken.None);
+    }
+
     /// <summary>Rows a tenant has in a table (runs, ledger).</summary>
     public static async Task<int> CountAsync(string storage, string table, string tenant)
     {

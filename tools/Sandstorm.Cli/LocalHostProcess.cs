@@ -25,13 +25,13 @@ public sealed class LocalHostProcess : IAsyncDisposable
     public int ProcessId => _process.Id;
 
     /// <summary>Starts <paramref name="dll"/> with the given durable engine and extra environment (configuration) and waits until it serves.</summary>
-    public static async Task<LocalHostProcess> StartAsync(string dll, string engine, IReadOnlyDictionary<string, string>? environment = null)
+    public static async Task<LocalHostProcess> StartAsync(string dll, string engine, IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? extraArguments = null)
     {
         var state = Directory.CreateTempSubdirectory("sandstorm-bench-").FullName;
         var port = FreePort();
         var url = $"http://127.0.0.1:{port}/";
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { dll, "--durable", engine, "--urls", url.TrimEnd('/'), "--state", state })
+        foreach (var arg in new[] { dll, "--durable", engine, "--urls", url.TrimEnd('/'), "--state", state }.Concat(extraArguments ?? []))
         {
             psi.ArgumentList.Add(arg);
         }

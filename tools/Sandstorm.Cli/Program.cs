@@ -11,6 +11,7 @@ return args switch
     ["bench", "log", .. var rest] => await BenchLogCommand.RunAsync(rest),
     ["bench", "telemetry", .. var rest] => await BenchTelemetryCommand.RunAsync(rest),
     ["bench", "batch", .. var rest] => await BenchBatchCommand.RunAsync(rest),
+    ["bench", "sandboxes", .. var rest] => await BenchSandboxesCommand.RunAsync(rest),
     ["--help" or "-h" or "help"] or [] => Usage.Print(0),
     _ => Usage.Print(2, $"unknown command: {string.Join(' ', args)}"),
 };

@@ -15,6 +15,7 @@ public static class Usage
           sandstorm bench routing [--trace FILE | --generate FILE] [--requests N] [--seed S] [--shape-seed K] [--no-adaptation] [--json]
           sandstorm bench telemetry [--events N] [--storage CONNECTION_STRING]
           sandstorm bench log [--appends N] [--storage CONNECTION_STRING]
+          sandstorm bench sandboxes [--creates N] [--commands N] [--stream-mib N] [--idle N]
           sandstorm bench batch [--runs 1000] [--concurrency 16] [--engine azurite|in-memory]
 
         Control plane: --control-plane URL, else $SANDSTORM_URL, else http://127.0.0.1:7071.

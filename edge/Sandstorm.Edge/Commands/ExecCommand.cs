@@ -19,7 +19,7 @@ public sealed class ExecCommand : IEdgeCommand
     public string Summary => "run code once in a local sandbox and print the result";
 
     public string Usage => """
-        usage: sandstorm-edge exec --language python|javascript|bash (--code TEXT | --file PATH)
+        usage: sandstorm-edge exec --language python|javascript|typescript|bash (--code TEXT | --file PATH)
                                    [--isolation none|standard|strong|maximum] [--runtime NAME]
                                    [--memory MiB] [--cpu N] [--timeout SECONDS] [--json]
           --isolation  isolation level (default standard); the best working runtime for it is used

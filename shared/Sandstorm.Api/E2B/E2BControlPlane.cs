@@ -66,7 +66,7 @@ public static class E2BControlPlane
         var tenant = await RequireTenantAsync(http);
         var body = http.Request.ContentLength is 0 ? new TimeoutBody(null) : await ReadAsync<TimeoutBody>(http);
         var record = await Service(http).RecordAsync(tenant, id, http.RequestAborted) ?? throw NotFound(id);
-        if (record.Status.IsEnded())
+        if (record.IsOver)
         {
             throw NotFound(id);
         }
@@ -84,7 +84,7 @@ public static class E2BControlPlane
     {
         var tenant = await RequireTenantAsync(http);
         var record = await Service(http).RecordAsync(tenant, id, http.RequestAborted);
-        return record is null || record.Status.IsEnded() ? throw NotFound(id) : Json(Detail(record, withToken: true), StatusCodes.Status200OK);
+        return record is null || record.IsOver ? throw NotFound(id) : Json(Detail(record, withToken: true), StatusCodes.Status200OK);
     });
 
     /// <summary><c>GET /v2/sandboxes?metadata=&amp;state=&amp;limit=&amp;nextToken=</c> (and the older <c>GET /sandboxes</c>) → running sandboxes.</summary>
@@ -142,7 +142,7 @@ public static class E2BControlPlane
     {
         var tenant = await RequireTenantAsync(http);
         var body = await ReadAsync<TimeoutBody>(http);
-        if (await Service(http).RecordAsync(tenant, id, http.RequestAborted) is not { } record || record.Status.IsEnded())
+        if (await Service(http).RecordAsync(tenant, id, http.RequestAborted) is not { } record || record.IsOver)
         {
             throw NotFound(id);
         }

@@ -160,18 +160,33 @@ public sealed class SandboxService(
     /// <summary>Ends a sandbox now. Null: no such sandbox; false: it had already ended.</summary>
     public async Task<bool?> EndAsync(DurableTaskClient client, string tenantId, string sandboxId, SandboxStatus status, CancellationToken cancellationToken)
     {
-        if (await store.GetAsync(tenantId, sandboxId, cancellationToken) is not var (record, _))
+        while (true)
         {
-            return null;
-        }
+            if (await store.GetAsync(tenantId, sandboxId, cancellationToken) is not var (record, etag))
+            {
+                return null;
+            }
 
-        if (record.Status.IsEnded())
-        {
-            return false;
-        }
+            if (record.IsOver)
+            {
+                return false;
+            }
 
-        await client.RaiseEventAsync(sandboxId, SandboxEvents.End, status, cancellationToken);
-        return true;
+            // Unusable from now on, and ended once: a second request finds it ending.
+            var ending = record with { EndRequested = status, EndRequestedAt = time.GetUtcNow() };
+            if (!await store.TryUpdateAsync(ending, etag, cancellationToken))
+            {
+                continue;
+            }
+
+            if (_live.TryGetValue(sandboxId, out var live))
+            {
+                live.Record = ending;
+            }
+
+            await client.RaiseEventAsync(sandboxId, SandboxEvents.End, status, cancellationToken);
+            return true;
+        }
     }
 
     /// <summary>Sets the sandbox's lifetime to <paramref name="seconds"/> from now (longer or shorter), within the tenant's cap.</summary>
@@ -663,19 +678,21 @@ public sealed class SandboxService(
 
     private void ThrowIfEnded(SandboxRecord record)
     {
-        if (record.Status.IsEnded() || record.ExpiresAt <= time.GetUtcNow())
+        if (record.IsOver || record.ExpiresAt <= time.GetUtcNow())
         {
             throw new SandstormException(ErrorCodes.SandboxEnded, EndedMessage(record), 410);
         }
     }
 
-    private static string EndedMessage(SandboxRecord record) => record.Status switch
+    private static string EndedMessage(SandboxRecord record) => record.Status.IsEnded() ? EndedMessage(record, record.Status, record.EndedAt) : EndedMessage(record, record.EndRequested ?? SandboxStatus.Expired, record.EndRequestedAt);
+
+    private static string EndedMessage(SandboxRecord record, SandboxStatus status, DateTimeOffset? at) => status switch
     {
         SandboxStatus.Lost => $"sandbox '{record.SandboxId}' was lost: the host or agent that held it is gone",
-        SandboxStatus.Stopped => $"sandbox '{record.SandboxId}' was stopped at {record.EndedAt:O}",
-        SandboxStatus.Quarantined => $"sandbox '{record.SandboxId}' was quarantined by Shield at {record.EndedAt:O}",
+        SandboxStatus.Stopped => $"sandbox '{record.SandboxId}' was stopped at {at:O}",
+        SandboxStatus.Quarantined => $"sandbox '{record.SandboxId}' was quarantined by Shield at {at:O}",
         SandboxStatus.Failed => $"sandbox '{record.SandboxId}' failed to start",
-        _ => $"sandbox '{record.SandboxId}' expired at {(record.EndedAt ?? record.ExpiresAt):O}",
+        _ => $"sandbox '{record.SandboxId}' expired at {(at ?? record.ExpiresAt):O}",
     };
 
     private static SandboxInfo Info(SandboxRecord record, LiveSandbox? live) => new()

@@ -41,6 +41,18 @@ public sealed record SandboxRecord
     public DateTimeOffset? EndedAt { get; init; }
 
     /// <summary>
+    /// Asked to end with this status (a delete, Shield) and being destroyed by its lifecycle: from this moment it takes no
+    /// command or file operation and a second end request is refused, although <see cref="Status"/> changes only once it is gone.
+    /// </summary>
+    public SandboxStatus? EndRequested { get; init; }
+
+    public DateTimeOffset? EndRequestedAt { get; init; }
+
+    /// <summary>Ended, or asked to end: no longer usable.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsOver => Status.IsEnded() || EndRequested is not null;
+
+    /// <summary>
     /// The per-sandbox token its E2B-wire (envd) calls carry. Kept as it is (not hashed): E2B's <c>GET /sandboxes/{id}</c>
     /// hands it back to the API key's holder, and <c>/files</c> URL signatures are keyed by it. It reaches only this sandbox.
     /// </summary>
