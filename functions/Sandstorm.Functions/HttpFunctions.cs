@@ -19,6 +19,17 @@ public static class HttpFunctions
         [DurableClient] DurableTaskClient client) =>
         new ResultActionResult(await RunEndpoints.SubmitRunAsync(request.HttpContext, client));
 
+    [Function("ListRuns")]
+    public static async Task<IActionResult> ListRuns(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/runs")] HttpRequest request) =>
+        new ResultActionResult(await RunEndpoints.ListRunsAsync(request.HttpContext));
+
+    [Function("Console")]
+    public static async Task<IActionResult> Console(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "console/{*path}")] HttpRequest request,
+        string? path) =>
+        new ResultActionResult(await ConsoleAssets.GetAsync(request.HttpContext, path));
+
     [Function("GetRun")]
     public static async Task<IActionResult> GetRun(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/runs/{id}")] HttpRequest request,
@@ -113,6 +124,17 @@ public static class HttpFunctions
     public static async Task<IActionResult> EnrollEdgeAgent(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/agents")] HttpRequest request) =>
         new ResultActionResult(await EdgeEndpoints.EnrollAgentAsync(request.HttpContext));
+
+    [Function("ListEdgeAgents")]
+    public static async Task<IActionResult> ListEdgeAgents(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/edge/agents")] HttpRequest request) =>
+        new ResultActionResult(await EdgeEndpoints.ListAgentsAsync(request.HttpContext));
+
+    [Function("RevokeEdgeAgent")]
+    public static async Task<IActionResult> RevokeEdgeAgent(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/edge/agents/{agentId}")] HttpRequest request,
+        string agentId) =>
+        new ResultActionResult(await EdgeEndpoints.RevokeAgentAsync(request.HttpContext, agentId));
 
     [Function("EdgeAgentHeartbeat")]
     public static async Task<IActionResult> EdgeAgentHeartbeat(

@@ -19,6 +19,7 @@ public static class ApiRoutes
     public static IReadOnlyList<(string Function, string Method, string Route)> All { get; } =
     [
         ("SubmitRun", "POST", "v1/runs"),
+        ("ListRuns", "GET", "v1/runs"),
         ("GetRun", "GET", "v1/runs/{id}"),
         ("CancelRun", "DELETE", "v1/runs/{id}"),
         ("RunSandbox", "POST", "v1/sandboxes/run"),
@@ -36,6 +37,8 @@ public static class ApiRoutes
         ("GetBatchResults", "GET", "v1/batches/{id}/results"),
         ("CreateEdgeEnrollmentToken", "POST", "v1/edge/enrollment-tokens"),
         ("EnrollEdgeAgent", "POST", "v1/edge/agents"),
+        ("ListEdgeAgents", "GET", "v1/edge/agents"),
+        ("RevokeEdgeAgent", "DELETE", "v1/edge/agents/{agentId}"),
         ("EdgeAgentHeartbeat", "POST", "v1/edge/agents/{agentId}/heartbeat"),
         ("PollEdgeJobs", "GET", "v1/edge/agents/{agentId}/jobs"),
         ("PostEdgeJobResult", "POST", "v1/edge/agents/{agentId}/jobs/{jobId}/result"),
@@ -86,6 +89,7 @@ public static class ApiRoutes
         ("PutShieldRules", "PUT", "v1/shield/rules"),
         ("GetShieldRules", "GET", "v1/shield/rules"),
         ("GetComplianceReport", "GET", "v1/compliance/reports"),
+        ("Console", "GET", "console/{*path}"),
     ];
 
     /// <summary>
@@ -103,6 +107,7 @@ public static class ApiRoutes
     public static IEndpointRouteBuilder MapSandstormApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/v1/runs", (HttpContext h, DurableTaskClient c) => RunEndpoints.SubmitRunAsync(h, c)).WithName("SubmitRun");
+        app.MapGet("/v1/runs", (Delegate)((HttpContext h) => RunEndpoints.ListRunsAsync(h))).WithName("ListRuns");
         app.MapGet("/v1/runs/{id}", (HttpContext h, string id) => RunEndpoints.GetRunAsync(h, id)).WithName("GetRun");
         app.MapDelete("/v1/runs/{id}", (HttpContext h, DurableTaskClient c, string id) => RunEndpoints.CancelRunAsync(h, c, id)).WithName("CancelRun");
         app.MapPost("/v1/sandboxes/run", (HttpContext h, DurableTaskClient c) => RunEndpoints.RunSandboxAsync(h, c)).WithName("RunSandbox");
@@ -120,6 +125,8 @@ public static class ApiRoutes
         app.MapGet("/v1/batches/{id}/results", (HttpContext h, string id) => BatchEndpoints.GetBatchResultsAsync(h, id)).WithName("GetBatchResults");
         app.MapPost("/v1/edge/enrollment-tokens", (Delegate)((HttpContext h) => EdgeEndpoints.CreateEnrollmentTokenAsync(h))).WithName("CreateEdgeEnrollmentToken");
         app.MapPost("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.EnrollAgentAsync(h))).WithName("EnrollEdgeAgent");
+        app.MapGet("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.ListAgentsAsync(h))).WithName("ListEdgeAgents");
+        app.MapDelete("/v1/edge/agents/{agentId}", (HttpContext h, string agentId) => EdgeEndpoints.RevokeAgentAsync(h, agentId)).WithName("RevokeEdgeAgent");
         app.MapPost("/v1/edge/agents/{agentId}/heartbeat", (HttpContext h, string agentId) => EdgeEndpoints.HeartbeatAsync(h, agentId)).WithName("EdgeAgentHeartbeat");
         app.MapGet("/v1/edge/agents/{agentId}/jobs", (HttpContext h, string agentId) => EdgeEndpoints.PollJobsAsync(h, agentId)).WithName("PollEdgeJobs");
         app.MapPost(
@@ -170,6 +177,7 @@ public static class ApiRoutes
         app.MapPut("/v1/shield/rules", (Delegate)((HttpContext h) => ShieldEndpoints.PutRulesAsync(h))).WithName("PutShieldRules");
         app.MapGet("/v1/shield/rules", (Delegate)((HttpContext h) => ShieldEndpoints.GetRulesAsync(h))).WithName("GetShieldRules");
         app.MapGet("/v1/compliance/reports", (Delegate)((HttpContext h) => ComplianceEndpoints.GetReportAsync(h))).WithName("GetComplianceReport");
+        app.MapGet("/console/{*path}", (HttpContext h, string? path) => ConsoleAssets.GetAsync(h, path)).WithName("Console");
         EnsureParity(app);
         if (app.ServiceProvider.GetService<HostProfile>() is { RoutesEndpoints: true })
         {

@@ -50,6 +50,42 @@ public static class RunEndpoints
         return result is null ? Problems.NotFound($"run '{id}'") : Json(result, StatusCodes.Status200OK);
     });
 
+    /// <summary>Most runs one list answers.</summary>
+    public const int MaxRunsListed = 200;
+
+    /// <summary>
+    /// <c>GET /v1/runs?status=&amp;provider=&amp;since=&amp;limit=</c>: the tenant's runs, newest first, without outputs
+    /// (<c>status</c> may list several, comma-separated; <c>since</c> defaults to 7 days ago; <c>limit</c> 1–200, default 50).
+    /// </summary>
+    public static Task<IResult> ListRunsAsync(HttpContext http) => Guard(http, async () =>
+    {
+        var tenant = await TenantAuth.RequireTenantAsync(http);
+        var query = http.Request.Query;
+        var statuses = new HashSet<RunStatus>();
+        foreach (var name in (query["status"].FirstOrDefault() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            statuses.Add(ParseStatus(name));
+        }
+
+        var provider = query["provider"].FirstOrDefault() is { Length: > 0 } p ? p : null;
+        var time = http.RequestServices.GetRequiredService<TimeProvider>();
+        var since = ParseDate(http.Request, "since") ?? time.GetUtcNow().AddDays(-7);
+        var limit = query["limit"].FirstOrDefault() is { } raw
+            ? int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var l) && l is >= 1 and <= MaxRunsListed
+                ? l
+                : throw new SandstormException(ErrorCodes.ValidationFailed, $"limit is 1 to {MaxRunsListed}", 400,
+                    new Dictionary<string, string[]> { ["limit"] = [$"limit is 1 to {MaxRunsListed}"] })
+            : 50;
+        var service = http.RequestServices.GetRequiredService<RunService>();
+        var runs = await service.ListAsync(
+            tenant,
+            since,
+            r => (statuses.Count == 0 || statuses.Contains(r.Status)) && (provider is null || string.Equals(r.Provider, provider, StringComparison.Ordinal)),
+            limit,
+            http.RequestAborted);
+        return Json(new { runs }, StatusCodes.Status200OK);
+    });
+
     /// <summary>
     /// <c>GET /v1/runs/{id}/events</c>: the run's states as Server-Sent Events (<c>queued</c>, <c>running</c> with its
     /// placement, <c>result</c> with its output), resumable with <c>Last-Event-ID</c>. A run's output arrives with its
@@ -122,7 +158,8 @@ public static class RunEndpoints
     /// <summary>
     /// <c>GET /v1/usage?from=&amp;to=</c> (or the v1 SDK's <c>start</c>/<c>end</c>): the tenant's billed runs settled in
     /// [from, to), default the last 30 days. The v2 fields (<c>runs</c>, <c>total</c>, <c>providers</c>, <c>totals</c> with each
-    /// tier's fees, Autopilot's baseline and savings, grams of CO₂e) and the v1 SDK's (<c>totalRuns</c>, <c>totalCost</c>,
+    /// tier's fees, Autopilot's baseline and savings, grams of CO₂e; <c>tiers</c>: runs and fees per security tier;
+    /// <c>days</c>: runs, spend, fees and savings per UTC day and provider) and the v1 SDK's (<c>totalRuns</c>, <c>totalCost</c>,
     /// <c>avgLatency</c> in ms, <c>providerBreakdown</c>: runs per provider) side by side.
     /// </summary>
     public static Task<IResult> GetUsageAsync(HttpContext http) => Guard(http, async () =>
@@ -161,6 +198,20 @@ public static class RunEndpoints
                     carbonGrams = p.Totals.CarbonGrams,
                 }),
                 totals,
+                tiers = report.Tiers,
+                days = rows
+                    .GroupBy(r => (Day: r.SettledAt.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), r.Provider))
+                    .OrderBy(g => g.Key.Day, StringComparer.Ordinal)
+                    .ThenBy(g => g.Key.Provider, StringComparer.Ordinal)
+                    .Select(g => new
+                    {
+                        day = g.Key.Day,
+                        provider = g.Key.Provider,
+                        runs = g.Count(),
+                        total = g.Sum(r => r.Total),
+                        fees = g.Sum(r => r.Fees),
+                        savings = g.Sum(r => r.Savings),
+                    }),
                 totalRuns = totals.Runs,
                 totalCost = totals.Total,
                 avgLatency = rows.Count == 0 ? 0 : Math.Round(rows.Average(r => (double)r.LatencyMs), 1),
@@ -266,6 +317,20 @@ public static class RunEndpoints
         }
 
         return TimeSpan.FromSeconds(seconds);
+    }
+
+    private static RunStatus ParseStatus(string name)
+    {
+        foreach (var status in Enum.GetValues<RunStatus>())
+        {
+            if (string.Equals(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(status.ToString()), name, StringComparison.Ordinal))
+            {
+                return status;
+            }
+        }
+
+        throw new SandstormException(ErrorCodes.ValidationFailed, $"'{name}' is not a run status", 400,
+            new Dictionary<string, string[]> { ["status"] = [$"status is one or more of: {string.Join(", ", Enum.GetValues<RunStatus>().Select(s => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(s.ToString())))}"] });
     }
 
     private static DateTimeOffset? ParseDate(HttpRequest request, string name)

@@ -273,6 +273,17 @@ public sealed class RunService(
     }
 
     /// <summary>
+    /// The tenant's runs created since <paramref name="since"/> that <paramref name="filter"/> keeps, newest first, at most
+    /// <paramref name="limit"/>, without their outputs.
+    /// </summary>
+    public async Task<IReadOnlyList<RunResult>> ListAsync(
+        string tenantId, DateTimeOffset since, Func<RunResult, bool> filter, int limit, CancellationToken cancellationToken)
+    {
+        var records = await runs.ListAsync(tenantId, since, cancellationToken);
+        return [.. records.Select(Summary).Where(filter).Take(limit)];
+    }
+
+    /// <summary>
     /// Waits up to <paramref name="timeout"/> for the run to finish; returns its latest state either way.
     /// <paramref name="justCreated"/>: the caller has just created the run with <c>waiting</c>, so its settling cannot be
     /// missed and the first read of the run table is skipped.
@@ -374,18 +385,24 @@ public sealed class RunService(
 
     private async Task<RunResult> ComposeAsync(RunRecord record, CancellationToken cancellationToken)
     {
+        var result = Summary(record);
+        return result with
+        {
+            Stdout = record.Stdout is { } o ? await payloads.GetTextAsync(o, cancellationToken) : result.Stdout,
+            Stderr = record.Stderr is { } e ? await payloads.GetTextAsync(e, cancellationToken) : result.Stderr,
+        };
+    }
+
+    /// <summary>The run as stored, with its placement while it has no result yet; no outputs.</summary>
+    private static RunResult Summary(RunRecord record)
+    {
         var result = record.Result ?? new RunResult { Id = record.RunId, Status = record.Status, CreatedAt = record.CreatedAt };
         if (record.Result is null && record.Placement is { } placement && placement.Split('/') is [var provider, var runtime, var region])
         {
             result = result with { Provider = provider, Runtime = runtime, Region = region };
         }
 
-        return result with
-        {
-            Status = record.Status,
-            Stdout = record.Stdout is { } o ? await payloads.GetTextAsync(o, cancellationToken) : result.Stdout,
-            Stderr = record.Stderr is { } e ? await payloads.GetTextAsync(e, cancellationToken) : result.Stderr,
-        };
+        return result with { Status = record.Status };
     }
 
     private static string Hash(RunRequest request) =>

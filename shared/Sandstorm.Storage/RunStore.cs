@@ -52,6 +52,24 @@ public sealed class RunStore(TableProvider tables)
         return response.HasValue ? FromEntity(response.Value!) : null;
     }
 
+    /// <summary>
+    /// The tenant's runs created at or after <paramref name="since"/>, newest first (outputs not read). Rows are keyed by
+    /// run id, not time, so the period's rows are read and sorted here.
+    /// </summary>
+    public async Task<IReadOnlyList<RunRecord>> ListAsync(string tenantId, DateTimeOffset since, CancellationToken cancellationToken)
+    {
+        var table = await tables.GetAsync(Table);
+        var list = new List<RunRecord>();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {tenantId} and CreatedAt ge {since}");
+        string[] columns = ["Status", "CreatedAt", "CompletedAt", "Placement", "BatchId", "Result"];
+        await foreach (var e in table.QueryAsync<TableEntity>(filter, select: columns, cancellationToken: cancellationToken))
+        {
+            list.Add(FromEntity(e));
+        }
+
+        return [.. list.OrderByDescending(r => r.CreatedAt).ThenBy(r => r.RunId, StringComparer.Ordinal)];
+    }
+
     public async Task DeleteAsync(string tenantId, string runId, CancellationToken cancellationToken)
     {
         var table = await tables.GetAsync(Table);

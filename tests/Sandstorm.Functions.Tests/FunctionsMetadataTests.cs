@@ -78,7 +78,7 @@ public sealed class FunctionsMetadataTests
     }
 
     [Theory]
-    [InlineData("/v1/runs", "GET", 405, "POST")]
+    [InlineData("/v1/runs", "PUT", 405, "POST, GET")]
     [InlineData("/v1/runs/run_1", "POST", 405, "GET, DELETE")]
     [InlineData("/v1/usage", "DELETE", 405, "GET")]
     [InlineData("/v1/nope", "GET", 404, null)]

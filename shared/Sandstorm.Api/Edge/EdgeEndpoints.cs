@@ -104,6 +104,44 @@ public static partial class EdgeEndpoints
     });
 
     /// <summary>
+    /// <c>GET /v1/edge/agents</c> (API key): the tenant's agents with their last heartbeat (runtimes, load, jobs held) and
+    /// whether they count as live (heartbeat within the agent timeout). Tokens are never shown.
+    /// </summary>
+    public static Task<IResult> ListAgentsAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
+    {
+        var tenant = await TenantAuth.RequireTenantAsync(http);
+        var options = http.RequestServices.GetRequiredService<IOptions<EdgeOptions>>().Value;
+        var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        var list = await http.RequestServices.GetRequiredService<EdgeAgentStore>().ListAsync(tenant, http.RequestAborted);
+        var agents = list
+            .OrderBy(a => a.EnrolledAt)
+            .Select(a => new
+            {
+                agentId = a.AgentId,
+                name = a.Name,
+                region = a.Region,
+                labels = a.Labels,
+                vpcMode = a.VpcMode,
+                enrolledAt = a.EnrolledAt,
+                lastHeartbeat = a.LastHeartbeat,
+                live = a.IsLive(now, options.AgentTimeout),
+                heartbeat = a.Heartbeat,
+            });
+        return RunEndpoints.Json(new { agents, deadAfterSeconds = (int)options.AgentTimeout.TotalSeconds }, StatusCodes.Status200OK);
+    });
+
+    /// <summary>
+    /// <c>DELETE /v1/edge/agents/{agentId}</c> (API key): revokes the agent (its token stops working at once and nothing new
+    /// is placed on it) → 204, or 404 when the tenant has no such agent.
+    /// </summary>
+    public static Task<IResult> RevokeAgentAsync(HttpContext http, string agentId) => RunEndpoints.Guard(http, async () =>
+    {
+        var tenant = await TenantAuth.RequireTenantAsync(http);
+        var revoked = await http.RequestServices.GetRequiredService<EdgeAgentStore>().RevokeAsync(tenant, agentId, http.RequestAborted);
+        return revoked ? Results.NoContent() : Problems.NotFound($"agent '{agentId}'");
+    });
+
+    /// <summary>
     /// <c>POST /v1/edge/agents/{agentId}/heartbeat</c> (agent token): capabilities, load and the jobs the agent holds →
     /// 200 <see cref="EdgeHeartbeatAck"/> naming the held jobs it must stop (cancelled runs, jobs moved or failed meanwhile)
     /// and the Falco alerts it is to match against its sandboxes (<see cref="EdgeQuarantineStore"/>).

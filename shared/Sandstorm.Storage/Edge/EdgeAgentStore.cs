@@ -85,6 +85,29 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
     }
 
     /// <summary>
+    /// Revokes an agent: its tokens first (so it can no longer call), then its row (so nothing is placed on it). False when
+    /// the tenant has no such agent. The token index is keyed by token hash, so its rows of this agent are found by a query.
+    /// </summary>
+    public async Task<bool> RevokeAsync(string tenantId, string agentId, CancellationToken cancellationToken)
+    {
+        var agents = await tables.GetAsync(Table);
+        if (!(await agents.GetEntityIfExistsAsync<TableEntity>(tenantId, agentId, select: ["Name"], cancellationToken: cancellationToken)).HasValue)
+        {
+            return false;
+        }
+
+        var tokens = await tables.GetAsync(TokenTable);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {TokenPartition} and TenantId eq {tenantId} and AgentId eq {agentId}");
+        await foreach (var e in tokens.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
+        {
+            await tokens.DeleteEntityAsync(TokenPartition, e.RowKey, ETag.All, cancellationToken);
+        }
+
+        await agents.DeleteEntityAsync(tenantId, agentId, ETag.All, cancellationToken);
+        return true;
+    }
+
+    /// <summary>
     /// Agents of every tenant that heartbeated within <paramref name="deadAfter"/>, counted by region (the live-agents
     /// gauge): one query over the table that reads only the region of the live rows.
     /// </summary>
