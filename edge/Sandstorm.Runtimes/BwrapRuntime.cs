@@ -32,6 +32,15 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
 
     public override IsolationLevel Isolation => IsolationLevel.Standard;
 
+    // An agent started as an ordinary user cannot write cgroup v1 (nothing delegates it here), so its limits are rlimits
+    // set inside the sandbox; as root, cgroups stay required.
+    protected override bool RequiresCgroups => Libc.IsRoot;
+
+    // Unprivileged, bwrap runs as the agent's own user (only root can switch to nobody): it owns the scratch.
+    protected override bool RunsAsSandboxUser => Libc.IsRoot;
+
+    protected override string RlimitEnforcement => SandboxRlimits.Description;
+
     protected override async Task<string?> CheckPrerequisitesAsync(CancellationToken ct)
     {
         if (!File.Exists(Bwrap))
@@ -139,9 +148,17 @@ public sealed class BwrapRuntime : SandboxRuntimeBase
             "--args", Launch.InheritedFdOf(1),
             "--",
         ]);
+        if (context.Cgroup is null)
+        {
+            // No cgroups: the limits are rlimits, set by the sandbox's first process before it execs the code.
+            args.AddRange(SandboxRlimits.Prefix(context.Spec, options));
+        }
+
         args.AddRange(context.Command ?? CodeCommand(context.Spec, home));
         return new Launch
         {
+            // The code is the pid namespace's init and bwrap dies with this process: ending it ends every process in it.
+            EndsWholeTree = true,
             Command = command,
             Arguments = args,
             Environment = HostEnvironment(context),

@@ -52,8 +52,10 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
     private bool disposed;
     private long warmClaims;
 
+    // Rootless, runsc maps only the agent's user, to root inside: the code runs as that root of gVisor's kernel, with no
+    // capabilities and no_new_privs, so that it owns its /scratch (the agent's files) like the sandbox user does as root.
     public GvisorRuntime(RuntimeOptions options)
-        : base(options)
+        : base(Libc.IsRoot || options is null ? options! : options with { SandboxUid = 0, SandboxGid = 0 })
     {
     }
 
@@ -137,8 +139,22 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
             return Task.FromResult<string?>("gVisor (runsc) is not installed");
         }
 
-        return Task.FromResult(Libc.IsRoot ? null : "runsc needs root here");
+        if (!Libc.IsRoot && !File.Exists("/proc/self/ns/user"))
+        {
+            return Task.FromResult<string?>("runsc --rootless needs user namespaces, which this kernel lacks");
+        }
+
+        return Task.FromResult<string?>(null);
     }
+
+    // An ordinary user's agent runs runsc --rootless without cgroups: the limits are gVisor's own rlimits of the code
+    // (its sentry enforces them; the host never sees the code's processes).
+    protected override bool RequiresCgroups => Libc.IsRoot;
+
+    // Rootless, the sentry and gofer run as the agent's user, who owns the scratch.
+    protected override bool RunsAsSandboxUser => Libc.IsRoot;
+
+    protected override string RlimitEnforcement => GvisorRlimitDescription;
 
     private protected override int CgroupPidsLimit(ExecutionSpec spec) => Math.Max(512, spec.MaxProcesses * 8);
 
@@ -275,7 +291,7 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
             OciBundle.Command(context.Spec),
             env,
             cgroupsPath: null,
-            [OciBundle.Rlimit("RLIMIT_NPROC", context.Spec.MaxProcesses)],
+            ProcessRlimits(context),
             refuseClone3: false);
         return Task.FromResult(new Launch
         {
@@ -284,6 +300,29 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
             Environment = HostEnvironment(context),
             WorkingDirectory = bundle,
         });
+    }
+
+    private const string GvisorRlimitDescription =
+        "memory: RLIMIT_AS per process inside gVisor (not a sandbox total; the sentry's own memory is unbounded); " +
+        "pids: RLIMIT_NPROC inside gVisor; cpu: RLIMIT_CPU seconds per process inside gVisor (no share of the cores); file size: RLIMIT_FSIZE";
+
+    // With cgroups, only the process count is an rlimit (the cgroup bounds the sentry and the code as a whole); without
+    // them, gVisor's own rlimits are all there is: they hold for the code, not for the sentry and gofer around it.
+    private static List<System.Text.Json.Nodes.JsonObject> ProcessRlimits(SandboxContext context)
+    {
+        var spec = context.Spec;
+        if (context.Cgroup is not null)
+        {
+            return [OciBundle.Rlimit("RLIMIT_NPROC", spec.MaxProcesses)];
+        }
+
+        return
+        [
+            OciBundle.Rlimit("RLIMIT_NPROC", spec.MaxProcesses),
+            OciBundle.Rlimit("RLIMIT_AS", (long)spec.MemoryMiB * 1024 * 1024),
+            OciBundle.Rlimit("RLIMIT_CPU", SandboxRlimits.CpuSeconds(spec)),
+            OciBundle.Rlimit("RLIMIT_FSIZE", (long)context.Options.ScratchSizeMiB * 1024 * 1024),
+        ];
     }
 
     // runsc's own cgroup handling is off: the launcher already placed runsc (and so the sentry and gofer) in the
@@ -295,9 +334,14 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
     // It is a caching choice, not an isolation one.
     // With Shield, every sandbox reports its trace points to the monitor (runsc's runtime monitoring; see
     // Shield/GvisorTraceSource) and does not boot if the monitor is not listening.
-    private string[] GlobalFlags => Options.Shield?.GvisorInitConfig is { } trace
-        ? ["--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups", "--file-access-mounts=exclusive", "--pod-init-config=" + trace]
-        : ["--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups", "--file-access-mounts=exclusive"];
+    // An ordinary user's agent adds --rootless: runsc then maps that user to root in its own user namespace and runs
+    // the sentry and gofer as it (no chroot to a root-owned directory, no setuid).
+    private string[] GlobalFlags => (Options.Shield?.GvisorInitConfig, Libc.IsRoot) switch
+    {
+        ({ } trace, true) => ["--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups", "--file-access-mounts=exclusive", "--pod-init-config=" + trace],
+        (_, true) => ["--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups", "--file-access-mounts=exclusive"],
+        _ => ["--rootless", "--root", StateRoot, "--platform=ptrace", "--network=none", "--oci-seccomp", "--ignore-cgroups", "--file-access-mounts=exclusive"],
+    };
 
     // runsc keeps <id>_sandbox:<id>.state (and a lock file) under its root while a sandbox exists; `runsc run`
     // destroys the sandbox and removes them when the container exits.
@@ -346,6 +390,12 @@ public sealed class GvisorRuntime : SandboxRuntimeBase, IAsyncDisposable
 
     private void Refill()
     {
+        if (!SandboxCgroup.IsAvailable(Options, out _))
+        {
+            // A warm sandbox is held and killed through its cgroup: without cgroups every execution boots its own.
+            return;
+        }
+
         var start = 0;
         lock (poolLock)
         {

@@ -33,6 +33,9 @@ public sealed class ProcessRuntime : SandboxRuntimeBase, IAsyncDisposable
 
     protected override bool RequiresCgroups => false;
 
+    protected override string RlimitEnforcement =>
+        "memory: RLIMIT_DATA per process (none for Node); pids: none (the process group is killed at the end); cpu: RLIMIT_CPU seconds; file size: RLIMIT_FSIZE";
+
     // Trusted code runs as the agent's own user; only sandboxing runtimes switch to the sandbox user.
     protected override bool RunsAsSandboxUser => false;
 

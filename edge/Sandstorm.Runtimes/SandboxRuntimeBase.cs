@@ -29,8 +29,24 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
 
     protected RuntimeOptions Options { get; }
 
-    /// <summary>True when this runtime cannot enforce its limits without cgroups (everything but <c>process</c>).</summary>
+    /// <summary>
+    /// True when this runtime cannot enforce its limits without cgroups. Runtimes that can fall back to rlimits inside the
+    /// sandbox (<see cref="RlimitEnforcement"/>) say false where cgroups cannot be had: an agent started as an ordinary user.
+    /// </summary>
     protected virtual bool RequiresCgroups => true;
+
+    /// <summary>
+    /// How memory, pids and CPU are bounded when this runtime runs without cgroups (shown by <c>sandstorm-edge check</c>);
+    /// null for a runtime that refuses to run without them.
+    /// </summary>
+    protected virtual string? RlimitEnforcement => null;
+
+    /// <summary>How the limits of this runtime's executions are enforced on this machine now (cgroups, rlimits, or neither).</summary>
+    public string LimitEnforcement => SandboxCgroup.IsAvailable(Options, out var reason)
+        ? $"memory, pids, cpu: cgroup v1 under {Options.CgroupRoot}/{{memory,pids,cpu}}/{Options.CgroupParent}"
+        : RequiresCgroups || RlimitEnforcement is null
+            ? $"none: needs cgroup v1 ({reason})"
+            : RlimitEnforcement + $" (no cgroups: {reason})";
 
     /// <summary>True when the code runs as the unprivileged sandbox user, who must own <c>/scratch</c>.</summary>
     protected virtual bool RunsAsSandboxUser => true;
@@ -589,11 +605,12 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 return RuntimeProbe.NotWorking($"needs cgroup v1 limits: {reason}");
             }
 
+            var limits = LimitEnforcement;
             var result = await ExecuteAsync(
                 new ExecutionSpec { Language = Languages.Bash, Code = "echo sandstorm-probe", MemoryMiB = 256, Timeout = TimeSpan.FromSeconds(30), IsolationLevel = Isolation },
                 CancellationToken.None);
             return result.ExitCode == 0 && result.Stdout.Trim() == "sandstorm-probe"
-                ? RuntimeProbe.Working
+                ? RuntimeProbe.Working with { Limits = limits }
                 : RuntimeProbe.NotWorking($"trial run failed (exit {result.ExitCode?.ToString() ?? "none"}): {Shorten(result.Stderr)}");
         }
         catch (Exception e)

@@ -1,4 +1,5 @@
 using Sandstorm.Api;
+using Sandstorm.Orchestrations;
 using Sandstorm.Providers.Local;
 
 namespace Sandstorm.Local;
@@ -9,7 +10,8 @@ public static class LocalHostSetup
     /// <summary>The local host's profile: tenant code runs on this machine (bwrap, gVisor, and a plain process where allowed).</summary>
     public static HostProfile Profile { get; } = HostProfile.Local((services, configuration) => services.AddSandstormLocalExecution(configuration));
 
-    public static WebApplicationBuilder AddLocalHost(this WebApplicationBuilder builder, LocalOptions options, string storage)
+    /// <param name="azuriteData">The embedded Azurite's data directory, when the host started one: its acknowledged runs are journaled.</param>
+    public static WebApplicationBuilder AddLocalHost(this WebApplicationBuilder builder, LocalOptions options, string storage, string? azuriteData = null)
     {
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenOn(options.Urls));
         builder.Configuration["ConnectionStrings:Storage"] = storage;
@@ -19,6 +21,35 @@ public static class LocalHostSetup
         builder.Services.AddSingleton(options);
         builder.Services.AddHostedService<DevApiKey>();
         builder.AddSandstormDurable(options, storage);
+        if (azuriteData is not null && options.Durable == "azurite")
+        {
+            // Before the control plane's own registrations, which keep the no-op journal only where none is registered.
+            builder.Services.AddSingleton(new AzuriteData(azuriteData));
+            builder.Services.AddSingleton(sp => new FileRunJournal(options.StateDirectory, sp.GetRequiredService<TimeProvider>()));
+            builder.Services.AddSingleton<IRunJournal>(sp => sp.GetRequiredService<FileRunJournal>());
+            builder.Services.AddSingleton<RunJournalReplay>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<RunJournalReplay>());
+        }
+
         return builder;
+    }
+
+    /// <summary>Holds requests to runs until the intake journal's replay looked at every run it holds (a lost run is found, not a 404).</summary>
+    public static WebApplication UseLocalHost(this WebApplication app)
+    {
+        if (app.Services.GetService<RunJournalReplay>() is { } replay)
+        {
+            app.Use(async (context, next) =>
+            {
+                if (context.Request.Path.StartsWithSegments("/v1/runs"))
+                {
+                    await replay.Replayed.WaitAsync(context.RequestAborted);
+                }
+
+                await next(context);
+            });
+        }
+
+        return app;
     }
 }

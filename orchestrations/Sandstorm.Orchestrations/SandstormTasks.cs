@@ -47,6 +47,7 @@ public static class SandstormTasks
         services.TryAddSingleton<RunPayloads>();
         services.TryAddSingleton<RunCompletionNotifier>();
         services.TryAddSingleton<IFaultInjector, NoFaults>();
+        services.TryAddSingleton<IRunJournal, NoRunJournal>();
         services.TryAddSingleton<IRunRouter, RuleBasedRouter>();
         services.TryAddSingleton<RoutingMarketState>();
         services.TryAddSingleton<RoutingInputs>();

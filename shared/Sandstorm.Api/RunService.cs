@@ -25,6 +25,7 @@ public sealed class RunService(
     RunCompletionNotifier notifier,
     IProviderCatalog catalog,
     IOptions<RunPipelineOptions> pipeline,
+    IRunJournal journal,
     TimeProvider time)
 {
     /// <summary>Longest a caller may wait synchronously with <c>?wait=</c>.</summary>
@@ -108,7 +109,77 @@ public sealed class RunService(
             throw;
         }
 
+        // Acknowledged only once it is on disk where the store may lose its newest writes (see IRunJournal).
+        await journal.AcceptedAsync(
+            new JournaledRun
+            {
+                RunId = runId,
+                TenantId = tenantId,
+                Request = request,
+                RequestHash = hash,
+                DeadlineMs = input.DeadlineMs,
+                SubmittedAt = now,
+                TraceParent = input.TraceParent,
+            },
+            cancellationToken);
         return (runId, true);
+    }
+
+    /// <summary>
+    /// Submits a journaled run again after a crash lost it from the store: the same id, request and deadline. Does nothing
+    /// when its orchestration exists (the instance id is the run id, so a run is never scheduled twice). A run whose code
+    /// may have started is not started again: it is recorded as failed with <c>execution-interrupted</c>.
+    /// </summary>
+    /// <returns>True when the run was submitted again or recorded as interrupted.</returns>
+    public async Task<bool> ReplayAsync(DurableTaskClient client, JournaledRun run, CancellationToken cancellationToken)
+    {
+        if (await client.GetInstanceAsync(run.RunId, cancellationToken) is not null)
+        {
+            return false;
+        }
+
+        if (run.Started)
+        {
+            var now = time.GetUtcNow();
+            await runs.UpsertAsync(
+                new RunRecord
+                {
+                    TenantId = run.TenantId,
+                    RunId = run.RunId,
+                    Status = RunStatus.Failed,
+                    CreatedAt = run.SubmittedAt,
+                    CompletedAt = now,
+                    RequestHash = run.RequestHash,
+                    Result = new RunResult
+                    {
+                        Id = run.RunId,
+                        Status = RunStatus.Failed,
+                        CreatedAt = run.SubmittedAt,
+                        CompletedAt = now,
+                        Error = new RunError(
+                            ErrorCodes.ExecutionInterrupted,
+                            "the local host stopped while this run's code may have been running and lost its state; it was not run again"),
+                    },
+                },
+                cancellationToken);
+            return true;
+        }
+
+        var input = new RunInput
+        {
+            RunId = run.RunId,
+            TenantId = run.TenantId,
+            Intent = RunIntent.Of(run.Request),
+            Request = await payloads.PutRequestAsync(run.TenantId, run.RunId, run.Request, cancellationToken),
+            DeadlineMs = run.DeadlineMs,
+            SubmittedAt = run.SubmittedAt,
+            TraceParent = run.TraceParent,
+        };
+        await runs.TryCreateAsync(
+            new RunRecord { TenantId = run.TenantId, RunId = run.RunId, Status = RunStatus.Queued, CreatedAt = run.SubmittedAt, RequestHash = run.RequestHash },
+            cancellationToken);
+        await client.ScheduleNewOrchestrationInstanceAsync(nameof(SandboxRunOrchestrator), input, new StartOrchestrationOptions(run.RunId), cancellationToken);
+        return true;
     }
 
     /// <summary>

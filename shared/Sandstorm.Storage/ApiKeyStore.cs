@@ -7,12 +7,18 @@ using Azure.Data.Tables;
 namespace Sandstorm.Storage;
 
 /// <summary>Tenant API keys, stored only as SHA-256 hashes. Resolutions are cached briefly to keep auth off the hot path.</summary>
-public sealed class ApiKeyStore(TableProvider tables, TimeProvider time)
+public sealed class ApiKeyStore(TableProvider tables, TimeProvider time, int maxCached = ApiKeyStore.MaxCached)
 {
     private const string Table = "apikeys";
     private const string Partition = "apikey";
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most resolutions kept: unknown keys are cached too (each costs a read), but never without bound.</summary>
+    public const int MaxCached = 10_000;
     private readonly ConcurrentDictionary<string, (string? Tenant, DateTimeOffset Until)> _cache = new();
+
+    /// <summary>Resolutions held in memory now.</summary>
+    public int CachedCount => _cache.Count;
 
     /// <summary>Creates a key for a tenant and returns it in clear — the only time it is ever visible.</summary>
     public async Task<string> CreateAsync(string tenantId, string name, CancellationToken cancellationToken)
@@ -38,7 +44,23 @@ public sealed class ApiKeyStore(TableProvider tables, TimeProvider time)
         var table = await tables.GetAsync(Table);
         var entity = await table.GetEntityIfExistsAsync<TableEntity>(Partition, hash, cancellationToken: cancellationToken);
         var tenant = entity.HasValue ? entity.Value!.GetString("TenantId") : null;
-        _cache[hash] = (tenant, now + CacheFor);
+        if (_cache.Count >= maxCached)
+        {
+            // Full: drop what expired; a flood of unknown keys then stops being remembered rather than growing the cache.
+            foreach (var (cachedHash, cached) in _cache)
+            {
+                if (cached.Until <= now)
+                {
+                    _cache.TryRemove(cachedHash, out _);
+                }
+            }
+        }
+
+        if (_cache.Count < maxCached || tenant is not null)
+        {
+            _cache[hash] = (tenant, now + CacheFor);
+        }
+
         return tenant;
     }
 

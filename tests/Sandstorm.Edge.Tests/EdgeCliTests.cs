@@ -128,6 +128,10 @@ public sealed class EdgeCliTests
         Assert.StartsWith("RUNTIME", lines[0]);
         Assert.Contains(lines, l => l.StartsWith("gvisor", StringComparison.Ordinal) && l.Contains("strong", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("qemu-microvm", StringComparison.Ordinal) && l.Contains(" no ", StringComparison.Ordinal) && l.Contains("/dev/kvm", StringComparison.Ordinal));
+
+        // As root, a working sandbox runtime's limits are cgroups (the unprivileged agent's rlimits: UnprivilegedAgentTests).
+        Assert.Contains(lines, l => l.StartsWith("bwrap", StringComparison.Ordinal) && l.Contains("limits: memory, pids, cpu: cgroup v1", StringComparison.Ordinal));
+        Assert.Contains("agent user: root", lines[^1]);
     }
 
     [Fact]

@@ -9,19 +9,21 @@ namespace Sandstorm.IntegrationTests;
 /// <summary>The real local host (<c>Sandstorm.Local</c>) as a child process over the test run's Azurite, with its own hub and state.</summary>
 public sealed class LocalHostProcess : IAsyncDisposable
 {
-    private readonly string _storage;
+    private readonly string? _storage;
     private readonly string _hub;
     private readonly IReadOnlyDictionary<string, string> _environment;
     private readonly ConcurrentQueue<string> _log = new();
     private Process? _process;
 
+    /// <param name="storage">The storage connection string; null: the host starts its own Azurite with its data under <paramref name="state"/>.</param>
     /// <param name="environment">Extra environment of the host process (configuration such as <c>Sandstorm__Providers__E2B__BaseUrl</c>).</param>
-    public LocalHostProcess(string storage, string? hub = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="state">The state directory of an earlier host to start again over (default: a new one).</param>
+    public LocalHostProcess(string? storage, string? hub = null, IReadOnlyDictionary<string, string>? environment = null, string? state = null)
     {
         _storage = storage;
         _hub = hub ?? "it" + Guid.NewGuid().ToString("N")[..10];
         _environment = environment ?? new Dictionary<string, string>();
-        State = Directory.CreateTempSubdirectory("sandstorm-it-").FullName;
+        State = state ?? Directory.CreateTempSubdirectory("sandstorm-it-").FullName;
         Url = $"http://127.0.0.1:{AzuriteProcess.FreePort()}/";
     }
 
@@ -36,9 +38,15 @@ public sealed class LocalHostProcess : IAsyncDisposable
     public async Task StartAsync()
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { HostDll(), "--durable", "azurite", "--storage", _storage, "--hub", _hub, "--urls", Url.TrimEnd('/'), "--state", State })
+        foreach (var arg in new[] { HostDll(), "--durable", "azurite", "--hub", _hub, "--urls", Url.TrimEnd('/'), "--state", State })
         {
             psi.ArgumentList.Add(arg);
+        }
+
+        if (_storage is not null)
+        {
+            psi.ArgumentList.Add("--storage");
+            psi.ArgumentList.Add(_storage);
         }
 
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
@@ -83,6 +91,20 @@ public sealed class LocalHostProcess : IAsyncDisposable
         _process!.Kill(entireProcessTree: false);
         await _process.WaitForExitAsync();
     }
+
+    /// <summary>SIGTERM: the host shuts down (and stops its own Azurite so that it saves).</summary>
+    public async Task StopAsync()
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process!.Id.ToString()]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>The pid of the Azurite the host started (recorded in its state directory).</summary>
+    public int AzuritePid => int.Parse(File.ReadAllText(Path.Combine(State, "azurite", "azurite.pid")));
 
     public HttpClient Client(string? apiKey = null)
     {

@@ -153,7 +153,7 @@ public sealed class EdgeAgent : IDisposable
 
             // What Shield's monitor gives this runtime here: the control plane places runs that require coverage by it.
             var coverage = _shield?.CoverageOf(runtime.Name) ?? Runtimes.Shield.ShieldCoverage.None("the agent runs no Shield monitor");
-            statuses.Add(new EdgeRuntimeStatus(runtime.Name, runtime.Isolation, probe.Works, probe.Reason) { Shield = coverage.Level, ShieldReason = coverage.Reason });
+            statuses.Add(new EdgeRuntimeStatus(runtime.Name, runtime.Isolation, probe.Works, probe.Reason) { Shield = coverage.Level, ShieldReason = coverage.Reason, Limits = probe.Limits });
         }
 
         return statuses;

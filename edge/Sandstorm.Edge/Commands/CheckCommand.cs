@@ -14,7 +14,7 @@ public sealed class CheckCommand : IEdgeCommand
 
     public string Usage => """
         usage: sandstorm-edge check [--json]
-          --json   print the statuses as JSON (array of {name, isolation, works, reason})
+          --json   print the statuses as JSON (array of {name, isolation, works, reason, limits})
         """;
 
     public async Task<int> RunAsync(IReadOnlyList<string> args, EdgeContext context, CancellationToken ct)
@@ -27,11 +27,15 @@ public sealed class CheckCommand : IEdgeCommand
             return 0;
         }
 
-        await context.Out.WriteLineAsync($"{"RUNTIME",-14}{"ISOLATION",-11}{"WORKS",-7}WHY NOT");
+        await context.Out.WriteLineAsync($"{"RUNTIME",-14}{"ISOLATION",-11}{"WORKS",-7}LIMITS / WHY NOT");
         foreach (var s in statuses)
         {
-            await context.Out.WriteLineAsync($"{s.Name,-14}{RuntimeSelector.Format(s.Isolation),-11}{(s.Works ? "yes" : "no"),-7}{s.Reason}");
+            await context.Out.WriteLineAsync($"{s.Name,-14}{RuntimeSelector.Format(s.Isolation),-11}{(s.Works ? "yes" : "no"),-7}{(s.Works ? "limits: " + s.Limits : s.Reason)}");
         }
+
+        await context.Out.WriteLineAsync(RuntimeRegistry.RunsAsRoot
+            ? "agent user: root"
+            : $"agent user: {Environment.UserName} (unprivileged: rootless runtimes only, limits as listed)");
 
         return 0;
     }
@@ -43,7 +47,7 @@ public sealed class CheckCommand : IEdgeCommand
         foreach (var runtime in runtimes)
         {
             var probe = await runtime.ProbeAsync(ct);
-            statuses.Add(new EdgeRuntimeStatus(runtime.Name, runtime.Isolation, probe.Works, probe.Reason));
+            statuses.Add(new EdgeRuntimeStatus(runtime.Name, runtime.Isolation, probe.Works, probe.Reason) { Limits = probe.Limits });
         }
 
         return statuses;

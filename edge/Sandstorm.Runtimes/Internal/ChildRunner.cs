@@ -31,7 +31,7 @@ internal static class ChildRunner
         var options = context.Options;
         var time = options.TimeProvider;
         var spec = context.Spec;
-        var newSession = context.Cgroup is null;
+        var newSession = context.Cgroup is null && !launch.EndsWholeTree;
         var (psi, direct) = StartInfo(launch, newSession);
 
         using var process = new Process { StartInfo = psi };

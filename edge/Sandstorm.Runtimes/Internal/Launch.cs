@@ -36,6 +36,12 @@ internal sealed record Launch
     /// <summary>SIGKILL the command when this process dies (PR_SET_PDEATHSIG), for runtimes with no such guard of their own.</summary>
     public bool DieWithHost { get; init; }
 
+    /// <summary>
+    /// True when the command's own pid namespace ends every process of the sandbox with its first (bwrap's
+    /// <c>--as-pid-1</c> and <c>--die-with-parent</c>): without cgroups it then needs no session of its own to be killed whole.
+    /// </summary>
+    public bool EndsWholeTree { get; init; }
+
     /// <summary>Extra <c>ulimit</c> options applied by the launcher (e.g. <c>-f 262144</c>).</summary>
     public IReadOnlyList<string> Ulimits { get; init; } = [];
 }

@@ -13,7 +13,7 @@ namespace Sandstorm.Orchestrations.Activities;
 /// provider proves the code never started (<see cref="ExecuteOutcome.NeverStarted"/>); an edge dispatch is idempotent
 /// (the job id is the run's), so a dispatch that failed may always be tried again.
 /// </summary>
-public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloads, ShieldStore shield)
+public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloads, ShieldStore shield, IRunJournal journal)
     : TaskActivity<ExecuteInput, ExecuteOutcome>
 {
     public override Task<ExecuteOutcome> RunAsync(TaskActivityContext context, ExecuteInput input) => ExecuteAsync(input, CancellationToken.None);
@@ -55,6 +55,14 @@ public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloa
             }
         }
 
+        // Past this point the code may run: a host that lost this run's state in a crash must not start it again.
+        if (!await journal.StartingAsync(input.Run.RunId, cancellationToken))
+        {
+            return new ExecuteOutcome(null, new RunError(
+                ErrorCodes.ExecutionInterrupted,
+                $"{input.Lease.Provider}: the host stopped while this run's code may have been running; it is not run again"));
+        }
+
         ExecutionResult result;
         try
         {
@@ -62,6 +70,11 @@ public sealed class ExecuteActivity(IProviderCatalog catalog, RunPayloads payloa
         }
         catch (ProviderException e)
         {
+            if (e.NeverStarted)
+            {
+                await journal.NeverStartedAsync(input.Run.RunId, cancellationToken);
+            }
+
             return new ExecuteOutcome(null, new RunError(e.Code, $"{e.Provider}: {e.Message}")) { NeverStarted = e.NeverStarted };
         }
 

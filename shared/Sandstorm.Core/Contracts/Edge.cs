@@ -31,6 +31,9 @@ public sealed record EdgeRuntimeStatus(string Name, IsolationLevel Isolation, bo
 
     /// <summary>Why Shield's coverage of this runtime is not full.</summary>
     public string? ShieldReason { get; init; }
+
+    /// <summary>How the runtime bounds memory, pids and CPU on the agent (cgroups, or rlimits where they cannot be had).</summary>
+    public string? Limits { get; init; }
 }
 
 /// <summary>Periodic liveness and capacity report of an agent.</summary>
