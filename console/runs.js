@@ -105,6 +105,7 @@ export function runPage(root, id) {
 
   function render(run) {
     const settled = TERMINAL.has(run.status);
+    const slot = h('div', { id: 'provenance-slot' });
     body.replaceChildren(
       h('section', { class: 'card', 'aria-labelledby': 'h-summary' },
         h('h2', { id: 'h-summary' }, 'Summary'),
@@ -124,12 +125,12 @@ export function runPage(root, id) {
         run.stderr ? [h('h3', {}, 'stderr'), h('pre', { class: 'output', tabindex: '0' }, run.stderr)] : null,
         run.truncated ? h('p', { class: 'muted' }, 'Output was truncated.') : null),
       routeSection(run.route),
-      h('div', { id: 'provenance-slot' }));
-    if (settled) provenance(run);
+      slot);
+    if (settled) provenance(run, slot);
   }
 
-  async function provenance(run) {
-    const slot = document.getElementById('provenance-slot');
+  // Written into the slot of the render that asked, even if the page has moved on (then it is detached and unseen).
+  async function provenance(run, slot) {
     if (!run.provenance) {
       slot.replaceChildren(h('section', { class: 'card' }, h('h2', {}, 'Provenance'), h('p', {}, 'This run has no provenance record.')));
       return;

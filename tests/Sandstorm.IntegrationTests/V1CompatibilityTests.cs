@@ -302,7 +302,7 @@ public sealed class V1CompatibilityTests(LocalHostFixture fixture)
     }
 
     [Theory]
-    [InlineData("GET", "v1/runs", "POST")]
+    [InlineData("PUT", "v1/runs", "GET, POST")]
     [InlineData("PUT", "v1/usage", "GET")]
     [InlineData("POST", "v1/runs/run_1", "DELETE, GET")]
     [InlineData("DELETE", "v1/snapshots", "GET")]
