@@ -140,10 +140,23 @@ public static class SandboxCommand
             return 0;
         }
 
-        // Piped output has no terminal width; a line per sandbox keeps it greppable.
+        // Piped output has no terminal: a tab-separated line per sandbox, whole, keeps it greppable and cut-able.
         if (Console.IsOutputRedirected)
         {
-            AnsiConsole.Profile.Width = 240;
+            Console.WriteLine("ID\tSTATUS\tPLACEMENT\tISOLATION\tCOMMANDS\tEXPIRES\tMETADATA");
+            foreach (var s in sandboxes)
+            {
+                Console.WriteLine(string.Join('\t',
+                    s.Id,
+                    Name(s.Status),
+                    $"{s.Provider}/{s.Runtime}",
+                    Name(s.IsolationLevel),
+                    s.Commands.ToString(CultureInfo.InvariantCulture),
+                    s.ExpiresAt.ToString("u", CultureInfo.InvariantCulture),
+                    string.Join(',', s.Metadata.Select(p => $"{p.Key}={p.Value}"))));
+            }
+
+            return 0;
         }
 
         var table = new Table().Border(TableBorder.Simple)
