@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Core.Contracts;
 using Sandstorm.Providers.Cloud;
+using Sandstorm.Testing;
 
 namespace Sandstorm.Providers.Tests;
 
@@ -119,48 +119,11 @@ internal static class ProviderHarness
             Environment = env,
         };
 
-    /// <summary>The directory holding node_modules with the official SDKs (the repository root).</summary>
-    public static string NodeRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (Directory.Exists(Path.Combine(dir.FullName, "node_modules", "e2b")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("node_modules with the official SDKs not found above the test output; run `npm ci` at the repository root");
-    }
-
-    /// <summary>Runs an sdk-checks script with node; returns (exit code, stdout, stderr).</summary>
-    public static async Task<(int Exit, string Stdout, string Stderr)> RunNodeAsync(string script, IDictionary<string, string> env, TimeSpan timeout)
-    {
-        var root = NodeRoot();
-        // Copy next to node_modules' resolution path: ESM resolves packages from the script's own directory upwards.
-        var scriptPath = Path.Combine(AppContext.BaseDirectory, "sdk-checks", script);
-        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root };
-        psi.ArgumentList.Add(scriptPath);
-        psi.Environment["NODE_PATH"] = Path.Combine(root, "node_modules");
-        foreach (var (k, v) in env)
-        {
-            psi.Environment[k] = v;
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(true);
-            throw new TimeoutException($"{script} did not finish in {timeout}: {await stderr}");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    /// <summary>Runs an sdk-checks script (copied to the test output) with node; returns (exit code, stdout, stderr).</summary>
+    public static Task<(int Exit, string Stdout, string Stderr)> RunNodeAsync(string script, IDictionary<string, string> env, TimeSpan timeout) =>
+        // ESM resolves packages from the script's own directory upwards, which reaches the repository's node_modules.
+        NodeScript.RunAsync(
+            [Path.Combine(AppContext.BaseDirectory, "sdk-checks", script)],
+            new Dictionary<string, string>(env) { ["NODE_PATH"] = Path.Combine(NodeScript.RepositoryRoot(), "node_modules") },
+            timeout);
 }
