@@ -140,38 +140,35 @@ public static class SandboxCommand
             return 0;
         }
 
+        string[] headers = ["ID", "STATUS", "PLACEMENT", "ISOLATION", "COMMANDS", "EXPIRES", "METADATA"];
+        var rows = sandboxes.Select(s => new[]
+        {
+            s.Id,
+            Name(s.Status),
+            $"{s.Provider}/{s.Runtime}",
+            Name(s.IsolationLevel),
+            s.Commands.ToString(CultureInfo.InvariantCulture),
+            s.ExpiresAt.ToString("u", CultureInfo.InvariantCulture),
+            string.Join(',', s.Metadata.Select(p => $"{p.Key}={p.Value}")),
+        }).ToList();
+
         // Piped output has no terminal: a tab-separated line per sandbox, whole, keeps it greppable and cut-able.
         if (Console.IsOutputRedirected)
         {
-            Console.WriteLine("ID\tSTATUS\tPLACEMENT\tISOLATION\tCOMMANDS\tEXPIRES\tMETADATA");
-            foreach (var s in sandboxes)
+            foreach (var line in rows.Prepend(headers))
             {
-                Console.WriteLine(string.Join('\t',
-                    s.Id,
-                    Name(s.Status),
-                    $"{s.Provider}/{s.Runtime}",
-                    Name(s.IsolationLevel),
-                    s.Commands.ToString(CultureInfo.InvariantCulture),
-                    s.ExpiresAt.ToString("u", CultureInfo.InvariantCulture),
-                    string.Join(',', s.Metadata.Select(p => $"{p.Key}={p.Value}"))));
+                Console.WriteLine(string.Join('\t', line));
             }
 
             return 0;
         }
 
         var table = new Table().Border(TableBorder.Simple)
-            .AddColumn(new TableColumn("ID").NoWrap())
-            .AddColumns("STATUS", "PLACEMENT", "ISOLATION", "COMMANDS", "EXPIRES", "METADATA");
-        foreach (var s in sandboxes)
+            .AddColumn(new TableColumn(headers[0]).NoWrap())
+            .AddColumns(headers[1..]);
+        foreach (var row in rows)
         {
-            table.AddRow(
-                Markup.Escape(s.Id),
-                Name(s.Status),
-                Markup.Escape($"{s.Provider}/{s.Runtime}"),
-                Name(s.IsolationLevel),
-                s.Commands.ToString(CultureInfo.InvariantCulture),
-                s.ExpiresAt.ToString("u", CultureInfo.InvariantCulture),
-                Markup.Escape(string.Join(',', s.Metadata.Select(p => $"{p.Key}={p.Value}"))));
+            table.AddRow([.. row.Select(Markup.Escape)]);
         }
 
         AnsiConsole.Write(table);
