@@ -92,12 +92,18 @@ public static class BenchPipelineCommand
         return clock.Elapsed.TotalMilliseconds;
     }
 
-    private static async Task<double> BareAsync()
+    private static Task<double> BareAsync() => TimeProcessAsync("/usr/bin/python3", "-c", "print(1)");
+
+    /// <summary>Wall time in ms of a bare process run to its end with its stdout read (the side-by-side reference of the benches).</summary>
+    internal static async Task<double> TimeProcessAsync(string file, params string[] arguments)
     {
         var clock = Stopwatch.StartNew();
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("print(1)");
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            psi.ArgumentList.Add(argument);
+        }
+
         using var process = Process.Start(psi)!;
         await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();

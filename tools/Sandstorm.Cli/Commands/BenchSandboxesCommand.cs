@@ -106,7 +106,7 @@ public static class BenchSandboxesCommand
         }
 
         Console.WriteLine($"  idle sandboxes held at once: {held.Count} of {idle} in {createdIn.TotalSeconds:0.0} s{failure}; " +
-            $"{(before - after) / Math.Max(1, held.Count):0.0} MiB of the machine's memory each ({before - after:0} MiB in all); {alive} of 20 sampled answer a command");
+            $"{(before - after) / Math.Max(1, held.Count):0.0} MiB of the machine's memory each ({before - after:0} MiB in all); {alive} of {Math.Min(20, held.Count)} sampled answer a command");
         await Concurrently.ForEachAsync(held.Count, 8, i => DeleteAsync(http, held[i]));
         return 0;
     }
@@ -145,21 +145,9 @@ public static class BenchSandboxesCommand
         return clock.Elapsed.TotalMilliseconds;
     }
 
-    // The same command over the same stream shape: a bwrap with new namespaces over a read-only host root.
-    private static async Task<double> BareBwrapAsync()
-    {
-        var clock = Stopwatch.StartNew();
-        var psi = new ProcessStartInfo("/usr/bin/bwrap") { RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var argument in new[] { "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "/bin/bash", "-c", "true" })
-        {
-            psi.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(psi)!;
-        await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return clock.Elapsed.TotalMilliseconds;
-    }
+    // The same command in a bwrap with new namespaces over a read-only host root.
+    private static Task<double> BareBwrapAsync() => BenchPipelineCommand.TimeProcessAsync(
+        "/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "/bin/bash", "-c", "true");
 
     private static string StreamCommand(int mib) => $"head -c {mib}M /dev/zero | tr '\\0' 'x' | fold -w 4096";
 
