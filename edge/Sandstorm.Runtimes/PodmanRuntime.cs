@@ -56,6 +56,8 @@ public sealed class PodmanRuntime : SandboxRuntimeBase
         {
             "--cgroup-manager=cgroupfs",
             "run", "--rm", "--name", context.Id,
+            // Which agent's container it is (several agents, or test runs, can share one podman store).
+            "--label", "sandstorm.workroot=" + options.WorkRoot,
             // --rootfs is a switch: the root directory comes last, where the image would, followed by the command.
             "--rootfs",
             "--read-only", "--read-only-tmpfs=false",
