@@ -68,24 +68,20 @@ public sealed class RunService(
 
         using var span = SandstormDiagnostics.StartSubmit(runId, tenantId);
         var now = time.GetUtcNow();
-        var input = new RunInput
-        {
-            RunId = runId,
-            TenantId = tenantId,
-            Intent = RunIntent.Of(request),
-            Request = await payloads.PutRequestAsync(tenantId, runId, request, cancellationToken),
-            DeadlineMs = pipeline.Value.DeadlineMs(request.Timeout),
-            SubmittedAt = now,
-            TraceParent = SandstormDiagnostics.TraceParentOf(span ?? Activity.Current),
-        };
 
-        // Row first, then the orchestration: a failed start deletes the row, so a refused run leaves nothing behind.
+        // Row first (an insert-if-absent carrying the request's hash), then the request payload, then the orchestration.
+        // Of two concurrent submissions with one Idempotency-Key only the insert's winner writes the payload, so the run
+        // executes the body it was created with; the loser compares hashes (409 for another body). A failed step deletes
+        // the row, so a refused run leaves nothing behind.
         var created = await runs.TryCreateAsync(
             new RunRecord { TenantId = tenantId, RunId = runId, Status = RunStatus.Queued, CreatedAt = now, RequestHash = hash },
             cancellationToken);
         if (!created)
         {
-            return (runId, false);
+            var winner = await runs.GetAsync(tenantId, runId, cancellationToken);
+            return winner is null || winner.RequestHash == hash
+                ? (runId, false)
+                : throw new SandstormException(ErrorCodes.Conflict, "this Idempotency-Key was already used with a different request", 409);
         }
 
         if (waiting)
@@ -93,15 +89,26 @@ public sealed class RunService(
             _ = notifier.WhenSettled(runId);
         }
 
+        RunInput? input = null;
         try
         {
+            input = new RunInput
+            {
+                RunId = runId,
+                TenantId = tenantId,
+                Intent = RunIntent.Of(request),
+                Request = await payloads.PutRequestAsync(tenantId, runId, request, cancellationToken),
+                DeadlineMs = pipeline.Value.DeadlineMs(request.Timeout),
+                SubmittedAt = now,
+                TraceParent = SandstormDiagnostics.TraceParentOf(span ?? Activity.Current),
+            };
             await client.ScheduleNewOrchestrationInstanceAsync(nameof(SandboxRunOrchestrator), input, new StartOrchestrationOptions(runId), cancellationToken);
         }
         catch
         {
             notifier.Forget(runId);
             await runs.DeleteAsync(tenantId, runId, CancellationToken.None);
-            if (!input.Request.IsInline)
+            if (input?.Request.IsInline != true)
             {
                 await payloadStore.DeletePrefixAsync($"{tenantId}/{runId}/", CancellationToken.None);
             }

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sandstorm.Core;
 using Sandstorm.Core.Errors;
+using Sandstorm.Core.Validation;
 using Sandstorm.Orchestrations.Batches;
 using Sandstorm.Storage;
 
@@ -46,6 +47,7 @@ public sealed partial class BatchIntake(
 
         try
         {
+            NullElements.Reject(message);
             return (message.Manifest, message.Request) switch
             {
                 (null, { } request) => await StartRunAsync(client, tenant, request, message.IdempotencyKey ?? "queue:" + messageId, cancellationToken),
