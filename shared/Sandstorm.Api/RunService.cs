@@ -26,6 +26,7 @@ public sealed class RunService(
     IProviderCatalog catalog,
     IOptions<RunPipelineOptions> pipeline,
     IRunJournal journal,
+    TenantRateLimiter limiter,
     TimeProvider time)
 {
     /// <summary>Longest a caller may wait synchronously with <c>?wait=</c>.</summary>
@@ -37,10 +38,17 @@ public sealed class RunService(
     /// <summary>
     /// Validates and starts a run. With an idempotency key, the same key and body return the same run. A caller that will
     /// <see cref="WaitAsync"/> says so (<paramref name="waiting"/>), so its wake-up is registered before the run can settle.
+    /// A caller's submission counts against the tenant's rate (429 beyond it); the batch queue's intake passes
+    /// <paramref name="rateLimited"/> false, as a refused queue message would be lost, not retried.
     /// </summary>
     public async Task<(string RunId, bool Created)> SubmitAsync(
-        DurableTaskClient client, string tenantId, RunRequest request, string? idempotencyKey, CancellationToken cancellationToken, bool waiting = false)
+        DurableTaskClient client, string tenantId, RunRequest request, string? idempotencyKey, CancellationToken cancellationToken, bool waiting = false, bool rateLimited = true)
     {
+        if (rateLimited)
+        {
+            await limiter.AcquireAsync(tenantId, RateLimitedAction.SubmitRun, cancellationToken);
+        }
+
         request = RunRequestValidator.Normalize(request);
         await RequireConsentAsync(tenantId, [request], cancellationToken);
         await RequireOfferedAsync(tenantId, [request], cancellationToken);

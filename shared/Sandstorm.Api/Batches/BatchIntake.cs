@@ -92,7 +92,7 @@ public sealed partial class BatchIntake(
 
     private async Task<IntakeResult> StartRunAsync(DurableTaskClient client, string tenant, Core.Contracts.RunRequest request, string key, CancellationToken cancellationToken)
     {
-        var (runId, created) = await runs.SubmitAsync(client, tenant, request, key, cancellationToken);
+        var (runId, created) = await runs.SubmitAsync(client, tenant, request, key, cancellationToken, rateLimited: false);
         return IntakeResult.Ok(created ? $"run {runId} started" : $"run {runId} already started");
     }
 

@@ -32,24 +32,32 @@ public sealed class BatchService(
     StorageBatchQueue queue,
     RunService runs,
     IOptions<BatchOptions> options,
+    TenantRateLimiter limiter,
     TimeProvider time)
 {
     /// <summary>
     /// Validates every item, stores the manifest and the batch's row, and puts a message on the batch queue. With an
     /// idempotency key the same key and manifest return the same batch. Nothing stays behind when any step fails.
     /// </summary>
-    public Task<(string BatchId, bool Created)> SubmitAsync(
-        string tenantId, string body, bool jsonLines, string? idempotencyKey, CancellationToken cancellationToken) =>
-        SubmitAsync(tenantId, BatchManifest.Parse(body, jsonLines, options.Value.EffectiveMaxItems), idempotencyKey, cancellationToken);
+    public async Task<(string BatchId, bool Created)> SubmitAsync(
+        string tenantId, string body, bool jsonLines, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        await limiter.AcquireAsync(tenantId, RateLimitedAction.SubmitBatch, cancellationToken);
+        return await SubmitAsync(tenantId, BatchManifest.Parse(body, jsonLines, options.Value.EffectiveMaxItems), idempotencyKey, cancellationToken);
+    }
 
     /// <summary>As the string overload, reading the manifest from <paramref name="body"/> item by item, at most <paramref name="maxBytes"/> of it (413 beyond).</summary>
     public async Task<(string BatchId, bool Created)> SubmitAsync(
-        string tenantId, Stream body, bool jsonLines, long maxBytes, string? idempotencyKey, CancellationToken cancellationToken) =>
-        await SubmitAsync(
+        string tenantId, Stream body, bool jsonLines, long maxBytes, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        // Before the body is read: a refused tenant costs no parsing.
+        await limiter.AcquireAsync(tenantId, RateLimitedAction.SubmitBatch, cancellationToken);
+        return await SubmitAsync(
             tenantId,
             await BatchManifest.ParseAsync(body, jsonLines, options.Value.EffectiveMaxItems, maxBytes, cancellationToken),
             idempotencyKey,
             cancellationToken);
+    }
 
     private async Task<(string BatchId, bool Created)> SubmitAsync(
         string tenantId, IReadOnlyList<RunRequest> requests, string? idempotencyKey, CancellationToken cancellationToken)
