@@ -53,7 +53,7 @@ public static class ApiOperations
             [new(200, "The proof", Json, typeof(ConsistencyProof))], [400, 401, 500]),
         ["GetRoutingReport"] = new("Service", "The last re-optimisation report of the router", null, [new(200, "The report")], Read),
         ["SubmitBatch"] = new("Batches", "Submits a batch: a JSON array or JSON Lines of run requests", new(Json, typeof(RunRequest[])),
-            [new(202, "Queued; poll Location")], [.. Body, 422, 429]),
+            [new(202, "Queued; poll Location")], [.. Body, 409, 422, 429]),
         ["GetBatch"] = new("Batches", "A batch's progress and cost", null, [new(200, "The batch", Json, typeof(BatchView))], Read),
         ["CancelBatch"] = new("Batches", "Cancels a batch's unfinished runs", null, [new(202, "Cancelling")], [.. Read, 409]),
         ["GetBatchResults"] = new("Batches", "A batch's results, one JSON line per run", null, [new(200, "Results", "application/x-ndjson")], Read),
