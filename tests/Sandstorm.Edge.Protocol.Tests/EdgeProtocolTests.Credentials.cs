@@ -221,7 +221,15 @@ internal sealed class RawAgent : IAsyncDisposable
             held = [.. _held];
         }
 
-        var heartbeat = new EdgeHeartbeat { Runtimes = [new EdgeRuntimeStatus("bwrap", IsolationLevel.Standard, Works: true)], MaxConcurrency = 4, Jobs = held };
+        var heartbeat = new EdgeHeartbeat
+        {
+            Runtimes = [new EdgeRuntimeStatus("bwrap", IsolationLevel.Standard, Works: true)],
+            Cpu = 4,
+            MemoryMiB = 8192,
+            MaxConcurrency = 4,
+            Languages = [Languages.Python],
+            Jobs = held,
+        };
         using var response = await _http.PostAsJsonAsync($"v1/edge/agents/{AgentId}/heartbeat", heartbeat, SandstormJson.Options, ct);
         response.EnsureSuccessStatusCode();
     }
