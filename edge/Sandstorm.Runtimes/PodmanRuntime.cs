@@ -43,14 +43,27 @@ public sealed class PodmanRuntime : SandboxRuntimeBase
         var profile = Path.Combine(bundle, "seccomp.json");
         File.WriteAllText(profile, SeccompPolicy.OciSection().ToJsonString());
 
+        // The root is a private copy of the skeleton on a tmpfs of its own (podman creates its mount points in it, and a
+        // root bound from the work root would show the work root's path in the sandbox's mountinfo).
+        context.PrivateRoot = Scratch.CreateRoot(options, context.Id, RootfsTemplate(options));
+        var root = context.PrivateRoot.HostPath;
+
         // podman honours variables of its own environment (CONTAINER_HOST, STORAGE_OPTS, TMPDIR, the loader's), and
         // `--env K=V` would put the values on its command line, which every local user can read. So podman gets the
-        // fixed host environment, and the code's variables travel in a file that a shell inside the container exports
-        // before it execs the interpreter.
-        var environment = Path.Combine(bundle, "environment");
-        Directory.CreateDirectory(environment);
-        File.WriteAllText(Path.Combine(environment, "env"), ShellExports(SandboxEnvironment(context, "/scratch")));
-        File.SetUnixFileMode(Path.Combine(environment, "env"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        // fixed host environment, and the code's variables travel in a file of the root that a shell inside the
+        // container exports before it execs the interpreter.
+        var environment = Path.Combine(root, EnvironmentDirectory.TrimStart('/'), "env");
+        // The root can be traversed by others (the container's user must reach it): the variables are the sandbox user's
+        // alone, from the file's creation on.
+        using (var file = new FileStream(environment, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+        {
+            file.Write(System.Text.Encoding.UTF8.GetBytes(ShellExports(SandboxEnvironment(context, "/scratch"))));
+        }
+
+        if (Libc.chown(environment, context.SandboxUser.Uid, context.SandboxUser.Gid) != 0)
+        {
+            throw new IOException($"cannot give the environment file of {context.Id} to uid {context.SandboxUser.Uid}");
+        }
 
         var args = new List<string>
         {
@@ -74,14 +87,13 @@ public sealed class PodmanRuntime : SandboxRuntimeBase
             "--tmpfs", "/tmp:rw,nosuid,nodev,size=" + options.TmpSizeMiB.ToString(CultureInfo.InvariantCulture) + "m,mode=1777",
             "-v", "/usr:/usr:ro",
             "-v", context.Scratch!.HostPath + ":/scratch:rw",
-            "-v", environment + ":" + EnvironmentDirectory + ":ro",
         };
         foreach (var entry in HostLayout.EtcEntries.Where(Path.Exists))
         {
             args.AddRange(["-v", entry + ":" + entry + ":ro"]);
         }
 
-        args.Add(RootfsTemplate(options));
+        args.Add(root);
         args.AddRange(["/bin/sh", "-c", "set -a && . " + EnvironmentDirectory + "/env && set +a && exec \"$@\"", "sandstorm-env"]);
         args.AddRange(OciBundle.Command(context.Spec));
         return Task.FromResult(new Launch

@@ -571,6 +571,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         Try(() => context.Starter?.Dispose());
         Try(() => context.Cgroup?.Remove());
         Try(() => context.Scratch?.Remove());
+        Try(() => context.PrivateRoot?.Remove());
         Try(() => WorkRootPaths.DeleteDirectory(context.BundleDirectory));
         Try(() => ReleaseSandboxUser(context));
         if (errors is not null)
