@@ -7,7 +7,7 @@ namespace Sandstorm.Runtimes;
 /// <summary>
 /// Isolation <c>standard</c> with podman: <c>podman run --rootfs</c> on a skeleton root (no image pull) with the
 /// host's /usr and a minimal /etc bound read-only, a read-only root, no network, no capabilities, no_new_privs,
-/// the seccomp deny-list as a podman profile, code as nobody; the container's cgroup sits under the execution's
+/// the seccomp allow-list as a podman profile, code as nobody; the container's cgroup sits under the execution's
 /// limited cgroup. Slower to start than bwrap or runc (podman sets up storage and conmon per run).
 /// </summary>
 public sealed class PodmanRuntime : SandboxRuntimeBase
