@@ -94,6 +94,7 @@ internal sealed class Scratch
     /// 0755, owned by this process's user), for runtimes whose container root is a bind mount of a host directory: the
     /// sandbox's mountinfo names a bind's path in its host filesystem, so a root bound from the shared skeleton would show
     /// the work root's path inside; this one shows <c>/</c>. The skeleton is small (directories, links, three /etc files).
+    /// An ordinary user cannot mount, so there it is a plain directory (and the sandbox's mountinfo names its path).
     /// </summary>
     public static Scratch CreateRoot(RuntimeOptions options, string id, string template)
     {
@@ -106,6 +107,22 @@ internal sealed class Scratch
         }
 
         var path = Path.Combine(root, name);
+        if (!Libc.IsRoot)
+        {
+            // An ordinary user cannot mount: a plain directory of this user's, which the container's root (this user) reads.
+            var plain = new Scratch(path, mounted: false);
+            try
+            {
+                CopyTree(template, path);
+                return plain;
+            }
+            catch
+            {
+                plain.Remove();
+                throw;
+            }
+        }
+
         using (var directory = Descriptor.OpenDirectory(parent.Fd, name))
         {
             if (Libc.mount("sandstorm-root", $"/proc/self/fd/{directory.Fd}", "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, "size=1m,mode=0755") != 0)
