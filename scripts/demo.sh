@@ -80,6 +80,9 @@ stop_all() {
   agent="$(sed -n 's/^agent=//p' "$PIDS")"
   host="$(sed -n 's/^host=//p' "$PIDS")"
   [[ -n "$agent" ]] && stop_pid "$agent" 40 "edge agent"
+  # The zero-root agent's rootless podman leaves its pause process (it holds podman's user namespace) behind.
+  local pause="$STATE/edge/tmp/sandstorm/podman/xdg/libpod/tmp/pause.pid"
+  [[ -s "$pause" ]] && stop_pid "$(cat "$pause")" 5 "rootless podman's pause process"
   [[ -n "$host" ]] && stop_pid "$host" 60 "control plane"
   rm -f "$PIDS"
 }
