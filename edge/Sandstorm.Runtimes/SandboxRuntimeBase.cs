@@ -465,7 +465,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     }
 
     /// <summary>Runs a helper command on the host (runc/runsc/podman management), bounded in time, output discarded past 64 KiB.</summary>
-    private protected static async Task<(int ExitCode, string Output)> RunToolAsync(string file, IEnumerable<string> arguments, TimeSpan timeout)
+    private protected static async Task<(int ExitCode, string Output)> RunToolAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new System.Diagnostics.ProcessStartInfo(file)
         {
@@ -474,6 +474,16 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             RedirectStandardError = true,
             RedirectStandardInput = true,
         };
+        if (environment is not null)
+        {
+            // Exactly these variables, none of this process's.
+            psi.Environment.Clear();
+            foreach (var (key, value) in environment)
+            {
+                psi.Environment[key] = value;
+            }
+        }
+
         foreach (var argument in arguments)
         {
             psi.ArgumentList.Add(argument);
@@ -571,6 +581,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         Try(() => context.Starter?.Dispose());
         Try(() => context.Cgroup?.Remove());
         Try(() => context.Scratch?.Remove());
+        Try(() => context.PrivateRoot?.Remove());
         Try(() => WorkRootPaths.DeleteDirectory(context.BundleDirectory));
         Try(() => ReleaseSandboxUser(context));
         if (errors is not null)
