@@ -31,9 +31,9 @@ public sealed class MicroVmRuntime(RuntimeOptions options) : SandboxRuntimeBase(
 
     private static readonly string[] QemuPaths = ["/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"];
 
-    private MicroVmImage? image;
-    private string accelerator = "tcg";
-    private string acceleratorReason = "";
+    // Probes are cached per process (not per instance): what the probe chose holds for every instance of the runtime.
+    private static string accelerator = "tcg";
+    private static string acceleratorReason = "not probed yet";
 
     public override string Name => RuntimeName;
 
@@ -67,7 +67,7 @@ public sealed class MicroVmRuntime(RuntimeOptions options) : SandboxRuntimeBase(
 
         try
         {
-            image = await MicroVmImage.EnsureAsync(Options, ct);
+            await MicroVmImage.EnsureAsync(Options, ct);
         }
         catch (InvalidOperationException e)
         {
@@ -119,9 +119,9 @@ public sealed class MicroVmRuntime(RuntimeOptions options) : SandboxRuntimeBase(
         }
     }
 
-    private protected override Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
+    private protected override async Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {
-        var vm = image ?? throw new InvalidOperationException("the microVM image is not built: probe the runtime first");
+        var vm = await MicroVmImage.EnsureAsync(Options, ct);
         var bundle = WorkRootPaths.Bundle(context.Options, context.Id);
         Directory.CreateDirectory(bundle, WorkRoot.Private);
         context.BundleDirectory = bundle;
@@ -172,14 +172,14 @@ public sealed class MicroVmRuntime(RuntimeOptions options) : SandboxRuntimeBase(
             arguments.AddRange(["-runas", "nobody"]);
         }
 
-        return Task.FromResult(new Launch
+        return new Launch
         {
             Command = QemuPaths.First(File.Exists),
             Arguments = arguments,
             Environment = HostEnvironment(context),
             WorkingDirectory = bundle,
             DieWithHost = true,
-        });
+        };
     }
 
     private protected override async Task<ChildOutcome> RunCodeAsync(SandboxContext context, Func<Task> stopSandbox, CancellationToken ct)

@@ -128,7 +128,8 @@ public sealed class MicroVmTests(ITestOutputHelper output)
     {
         var result = await RunAsync(Languages.Python, """
             import os, subprocess, sys, time
-            bomb = subprocess.run([sys.executable, "-c", "chunks = []\nwhile True: chunks.append(b'x' * (1 << 20))"])
+            # 16 MiB steps: a 1 MiB loop is stopped just the same, but thrashes the guest's page cache for many seconds under TCG first.
+            bomb = subprocess.run([sys.executable, "-c", "chunks = []\nwhile True: chunks.append(b'x' * (16 << 20))"])
             print("memory bomb exit", bomb.returncode)
             n = 0
             try:
@@ -139,7 +140,7 @@ public sealed class MicroVmTests(ITestOutputHelper output)
                     n += 1
             except OSError:
                 print("fork refused after", n)
-            """, memoryMiB: 64, timeoutSeconds: 60);
+            """, memoryMiB: 64, timeoutSeconds: 120);
 
         output.WriteLine(result.Stdout + result.Stderr);
         Assert.False(result.TimedOut);
