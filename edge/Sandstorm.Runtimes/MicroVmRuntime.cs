@@ -121,6 +121,11 @@ public sealed class MicroVmRuntime(RuntimeOptions options) : SandboxRuntimeBase(
 
     private protected override async Task<Launch> PrepareAsync(SandboxContext context, CancellationToken ct)
     {
+        if (Languages.RunsOnNode(context.Spec.Language))
+        {
+            throw new ArgumentException($"the qemu-microvm runtime's guest has python and bash only; '{context.Spec.Language}' is not supported there", nameof(context));
+        }
+
         var vm = await MicroVmImage.EnsureAsync(Options, ct);
         var bundle = WorkRootPaths.Bundle(context.Options, context.Id);
         Directory.CreateDirectory(bundle, WorkRoot.Private);
