@@ -148,7 +148,9 @@ public sealed class EdgeCliTests
         Assert.Equal("gvisor", (await selector.SelectAsync(IsolationLevel.Standard, "gvisor", CancellationToken.None)).Name);
         var refused = await Assert.ThrowsAsync<Core.Errors.SandstormException>(() => selector.SelectAsync(IsolationLevel.Standard, "process", CancellationToken.None));
         Assert.Equal("isolation-unavailable", refused.Code);
-        await Assert.ThrowsAsync<Core.Errors.SandstormException>(() => selector.SelectAsync(IsolationLevel.Maximum, null, CancellationToken.None));
+        Assert.Equal(MicroVmRuntime.RuntimeName, (await selector.SelectAsync(IsolationLevel.Maximum, null, CancellationToken.None)).Name);
+        var below = await Assert.ThrowsAsync<Core.Errors.SandstormException>(() => selector.SelectAsync(IsolationLevel.Maximum, "gvisor", CancellationToken.None));
+        Assert.Equal("isolation-unavailable", below.Code);
     }
 
     [Fact]
