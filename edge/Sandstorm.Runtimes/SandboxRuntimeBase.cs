@@ -42,7 +42,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     protected virtual string? RlimitEnforcement => null;
 
     /// <summary>How the limits of this runtime's executions are enforced on this machine now (cgroups, rlimits, or neither).</summary>
-    public string LimitEnforcement => SandboxCgroup.IsAvailable(Options, out var reason)
+    public virtual string LimitEnforcement => SandboxCgroup.IsAvailable(Options, out var reason)
         ? $"memory, pids, cpu: cgroup v1 under {Options.CgroupRoot}/{{memory,pids,cpu}}/{Options.CgroupParent}"
         : RequiresCgroups || RlimitEnforcement is null
             ? $"none: needs cgroup v1 ({reason})"
@@ -111,6 +111,12 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 (cpuMs, peak, oom) = context.Cgroup.ReadStats();
                 // Some runtimes report the kill only as exit 137; the failure counter is the evidence.
                 oom |= outcome.ExitCode == 137 && context.Cgroup.MemoryLimitHit();
+            }
+
+            if (outcome.Guest is { } guest)
+            {
+                // A microVM's code runs under the guest kernel's limits: its own accounting is the one that describes it.
+                (cpuMs, peak, oom) = guest;
             }
 
             return new ExecutionResult
