@@ -5,6 +5,7 @@ using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Api.Batches;
 using Sandstorm.Api.E2B;
+using Sandstorm.Api.BootKit;
 using Sandstorm.Api.Edge;
 using Sandstorm.Api.Mcp;
 using Sandstorm.Api.OpenApi;
@@ -38,6 +39,7 @@ public static class ApiRoutes
         ("CreateEdgeEnrollmentToken", "POST", "v1/edge/enrollment-tokens"),
         ("EnrollEdgeAgent", "POST", "v1/edge/agents"),
         ("ListEdgeAgents", "GET", "v1/edge/agents"),
+        ("ListBootKitImages", "GET", "v1/bootkit/images"),
         ("RevokeEdgeAgent", "DELETE", "v1/edge/agents/{agentId}"),
         ("EdgeAgentHeartbeat", "POST", "v1/edge/agents/{agentId}/heartbeat"),
         ("PollEdgeJobs", "GET", "v1/edge/agents/{agentId}/jobs"),
@@ -126,6 +128,7 @@ public static class ApiRoutes
         app.MapPost("/v1/edge/enrollment-tokens", (Delegate)((HttpContext h) => EdgeEndpoints.CreateEnrollmentTokenAsync(h))).WithName("CreateEdgeEnrollmentToken");
         app.MapPost("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.EnrollAgentAsync(h))).WithName("EnrollEdgeAgent");
         app.MapGet("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.ListAgentsAsync(h))).WithName("ListEdgeAgents");
+        app.MapGet("/v1/bootkit/images", (Delegate)((HttpContext h) => BootKitEndpoints.ListImagesAsync(h))).WithName("ListBootKitImages");
         app.MapDelete("/v1/edge/agents/{agentId}", (HttpContext h, string agentId) => EdgeEndpoints.RevokeAgentAsync(h, agentId)).WithName("RevokeEdgeAgent");
         app.MapPost("/v1/edge/agents/{agentId}/heartbeat", (HttpContext h, string agentId) => EdgeEndpoints.HeartbeatAsync(h, agentId)).WithName("EdgeAgentHeartbeat");
         app.MapGet("/v1/edge/agents/{agentId}/jobs", (HttpContext h, string agentId) => EdgeEndpoints.PollJobsAsync(h, agentId)).WithName("PollEdgeJobs");
