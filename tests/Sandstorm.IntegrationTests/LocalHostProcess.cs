@@ -89,7 +89,7 @@ public sealed class LocalHostProcess : IAsyncDisposable
     public async Task KillAsync()
     {
         _process!.Kill(entireProcessTree: false);
-        await _process.WaitForExitAsync();
+        await WaitForExitAsync("SIGKILL");
     }
 
     /// <summary>SIGTERM: the host shuts down (and stops its own Azurite so that it saves).</summary>
@@ -100,7 +100,26 @@ public sealed class LocalHostProcess : IAsyncDisposable
             await kill.WaitForExitAsync();
         }
 
-        await _process.WaitForExitAsync();
+        await WaitForExitAsync("SIGTERM");
+    }
+
+    /// <summary>
+    /// Waits for the host to exit and its output to end, with a deadline: a host that does not stop, or a child of it that
+    /// keeps its output open, fails the test with the host's log instead of holding the run.
+    /// </summary>
+    private async Task WaitForExitAsync(string after)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await _process!.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            var exited = _process!.HasExited;
+            _process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"the local host {(exited ? "exited but its output stayed open (a child holds it)" : "did not exit")} 60 s after {after}:\n{Log}");
+        }
     }
 
     /// <summary>The pid of the Azurite the host started (recorded in its state directory).</summary>
@@ -118,7 +137,7 @@ public sealed class LocalHostProcess : IAsyncDisposable
         if (_process is { HasExited: false })
         {
             _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            await WaitForExitAsync("the test's end");
         }
 
         _process?.Dispose();
