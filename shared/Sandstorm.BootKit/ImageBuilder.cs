@@ -30,8 +30,11 @@ internal static class ImageBuilder
         try
         {
             progress.WriteLine($"bootkit: mmdebstrap {plan.Base.Suite} (downloads the packages; minutes)");
+            // In a private mount namespace: the /proc, /sys and /dev mounts mmdebstrap makes in the root vanish with it, even
+            // when it is killed (a cancelled build), so deleting the staging folder never meets a live mount.
             var debstrap = new List<string>
             {
+                "unshare", "--mount", "--propagation", "private",
                 "mmdebstrap", "--mode=root", "--variant=apt", "--format=directory",
                 "--include=" + string.Join(',', BasePackages(plan.Base)),
                 // Services must not start inside the build's chroot.
