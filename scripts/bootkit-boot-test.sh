@@ -91,11 +91,11 @@ qemu-system-x86_64 -accel tcg -M q35 -cpu max -m 1024 -smp 2 -nographic -no-rebo
 qemu_pid=$!
 
 declare -A seen=()
-milestones=("Linux version:kernel started" "Welcome to:systemd started" "sandstorm-edge-enroll:enrolment unit ran" "Reached target.*Multi-User:multi-user.target")
+milestones=("Linux version:kernel started" "Welcome to:systemd started" "sandstorm-edge-en:enrolment unit started" "^bootkit login|Reached target.*Multi-User:multi-user.target")
 deadline=$(( $(date +%s) + 600 ))
 while [[ $(date +%s) -lt $deadline ]]; do
   for m in "${milestones[@]}"; do
-    pattern="${m%%:*}"; label="${m#*:}"
+    pattern="${m%:*}"; label="${m##*:}"
     if [[ -z "${seen[$label]:-}" ]] && grep -qE "$pattern" "$console"; then
       seen[$label]=1
       printf '%-26s %6.1f s after power-on\n' "$label" "$(echo "$(date +%s.%N) - $start" | bc)"
