@@ -77,7 +77,7 @@ export function agentsPage(root) {
   const tokenOut = h('div', { id: 'token-out', 'aria-live': 'polite' });
   const status = h('p', { id: 'agents-status', role: 'status' });
   const region = h('input', { id: 'token-region', name: 'region', placeholder: 'default', spellcheck: 'false' });
-  const ttl = h('input', { id: 'token-ttl', name: 'ttl', type: 'number', min: '1', max: '10080', value: '60' });
+  const ttl = h('input', { id: 'token-ttl', name: 'ttl', type: 'number', min: '1', max: '1440', value: '15' });
   root.append(
     h('div', { class: 'page-head' }, h('h1', {}, 'Edge agents')),
     h('section', { class: 'card', 'aria-labelledby': 'h-enrol' },
@@ -97,7 +97,7 @@ export function agentsPage(root) {
       if (region.value.trim()) body.region = region.value.trim();
       const t = await api('/v1/edge/enrollment-tokens', { method: 'POST', body });
       tokenOut.replaceChildren(
-        h('p', {}, `Token (shown once; valid until ${when(t.expiresAt)}, region ${t.region ?? 'any'}):`),
+        h('p', {}, `Token ${t.id} (shown once; enrols one agent; valid until ${when(t.expiresAt)}, region ${t.region ?? 'any'}):`),
         h('pre', { id: 'enrollment-token', tabindex: '0' }, t.token),
         h('p', {}, 'On the agent machine:'),
         h('pre', {}, `sandstorm-edge init --control-plane ${location.origin} --enrollment-token ${t.token}`));

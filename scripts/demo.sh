@@ -18,6 +18,11 @@ a bubblewrap sandbox on the agent.
   --port N    control plane port (default 7071, or $SANDSTORM_DEMO_PORT)
   --stop      stop a control plane and agent left running by --keep
 
+Started as root, the agent runs as root (cgroup limits). Started as an ordinary user, it is the zero-root agent:
+bwrap in an unprivileged user namespace, runsc --rootless and rootless podman, with rlimits instead of cgroups
+(the demo prints `sandstorm-edge check`, which says which limit is enforced how; docs/security.md lists what is
+weaker). Its work root is then .sandstorm/edge/tmp/sandstorm, private to that user.
+
 Needs: .NET 10 SDK, Node.js, curl; scripts/setup.sh (run first unless --no-build) installs the rest.
 Logs: .sandstorm/logs/host.log and .sandstorm/logs/edge-agent.log.
 USAGE
@@ -75,6 +80,9 @@ stop_all() {
   agent="$(sed -n 's/^agent=//p' "$PIDS")"
   host="$(sed -n 's/^host=//p' "$PIDS")"
   [[ -n "$agent" ]] && stop_pid "$agent" 40 "edge agent"
+  # The zero-root agent's rootless podman leaves its pause process (it holds podman's user namespace) behind.
+  local pause="$STATE/edge/tmp/sandstorm/podman/xdg/libpod/tmp/pause.pid"
+  [[ -s "$pause" ]] && stop_pid "$(cat "$pause")" 5 "rootless podman's pause process"
   [[ -n "$host" ]] && stop_pid "$host" 60 "control plane"
   rm -f "$PIDS"
 }
@@ -143,8 +151,19 @@ say "enrolling the edge agent (sandstorm-edge init)"
 printf '%s\n' "$ENROLLMENT_TOKEN" | dotnet "$EDGE_DLL" init --control-plane "$URL" --enrollment-token-file - \
   --name "demo-$(hostname)" --label demo=true --config "$EDGE_CONFIG" --force
 
+AGENT_ENV=()
+if [[ "$(id -u)" -ne 0 ]]; then
+  # The zero-root agent: this user's own work root (a /tmp/sandstorm of another user, root's say, would be refused).
+  AGENT_TMP="$STATE/edge/tmp"
+  mkdir -p "$AGENT_TMP"
+  chmod 700 "$AGENT_TMP"
+  AGENT_ENV=(env TMPDIR="$(cd "$AGENT_TMP" && pwd)")
+  say "not root: the edge agent runs unprivileged as $(id -un) (zero-root); what it offers and how each limit holds"
+  "${AGENT_ENV[@]}" dotnet "$EDGE_DLL" check || true
+fi
+
 say "starting the edge agent (sandstorm-edge start)"
-dotnet "$EDGE_DLL" start --config "$EDGE_CONFIG" >"$LOGS/edge-agent.log" 2>&1 &
+"${AGENT_ENV[@]}" dotnet "$EDGE_DLL" start --config "$EDGE_CONFIG" >"$LOGS/edge-agent.log" 2>&1 &
 echo "agent=$!" >>"$PIDS"
 
 for i in $(seq 1 120); do

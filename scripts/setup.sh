@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Sandstorm needs on a fresh Debian machine and builds it. Safe to run again: it skips what is there.
-#   - Debian packages: the sandbox runtimes (bubblewrap, runc, gVisor runsc, podman), libgomp1 (LightGBM), bpftrace (Shield) and
+#   - Debian packages: the sandbox runtimes (bubblewrap, runc, gVisor runsc, podman, qemu-system-x86 for the microVM runtime), libgomp1 (LightGBM), bpftrace (Shield) and
 #     node-typescript (the TypeScript compiler the sandboxes load from /usr to run TypeScript offline) and chromium (the console's
 #     browser tests drive it through Playwright)
 #   - npm packages from package-lock.json: Azurite (storage emulator), the official cloud SDKs used by tests and Chart.js (the
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bubblewrap runc runsc podman conmon uidmap slirp4netns fuse-overlayfs python3-seccomp libgomp1 bpftrace node-typescript chromium)
+packages=(bubblewrap runc runsc podman conmon uidmap slirp4netns fuse-overlayfs python3-seccomp libgomp1 bpftrace node-typescript chromium qemu-system-x86)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -6,7 +6,7 @@ namespace Sandstorm.Runtimes;
 
 /// <summary>
 /// Isolation <c>standard</c> with bubblewrap: new user, pid, network, mount, ipc, uts and cgroup namespaces;
-/// the seccomp deny-list; a read-only root of the host's /usr and a minimal /etc; a writable <c>/scratch</c>
+/// the seccomp allow-list; a read-only root of the host's /usr and a minimal /etc; a writable <c>/scratch</c>
 /// (tmpfs, size-capped) and a size-capped <c>/tmp</c>; no network at all; cgroup v1 memory/pids/cpu limits.
 /// Code runs as the host's <c>nobody</c>, so even an escape from the namespaces lands unprivileged.
 /// </summary>

@@ -7,7 +7,7 @@ namespace Sandstorm.Runtimes;
 
 /// <summary>
 /// Isolation <c>strong</c> with gVisor (<c>runsc</c>, ptrace platform): the code talks to gVisor's user-space kernel,
-/// never to the host's; no network at all (<c>--network=none</c>); the seccomp deny-list applied inside
+/// never to the host's; no network at all (<c>--network=none</c>); the seccomp allow-list applied inside
 /// (<c>--oci-seccomp</c>); the same read-only root and /scratch as runc, its mounts cached by the sentry
 /// (<c>--file-access-mounts=exclusive</c>). The host pids cgroup counts gVisor's own
 /// threads, so it is at least 512 and forks inside are bounded by RLIMIT_NPROC; the memory limit adds headroom

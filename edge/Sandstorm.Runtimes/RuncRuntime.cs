@@ -100,7 +100,8 @@ public sealed class RuncRuntime : SandboxRuntimeBase
             env,
             context.Cgroup!.RelativePath + "/runc",
             [OciBundle.Rlimit("RLIMIT_NPROC", context.Spec.MaxProcesses)],
-            userNamespaceBase: context.UserNamespaceBase);
+            userNamespaceBase: context.UserNamespaceBase,
+            privateRoot: true);
         return Task.FromResult(new Launch
         {
             Command = Runc,

@@ -43,6 +43,12 @@ public sealed record RuntimeOptions
     /// </summary>
     public bool PythonForkServer { get; init; } = true;
 
+    /// <summary>
+    /// Where the qemu-microvm runtime keeps the kernel, initramfs and /usr image it builds from Debian packages; null:
+    /// <c>microvm-image</c> under <see cref="WorkRoot"/>. Agents (or test runs) sharing one skip the build.
+    /// </summary>
+    public string? MicroVmImageRoot { get; init; }
+
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     /// <summary>

@@ -16,7 +16,7 @@ public static class RuntimeRegistry
             new RuncRuntime(options),
             new PodmanRuntime(options),
             new GvisorRuntime(options),
-            new MicroVmRuntime(),
+            new MicroVmRuntime(options),
         ];
     }
 }

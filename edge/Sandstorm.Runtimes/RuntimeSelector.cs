@@ -65,7 +65,7 @@ public sealed class RuntimeSelector
 
         if (level == IsolationLevel.Maximum)
         {
-            throw Refuse("isolation level 'maximum' needs /dev/kvm for Firecracker or Kata; none of this machine's runtimes provides it"
+            throw Refuse("isolation level 'maximum' needs the qemu-microvm runtime (QEMU with a microVM image; KVM where it works, else TCG), which does not work on this machine"
                 + (reasons.Count > 0 ? $" ({string.Join("; ", reasons)})" : ""));
         }
 

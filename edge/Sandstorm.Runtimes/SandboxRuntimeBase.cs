@@ -42,7 +42,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     protected virtual string? RlimitEnforcement => null;
 
     /// <summary>How the limits of this runtime's executions are enforced on this machine now (cgroups, rlimits, or neither).</summary>
-    public string LimitEnforcement => SandboxCgroup.IsAvailable(Options, out var reason)
+    public virtual string LimitEnforcement => SandboxCgroup.IsAvailable(Options, out var reason)
         ? $"memory, pids, cpu: cgroup v1 under {Options.CgroupRoot}/{{memory,pids,cpu}}/{Options.CgroupParent}"
         : RequiresCgroups || RlimitEnforcement is null
             ? $"none: needs cgroup v1 ({reason})"
@@ -111,6 +111,12 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
                 (cpuMs, peak, oom) = context.Cgroup.ReadStats();
                 // Some runtimes report the kill only as exit 137; the failure counter is the evidence.
                 oom |= outcome.ExitCode == 137 && context.Cgroup.MemoryLimitHit();
+            }
+
+            if (outcome.Guest is { } guest)
+            {
+                // A microVM's code runs under the guest kernel's limits: its own accounting is the one that describes it.
+                (cpuMs, peak, oom) = guest;
             }
 
             return new ExecutionResult
@@ -465,7 +471,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
     }
 
     /// <summary>Runs a helper command on the host (runc/runsc/podman management), bounded in time, output discarded past 64 KiB.</summary>
-    private protected static async Task<(int ExitCode, string Output)> RunToolAsync(string file, IEnumerable<string> arguments, TimeSpan timeout)
+    private protected static async Task<(int ExitCode, string Output)> RunToolAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new System.Diagnostics.ProcessStartInfo(file)
         {
@@ -474,6 +480,16 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
             RedirectStandardError = true,
             RedirectStandardInput = true,
         };
+        if (environment is not null)
+        {
+            // Exactly these variables, none of this process's.
+            psi.Environment.Clear();
+            foreach (var (key, value) in environment)
+            {
+                psi.Environment[key] = value;
+            }
+        }
+
         foreach (var argument in arguments)
         {
             psi.ArgumentList.Add(argument);
@@ -571,6 +587,7 @@ public abstract partial class SandboxRuntimeBase : ISandboxRuntime
         Try(() => context.Starter?.Dispose());
         Try(() => context.Cgroup?.Remove());
         Try(() => context.Scratch?.Remove());
+        Try(() => context.PrivateRoot?.Remove());
         Try(() => WorkRootPaths.DeleteDirectory(context.BundleDirectory));
         Try(() => ReleaseSandboxUser(context));
         if (errors is not null)

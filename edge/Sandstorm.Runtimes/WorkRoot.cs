@@ -36,7 +36,7 @@ public static class WorkRoot
     private static readonly (string Name, UnixFileMode Mode)[] Directories =
     [
         ("scratch", TraverseOnly), ("bundles", Private), ("owners", Private), ("seccomp", Private), ("template", TraverseOnly),
-        ("runc-state", Private), ("runsc-state", Private), ("fifo", Private),
+        ("runc-state", Private), ("runsc-state", Private), ("fifo", Private), ("microvm-image", Private),
     ];
 
     /// <summary>

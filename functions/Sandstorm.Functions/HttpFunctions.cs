@@ -121,6 +121,23 @@ public static class HttpFunctions
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/enrollment-tokens")] HttpRequest request) =>
         new ResultActionResult(await EdgeEndpoints.CreateEnrollmentTokenAsync(request.HttpContext));
 
+    [Function("ListEdgeEnrollmentTokens")]
+    public static async Task<IActionResult> ListEdgeEnrollmentTokens(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/edge/enrollment-tokens")] HttpRequest request) =>
+        new ResultActionResult(await EdgeEndpoints.ListEnrollmentTokensAsync(request.HttpContext));
+
+    [Function("RevokeEdgeEnrollmentToken")]
+    public static async Task<IActionResult> RevokeEdgeEnrollmentToken(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/edge/enrollment-tokens/{tokenId}")] HttpRequest request,
+        string tokenId) =>
+        new ResultActionResult(await EdgeEndpoints.RevokeEnrollmentTokenAsync(request.HttpContext, tokenId));
+
+    [Function("RotateEdgeAgentToken")]
+    public static async Task<IActionResult> RotateEdgeAgentToken(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/agents/{agentId}/rotate")] HttpRequest request,
+        string agentId) =>
+        new ResultActionResult(await EdgeEndpoints.RotateAgentTokenAsync(request.HttpContext, agentId));
+
     [Function("EnrollEdgeAgent")]
     public static async Task<IActionResult> EnrollEdgeAgent(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/edge/agents")] HttpRequest request) =>

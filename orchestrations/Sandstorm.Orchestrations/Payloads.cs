@@ -90,6 +90,9 @@ public sealed record ExecutionSummary
 
     /// <summary>What Shield's runtime monitor saw (local and edge runtimes); null where nothing watched.</summary>
     public ShieldReport? Shield { get; init; }
+
+    /// <summary>Isolation level the execution really had (local runtimes; edge agents report it, checked against the job's).</summary>
+    public IsolationLevel? Isolation { get; init; }
 }
 
 /// <summary>

@@ -26,7 +26,9 @@ public sealed class ProvenanceRecorder(IProvenanceService provenance, RunPayload
                 Provider = lease.Provider,
                 Runtime = executed.Runtime,
                 Region = lease.Region,
-                IsolationLevel = settle.Run.Intent.IsolationLevel,
+                // The level the execution really had where it was reported (local runtimes, edge agents); else the
+                // provider's, which placement matched to the level asked for.
+                IsolationLevel = executed.Isolation ?? settle.Run.Intent.IsolationLevel,
                 StartedAt = settle.StartedAt,
                 CompletedAt = settle.FinishedAt,
                 Cost = result.Cost,

@@ -37,6 +37,7 @@ public sealed class RunPayloads(PayloadStore payloads)
         TimedOut = result.TimedOut,
         ExecutionId = result.ExecutionId,
         Shield = result.Shield,
+        Isolation = result.Isolation,
     };
 
     public Task<string> GetTextAsync(Payload payload, CancellationToken cancellationToken) => payloads.GetAsync(payload, cancellationToken);

@@ -37,10 +37,13 @@ public static class ApiRoutes
         ("CancelBatch", "DELETE", "v1/batches/{id}"),
         ("GetBatchResults", "GET", "v1/batches/{id}/results"),
         ("CreateEdgeEnrollmentToken", "POST", "v1/edge/enrollment-tokens"),
+        ("ListEdgeEnrollmentTokens", "GET", "v1/edge/enrollment-tokens"),
+        ("RevokeEdgeEnrollmentToken", "DELETE", "v1/edge/enrollment-tokens/{tokenId}"),
         ("EnrollEdgeAgent", "POST", "v1/edge/agents"),
         ("ListEdgeAgents", "GET", "v1/edge/agents"),
         ("ListBootKitImages", "GET", "v1/bootkit/images"),
         ("RevokeEdgeAgent", "DELETE", "v1/edge/agents/{agentId}"),
+        ("RotateEdgeAgentToken", "POST", "v1/edge/agents/{agentId}/rotate"),
         ("EdgeAgentHeartbeat", "POST", "v1/edge/agents/{agentId}/heartbeat"),
         ("PollEdgeJobs", "GET", "v1/edge/agents/{agentId}/jobs"),
         ("PostEdgeJobResult", "POST", "v1/edge/agents/{agentId}/jobs/{jobId}/result"),
@@ -126,10 +129,13 @@ public static class ApiRoutes
         app.MapDelete("/v1/batches/{id}", (HttpContext h, DurableTaskClient c, string id) => BatchEndpoints.CancelBatchAsync(h, c, id)).WithName("CancelBatch");
         app.MapGet("/v1/batches/{id}/results", (HttpContext h, string id) => BatchEndpoints.GetBatchResultsAsync(h, id)).WithName("GetBatchResults");
         app.MapPost("/v1/edge/enrollment-tokens", (Delegate)((HttpContext h) => EdgeEndpoints.CreateEnrollmentTokenAsync(h))).WithName("CreateEdgeEnrollmentToken");
+        app.MapGet("/v1/edge/enrollment-tokens", (Delegate)((HttpContext h) => EdgeEndpoints.ListEnrollmentTokensAsync(h))).WithName("ListEdgeEnrollmentTokens");
+        app.MapDelete("/v1/edge/enrollment-tokens/{tokenId}", (HttpContext h, string tokenId) => EdgeEndpoints.RevokeEnrollmentTokenAsync(h, tokenId)).WithName("RevokeEdgeEnrollmentToken");
         app.MapPost("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.EnrollAgentAsync(h))).WithName("EnrollEdgeAgent");
         app.MapGet("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.ListAgentsAsync(h))).WithName("ListEdgeAgents");
         app.MapGet("/v1/bootkit/images", (Delegate)((HttpContext h) => BootKitEndpoints.ListImagesAsync(h))).WithName("ListBootKitImages");
         app.MapDelete("/v1/edge/agents/{agentId}", (HttpContext h, string agentId) => EdgeEndpoints.RevokeAgentAsync(h, agentId)).WithName("RevokeEdgeAgent");
+        app.MapPost("/v1/edge/agents/{agentId}/rotate", (HttpContext h, string agentId) => EdgeEndpoints.RotateAgentTokenAsync(h, agentId)).WithName("RotateEdgeAgentToken");
         app.MapPost("/v1/edge/agents/{agentId}/heartbeat", (HttpContext h, string agentId) => EdgeEndpoints.HeartbeatAsync(h, agentId)).WithName("EdgeAgentHeartbeat");
         app.MapGet("/v1/edge/agents/{agentId}/jobs", (HttpContext h, string agentId) => EdgeEndpoints.PollJobsAsync(h, agentId)).WithName("PollEdgeJobs");
         app.MapPost(

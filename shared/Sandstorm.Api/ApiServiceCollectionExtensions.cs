@@ -8,6 +8,7 @@ public static class ApiServiceCollectionExtensions
 {
     public static IServiceCollection AddSandstormApi(this IServiceCollection services)
     {
+        services.TryAddSingleton<TenantRateLimiter>();
         services.TryAddSingleton<RunService>();
         services.TryAddSingleton<Sandboxes.SandboxService>();
         services.TryAddSingleton<Sandboxes.SandboxReaper>();

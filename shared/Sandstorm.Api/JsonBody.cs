@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Sandstorm.Core;
 using Sandstorm.Core.Errors;
+using Sandstorm.Core.Validation;
 
 namespace Sandstorm.Api;
 
@@ -32,8 +33,10 @@ public static class JsonBody
 
         try
         {
-            return await JsonSerializer.DeserializeAsync<T>(request.Body, SandstormJson.Strict, cancellationToken)
+            var body = await JsonSerializer.DeserializeAsync<T>(request.Body, SandstormJson.Strict, cancellationToken)
                 ?? throw new SandstormException(ErrorCodes.MalformedJson, "the body is empty or null", 400);
+            NullElements.Reject(body);
+            return body;
         }
         catch (JsonException e)
         {

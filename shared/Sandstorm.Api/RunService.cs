@@ -26,6 +26,7 @@ public sealed class RunService(
     IProviderCatalog catalog,
     IOptions<RunPipelineOptions> pipeline,
     IRunJournal journal,
+    TenantRateLimiter limiter,
     TimeProvider time)
 {
     /// <summary>Longest a caller may wait synchronously with <c>?wait=</c>.</summary>
@@ -37,10 +38,17 @@ public sealed class RunService(
     /// <summary>
     /// Validates and starts a run. With an idempotency key, the same key and body return the same run. A caller that will
     /// <see cref="WaitAsync"/> says so (<paramref name="waiting"/>), so its wake-up is registered before the run can settle.
+    /// A caller's submission counts against the tenant's rate (429 beyond it); the batch queue's intake passes
+    /// <paramref name="rateLimited"/> false, as a refused queue message would be lost, not retried.
     /// </summary>
     public async Task<(string RunId, bool Created)> SubmitAsync(
-        DurableTaskClient client, string tenantId, RunRequest request, string? idempotencyKey, CancellationToken cancellationToken, bool waiting = false)
+        DurableTaskClient client, string tenantId, RunRequest request, string? idempotencyKey, CancellationToken cancellationToken, bool waiting = false, bool rateLimited = true)
     {
+        if (rateLimited)
+        {
+            await limiter.AcquireAsync(tenantId, RateLimitedAction.SubmitRun, cancellationToken);
+        }
+
         request = RunRequestValidator.Normalize(request);
         await RequireConsentAsync(tenantId, [request], cancellationToken);
         await RequireOfferedAsync(tenantId, [request], cancellationToken);
@@ -68,24 +76,20 @@ public sealed class RunService(
 
         using var span = SandstormDiagnostics.StartSubmit(runId, tenantId);
         var now = time.GetUtcNow();
-        var input = new RunInput
-        {
-            RunId = runId,
-            TenantId = tenantId,
-            Intent = RunIntent.Of(request),
-            Request = await payloads.PutRequestAsync(tenantId, runId, request, cancellationToken),
-            DeadlineMs = pipeline.Value.DeadlineMs(request.Timeout),
-            SubmittedAt = now,
-            TraceParent = SandstormDiagnostics.TraceParentOf(span ?? Activity.Current),
-        };
 
-        // Row first, then the orchestration: a failed start deletes the row, so a refused run leaves nothing behind.
+        // Row first (an insert-if-absent carrying the request's hash), then the request payload, then the orchestration.
+        // Of two concurrent submissions with one Idempotency-Key only the insert's winner writes the payload, so the run
+        // executes the body it was created with; the loser compares hashes (409 for another body). A failed step deletes
+        // the row, so a refused run leaves nothing behind.
         var created = await runs.TryCreateAsync(
             new RunRecord { TenantId = tenantId, RunId = runId, Status = RunStatus.Queued, CreatedAt = now, RequestHash = hash },
             cancellationToken);
         if (!created)
         {
-            return (runId, false);
+            var winner = await runs.GetAsync(tenantId, runId, cancellationToken);
+            return winner is null || winner.RequestHash == hash
+                ? (runId, false)
+                : throw new SandstormException(ErrorCodes.Conflict, "this Idempotency-Key was already used with a different request", 409);
         }
 
         if (waiting)
@@ -93,15 +97,26 @@ public sealed class RunService(
             _ = notifier.WhenSettled(runId);
         }
 
+        RunInput? input = null;
         try
         {
+            input = new RunInput
+            {
+                RunId = runId,
+                TenantId = tenantId,
+                Intent = RunIntent.Of(request),
+                Request = await payloads.PutRequestAsync(tenantId, runId, request, cancellationToken),
+                DeadlineMs = pipeline.Value.DeadlineMs(request.Timeout),
+                SubmittedAt = now,
+                TraceParent = SandstormDiagnostics.TraceParentOf(span ?? Activity.Current),
+            };
             await client.ScheduleNewOrchestrationInstanceAsync(nameof(SandboxRunOrchestrator), input, new StartOrchestrationOptions(runId), cancellationToken);
         }
         catch
         {
             notifier.Forget(runId);
             await runs.DeleteAsync(tenantId, runId, CancellationToken.None);
-            if (!input.Request.IsInline)
+            if (input?.Request.IsInline != true)
             {
                 await payloadStore.DeletePrefixAsync($"{tenantId}/{runId}/", CancellationToken.None);
             }

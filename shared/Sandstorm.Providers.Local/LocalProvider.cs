@@ -76,7 +76,7 @@ public sealed class LocalProvider : ISandboxProvider, ISandboxKeeper, IShieldAle
         _running[lease.SandboxId] = linked;
         try
         {
-            return await runtime.ExecuteAsync(spec, linked.Token);
+            return await runtime.ExecuteAsync(spec, linked.Token) with { Isolation = runtime.Isolation };
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

@@ -198,7 +198,7 @@ public sealed partial class EdgeProtocolTests(ControlPlaneFixture fixture) : ICl
         var host = Host;
         var a = await host.CreateTenantAsync("a");
         var tokens = host.Services.GetRequiredService<EdgeEnrollmentTokenStore>();
-        var (expired, _) = await tokens.CreateAsync(a.Id, null, DateTimeOffset.UtcNow.AddSeconds(-1), CancellationToken.None);
+        var (expired, _) = await tokens.CreateAsync(a.Id, null, DateTimeOffset.UtcNow.AddSeconds(-1), maxUses: 1, CancellationToken.None);
 
         using var http = host.Client(expired);
         using var response = await http.PostAsJsonAsync("v1/edge/agents", new EdgeEnrollRequest { Name = "late" }, SandstormJson.Options);

@@ -82,8 +82,8 @@ internal static class HostState
 
         if (File.Exists("/usr/bin/podman"))
         {
-            found.AddRange(TestRuntimes.Run("/usr/bin/podman", "--cgroup-manager=cgroupfs", "ps", "-a", "--format", "{{.Names}}")
-                .Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(n => n.StartsWith("ss", StringComparison.Ordinal)).Select(c => "podman container " + c));
+            found.AddRange(TestRuntimes.Run("/usr/bin/podman", "--cgroup-manager=cgroupfs", "ps", "-a", "--filter", "label=sandstorm.workroot=" + options.WorkRoot, "--format", "{{.Names}}")
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(c => "podman container " + c));
         }
 
         return found;

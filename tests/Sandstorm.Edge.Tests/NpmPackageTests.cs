@@ -51,11 +51,11 @@ public sealed class NpmPackageTests
             var command = Path.Combine(prefix, "bin", "sandstorm-edge");
             Assert.True(File.Exists(command), "npm linked no sandstorm-edge command: " + installed);
             var temp = Directory.CreateDirectory(Path.Combine(work, "tmp")).FullName;
-            (exit, var checkedJson) = await RunAsync(command, ["check", "--json"], work, TimeSpan.FromMinutes(5), stdoutOnly: true, ("TMPDIR", temp));
+            (exit, var checkedJson) = await RunAsync(command, ["check", "--json"], work, TimeSpan.FromMinutes(5), stdoutOnly: true, ("TMPDIR", temp), ("SANDSTORM_MICROVM_IMAGE_ROOT", TestRuntimes.Options.MicroVmImageRoot!));
             Assert.True(exit == 0, "sandstorm-edge check failed: " + checkedJson);
             var statuses = JsonSerializer.Deserialize<List<EdgeRuntimeStatus>>(checkedJson, SandstormJson.Options)!;
             Assert.Contains(statuses, s => s.Name == BwrapRuntime.RuntimeName && s.Works);
-            Assert.Contains(statuses, s => s.Name == MicroVmRuntime.RuntimeName && !s.Works);
+            Assert.Contains(statuses, s => s.Name == MicroVmRuntime.RuntimeName && s.Isolation == IsolationLevel.Maximum);
 
             (exit, var usage) = await RunAsync(command, ["exec", "--no-such-option"], work, TimeSpan.FromMinutes(1));
             Assert.Equal(2, exit);

@@ -7,7 +7,7 @@ namespace Sandstorm.Edge.Tests;
 
 /// <summary>
 /// The sweep of what dead processes left in a work root, on state laid out as the runtimes lay it out: a real cgroup
-/// with a live process in it, a scratch directory, a bundle, runc state, runsc's <c>&lt;id&gt;_*</c> entries. Removed:
+/// with a live process in it, a scratch directory and a private root beside it, a bundle, runc state, runsc's <c>&lt;id&gt;_*</c> entries. Removed:
 /// the executions of owners that are gone and used this cgroup parent, and state with no owner record at all (from a
 /// version before the records); kept: everything else, also an id that merely starts with a swept one.
 /// </summary>
@@ -35,6 +35,7 @@ public sealed class OrphansTests
             foreach (var id in new[] { "orph1", "orph10", "other", "lost1" })
             {
                 Directory.CreateDirectory(Path.Combine(options.WorkRoot, "scratch", id));
+                Directory.CreateDirectory(Path.Combine(options.WorkRoot, "scratch", id + Scratch.RootSuffix)); // runc's and podman's private root
                 Directory.CreateDirectory(Path.Combine(options.WorkRoot, "bundles", id));
                 Directory.CreateDirectory(Path.Combine(options.WorkRoot, "runc-state", id));
                 Directory.CreateDirectory(Path.Combine(options.WorkRoot, "runsc-state", id + "_sandbox"));
@@ -47,6 +48,7 @@ public sealed class OrphansTests
             foreach (var id in new[] { "orph1", "lost1" })
             {
                 Assert.All(kinds, kind => Assert.False(Directory.Exists(Path.Combine(options.WorkRoot, kind, id)), kind + " of " + id));
+                Assert.False(Directory.Exists(Path.Combine(options.WorkRoot, "scratch", id + Scratch.RootSuffix)), "private root of " + id);
                 Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(options.WorkRoot, "runsc-state"), id + "_*"));
             }
 
@@ -54,6 +56,7 @@ public sealed class OrphansTests
             foreach (var id in new[] { "orph10", "other" })
             {
                 Assert.All(kinds, kind => Assert.True(Directory.Exists(Path.Combine(options.WorkRoot, kind, id)), kind + " of " + id));
+                Assert.True(Directory.Exists(Path.Combine(options.WorkRoot, "scratch", id + Scratch.RootSuffix)), "private root of " + id);
                 Assert.Equal(2, Directory.EnumerateFileSystemEntries(Path.Combine(options.WorkRoot, "runsc-state"), id + "_*").Count());
                 Assert.True(File.Exists(Path.Combine(options.WorkRoot, "owners", id)));
             }

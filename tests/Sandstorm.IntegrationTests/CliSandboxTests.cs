@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace Sandstorm.IntegrationTests;
@@ -78,37 +77,6 @@ public sealed class CliSandboxTests(LocalHostFixture fixture)
         Assert.Contains("1 succeeded, 1 failed", again.Stdout, StringComparison.Ordinal);
     }
 
-    private async Task<(int ExitCode, string Stdout, string Stderr)> CliAsync(string key, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(CliDll());
-        foreach (var arg in args)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        psi.Environment["SANDSTORM_URL"] = fixture.Host.Url;
-        psi.Environment["SANDSTORM_API_KEY"] = key;
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-        return (process.ExitCode, await stdout, await stderr);
-    }
-
-    private static string CliDll()
-    {
-        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var (framework, configuration) = (output.Name, output.Parent!.Name);
-        for (var dir = output; dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "tools", "Sandstorm.Cli", "bin", configuration, framework, "Sandstorm.Cli.dll");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException("Sandstorm.Cli.dll not found: build the solution");
-    }
+    private Task<(int ExitCode, string Stdout, string Stderr)> CliAsync(string key, params string[] args) =>
+        CliProcess.RunAsync(new Dictionary<string, string> { ["SANDSTORM_URL"] = fixture.Host.Url, ["SANDSTORM_API_KEY"] = key }, args);
 }

@@ -23,15 +23,18 @@ public sealed class PipelineHost : IAsyncDisposable
 
     public IServiceProvider Services => _host.Services;
 
-    /// <summary>Starts a host; <paramref name="register"/> adds tasks beside Sandstorm's own (a test's wrapper orchestrator).</summary>
-    public static async Task<PipelineHost> StartAsync(AzuriteFixture azurite, Action<IServiceCollection>? configure = null, Action<DurableTaskRegistry>? register = null)
+    /// <summary>
+    /// Starts a host; <paramref name="register"/> adds tasks beside Sandstorm's own (a test's wrapper orchestrator);
+    /// <paramref name="overhead"/> is the time a run gets beyond its timeout before the orchestration's deadline (5 s).
+    /// </summary>
+    public static async Task<PipelineHost> StartAsync(AzuriteFixture azurite, Action<IServiceCollection>? configure = null, Action<DurableTaskRegistry>? register = null, TimeSpan? overhead = null)
     {
         var prefix = "t" + Guid.NewGuid().ToString("N")[..10];
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:Storage"] = azurite.ConnectionString,
             ["Sandstorm:Storage:Prefix"] = prefix,
-            ["Sandstorm:Runs:Overhead"] = "00:00:05",
+            ["Sandstorm:Runs:Overhead"] = (overhead ?? TimeSpan.FromSeconds(5)).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
             ["Sandstorm:Signing:KeyPath"] = Path.Combine(Path.GetTempPath(), "sandstorm-tests", prefix + ".pem"),
             ["Sandstorm:Log:Name"] = prefix,
             ["Sandstorm:Local:AllowUnisolated"] = "true",

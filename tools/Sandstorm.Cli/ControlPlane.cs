@@ -32,8 +32,35 @@ public static class ControlPlane
             ?? Environment.GetEnvironmentVariable("SANDSTORM_API_KEY")
             ?? FindDevKey()
             ?? throw new ArgumentException("no API key: pass --api-key, set SANDSTORM_API_KEY, or start the local host (it writes .sandstorm/dev-api-key)");
+        RequireSafeForKey(url);
         return (url, key);
     }
+
+    /// <summary>
+    /// The control plane's URL, when an API key may be sent to it: https, or http to a loopback address (the local host).
+    /// Anything else is refused before a connection is opened — over plain http to another machine the key, and the
+    /// answers trusted on it, would cross the network in clear text.
+    /// </summary>
+    public static Uri RequireSafeForKey(string url)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
+        {
+            throw new ArgumentException($"control plane URL '{url}' is not an absolute http(s) URL");
+        }
+
+        if (uri.Scheme == Uri.UriSchemeHttp && !IsLoopback(uri))
+        {
+            throw new ArgumentException(
+                $"refusing to send the API key to {uri.GetLeftPart(UriPartial.Authority)} over plain http: use https (http is allowed only to a loopback address)");
+        }
+
+        return uri;
+    }
+
+    private static bool IsLoopback(Uri uri) =>
+        uri.IsLoopback
+        || string.Equals(uri.IdnHost, "localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(uri.IdnHost, out var address) && System.Net.IPAddress.IsLoopback(address));
 
     /// <summary>The local host's development key, looked up from the current directory upwards.</summary>
     public static string? FindDevKey()

@@ -16,7 +16,8 @@ public static class Usage
           sandstorm sandbox exec ID [--cwd DIR] [--timeout MS] [--json] -- CMD...   (output as it comes; exit code is the command's)
           sandstorm sandbox ls [--all] [--json]
           sandstorm sandbox kill ID [--json]
-          sandstorm verify BUNDLE [--key PUBLIC_KEY | --control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE]
+          sandstorm verify BUNDLE [--key PUBLIC_KEY] [--control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE]
+          sandstorm verify --pin (--key PUBLIC_KEY | --control-plane URL)   (trust this key from now on; see docs/provenance.md)
           sandstorm bootkit build DOCKERFILE --out DIR [--name IMAGE] [--agent SANDSTORM_EDGE_BINARY] [--no-image] [--json]
                         (a bootable image running the edge agent: bootc Containerfile, systemd units, raw/qcow2 disk, netboot bundle)
           sandstorm bench pipeline [--runs N] [--concurrency N] [--engines in-memory,azurite]
@@ -26,7 +27,7 @@ public static class Usage
           sandstorm bench sandboxes [--creates N] [--commands N] [--stream-mib N] [--idle N]
           sandstorm bench batch [--runs 1000] [--concurrency 16] [--engine azurite|in-memory]
 
-        Control plane: --control-plane URL, else $SANDSTORM_URL or $SANDSTORM_BASE_URL, else http://127.0.0.1:7071.
+        Control plane: --control-plane URL, else $SANDSTORM_URL or $SANDSTORM_BASE_URL, else http://127.0.0.1:7071 (https, or http to loopback only).
         API key: --api-key KEY, else $SANDSTORM_API_KEY, else .sandstorm/dev-api-key (written by the local host).
         Exit codes: 0 success (exec: the command's own code), 1 refused by the API, the run failed or a batch item did not succeed, 2 bad usage.
         """;

@@ -275,7 +275,8 @@ public sealed class EdgeAgent : IDisposable
 
             var runtime = await _selector.SelectAsync(job.Spec.IsolationLevel, job.Runtime, ct);
             var executed = await runtime.ExecuteAsync(job.Spec, ct);
-            result = new EdgeJobResult { JobId = job.JobId, Result = executed };
+            // The control plane checks the level against the job's and records it in the run's provenance.
+            result = new EdgeJobResult { JobId = job.JobId, Result = executed with { Isolation = runtime.Isolation }, Isolation = runtime.Isolation };
             Event("job-finished", job.JobId, new Dictionary<string, string>
             {
                 ["runtime"] = executed.Runtime,

@@ -25,6 +25,7 @@ public sealed class EdgeContext
         Out = Console.Out,
         Error = Console.Error,
         Input = Console.In,
-        RuntimeOptions = new RuntimeOptions(),
+        // An operator (or a test) may point several agents at one microVM image cache instead of a build per work root.
+        RuntimeOptions = new RuntimeOptions { MicroVmImageRoot = Environment.GetEnvironmentVariable("SANDSTORM_MICROVM_IMAGE_ROOT") is { Length: > 0 } images ? images : null },
     };
 }

@@ -12,7 +12,11 @@ internal sealed record ChildOutcome(
     bool StderrTruncated,
     int? ExitCode,
     TimeSpan WallTime,
-    bool TimedOut);
+    bool TimedOut)
+{
+    /// <summary>CPU time, peak memory and OOM verdict measured inside a guest (a microVM), instead of the host cgroup's.</summary>
+    public (long CpuMs, long PeakBytes, bool OomKilled)? Guest { get; init; }
+}
 
 /// <summary>
 /// Starts a sandbox's host command, born inside the execution's cgroups (see <see cref="Spawner"/>), so not one
@@ -100,7 +104,7 @@ internal static class ChildRunner
 
     // The host process of a sandbox: its command directly, or through the /bin/sh launcher when it needs limits, a
     // parent-death signal or its own session arranged first.
-    private static (ProcessStartInfo StartInfo, bool Direct) StartInfo(Launch launch, bool newSession)
+    public static (ProcessStartInfo StartInfo, bool Direct) StartInfo(Launch launch, bool newSession)
     {
         var direct = launch.Direct && !newSession;
         var psi = new ProcessStartInfo(direct ? launch.Command : "/bin/sh")
@@ -281,7 +285,7 @@ internal static class ChildRunner
     /// <summary>The go-ahead line of <see cref="RunStartedAsync"/>.</summary>
     public const string Go = "go";
 
-    private static void CloseInput(Process process)
+    public static void CloseInput(Process process)
     {
         try
         {

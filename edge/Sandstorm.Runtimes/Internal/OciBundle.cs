@@ -169,6 +169,11 @@ internal static class OciBundle
     /// When set, the container gets a user namespace mapping its uids and gids 0-65535 to the host's from this base: the
     /// sandbox user keeps its number inside, and is a host uid no other sandbox uses (see <see cref="RuncRuntime"/>).
     /// </param>
+    /// <param name="privateRoot">
+    /// When true, the container's root is a private copy of the skeleton on a tmpfs of its own (see
+    /// <see cref="Scratch.CreateRoot"/>), so its mountinfo names no path of the work root; runsc serves its root through
+    /// its gofer and shows no host path either way.
+    /// </param>
     public static string Write(
         SandboxContext context,
         IReadOnlyList<string> args,
@@ -176,7 +181,8 @@ internal static class OciBundle
         string? cgroupsPath,
         IEnumerable<JsonObject> extraRlimits,
         bool refuseClone3 = true,
-        int? userNamespaceBase = null)
+        int? userNamespaceBase = null,
+        bool privateRoot = false)
     {
         var options = context.Options;
         var bundle = WorkRootPaths.Bundle(options, context.Id);
@@ -229,11 +235,18 @@ internal static class OciBundle
             linux["gidMappings"] = new JsonArray(new JsonObject { ["containerID"] = 0, ["hostID"] = hostBase, ["size"] = UserNamespaceSize });
         }
 
+        var root = RootfsTemplate(options, kept: context.Kept);
+        if (privateRoot)
+        {
+            context.PrivateRoot = Scratch.CreateRoot(options, context.Id, root);
+            root = context.PrivateRoot.HostPath;
+        }
+
         var config = new JsonObject
         {
             ["ociVersion"] = "1.0.2",
             ["process"] = Process(options, context.Command ?? args, env, extraRlimits, context.WorkDirectory),
-            ["root"] = new JsonObject { ["path"] = RootfsTemplate(options, kept: context.Kept), ["readonly"] = true },
+            ["root"] = new JsonObject { ["path"] = root, ["readonly"] = true },
             ["hostname"] = "sandbox",
             ["mounts"] = mounts,
             ["linux"] = linux,

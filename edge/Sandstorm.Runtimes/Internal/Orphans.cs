@@ -92,6 +92,7 @@ internal static class Orphans
         await cgroup.KillAllAsync(options.KillGrace, options.TimeProvider);
         cgroup.Remove();
         Scratch.Existing(options, id).Remove();
+        Scratch.Existing(options, id + Scratch.RootSuffix).Remove();
         WorkRootPaths.DeleteDirectory(WorkRootPaths.Bundle(options, id));
         WorkRootPaths.DeleteDirectory(Path.Combine(WorkRootPaths.RuncStateRoot(options), id));
         WorkRootPaths.DeleteRunscState(options, id);
@@ -105,7 +106,8 @@ internal static class Orphans
         {
             if (Directory.Exists(root))
             {
-                ids.UnionWith(Directory.EnumerateDirectories(root).Select(Path.GetFileName)!);
+                // An execution's private root (scratch/<id>.root) is its state too.
+                ids.UnionWith(Directory.EnumerateDirectories(root).Select(d => Path.GetFileName(d).Replace(Scratch.RootSuffix, "", StringComparison.Ordinal)));
             }
         }
 

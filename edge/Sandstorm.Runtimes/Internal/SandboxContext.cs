@@ -31,6 +31,9 @@ internal sealed class SandboxContext
 
     public Scratch? Scratch { get; set; }
 
+    /// <summary>The execution's private copy of the root skeleton, for runtimes that bind their root (see <see cref="Scratch.CreateRoot"/>).</summary>
+    public Scratch? PrivateRoot { get; set; }
+
     /// <summary>True when an owner record names this process (see <see cref="Orphans"/>) until the clean-up succeeds.</summary>
     public bool Claimed { get; set; }
 

@@ -86,6 +86,89 @@ internal sealed class Scratch
         return new Scratch(path, mounted);
     }
 
+    /// <summary>Suffix of an execution's private root (<see cref="CreateRoot"/>) beside its scratch.</summary>
+    public const string RootSuffix = ".root";
+
+    /// <summary>
+    /// A copy of the root skeleton <paramref name="template"/> on a tmpfs of its own (<c>scratch/&lt;id&gt;.root</c>, mode
+    /// 0755, owned by this process's user), for runtimes whose container root is a bind mount of a host directory: the
+    /// sandbox's mountinfo names a bind's path in its host filesystem, so a root bound from the shared skeleton would show
+    /// the work root's path inside; this one shows <c>/</c>. The skeleton is small (directories, links, three /etc files).
+    /// An ordinary user cannot mount, so there it is a plain directory (and the sandbox's mountinfo names its path).
+    /// </summary>
+    public static Scratch CreateRoot(RuntimeOptions options, string id, string template)
+    {
+        var name = id + RootSuffix;
+        var root = WorkRootPaths.ScratchRoot(options);
+        using var parent = Descriptor.OpenDirectory(Libc.AtFdCwd, root);
+        if (Libc.mkdirat(parent.Fd, name, DirectoryMode) != 0)
+        {
+            throw new IOException($"cannot create root {name} in {root} ({Errno()})");
+        }
+
+        var path = Path.Combine(root, name);
+        if (!Libc.IsRoot)
+        {
+            // An ordinary user cannot mount: a plain directory of this user's, which the container's root (this user) reads.
+            var plain = new Scratch(path, mounted: false);
+            try
+            {
+                CopyTree(template, path);
+                return plain;
+            }
+            catch
+            {
+                plain.Remove();
+                throw;
+            }
+        }
+
+        using (var directory = Descriptor.OpenDirectory(parent.Fd, name))
+        {
+            if (Libc.mount("sandstorm-root", $"/proc/self/fd/{directory.Fd}", "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, "size=1m,mode=0755") != 0)
+            {
+                var error = Errno();
+                Directory.Delete(path);
+                throw new IOException($"cannot mount the root of {id} ({error})");
+            }
+        }
+
+        var created = new Scratch(path, mounted: true);
+        try
+        {
+            // A fresh tmpfs only this process's user can write, filled before any sandbox sees it: paths are safe here.
+            CopyTree(template, path);
+            return created;
+        }
+        catch
+        {
+            created.Remove();
+            throw;
+        }
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        foreach (var entry in new DirectoryInfo(from).EnumerateFileSystemInfos())
+        {
+            var target = Path.Combine(to, entry.Name);
+            if (entry.LinkTarget is { } link)
+            {
+                File.CreateSymbolicLink(target, link);
+            }
+            else if (entry is DirectoryInfo directory)
+            {
+                Directory.CreateDirectory(target, directory.UnixFileMode);
+                File.SetUnixFileMode(target, directory.UnixFileMode);
+                CopyTree(directory.FullName, target);
+            }
+            else
+            {
+                File.Copy(entry.FullName, target);
+            }
+        }
+    }
+
     /// <summary>Writes the main file (unless an entry point among the files runs) and the extra files; the caller removes the scratch if this throws.</summary>
     public void Populate(ExecutionSpec spec, (int Uid, int Gid)? owner)
     {

@@ -1,6 +1,7 @@
 using Microsoft.DurableTask;
 using Microsoft.Extensions.Logging;
 using Sandstorm.Core.Contracts;
+using Sandstorm.Core.Errors;
 using Sandstorm.Core.Observability;
 using Sandstorm.Core.Pricing;
 using Sandstorm.Providers;
@@ -33,6 +34,7 @@ public sealed class SettleActivity(
 
     private async Task<RunOutcome> SettleAsync(SettleInput input, CancellationToken cancellationToken)
     {
+        input = RequireIsolation(input);
         var run = input.Run;
         var intent = run.Intent;
         var lease = input.Lease;
@@ -149,6 +151,23 @@ public sealed class SettleActivity(
 
         return entry;
     }
+
+    /// <summary>
+    /// A run whose execution reports a weaker isolation than the run required did not succeed, whatever its exit code: it
+    /// settles failed (never billed or attested as a success). Edge results are refused before this; this holds for all.
+    /// </summary>
+    private static SettleInput RequireIsolation(SettleInput input) =>
+        input is { Status: RunStatus.Succeeded, Result.Isolation: { } got } && got < input.Run.Intent.IsolationLevel
+            ? input with
+            {
+                Status = RunStatus.Failed,
+                Error = new RunError(
+                    ErrorCodes.IsolationBelowRequired,
+                    $"the run required isolation '{Level(input.Run.Intent.IsolationLevel)}' but ran under '{input.Result.Runtime}' (isolation '{Level(got)}')"),
+            }
+            : input;
+
+    private static string Level(IsolationLevel level) => level.ToString().ToLowerInvariant();
 
     /// <summary>
     /// The run's Shield report: Monitor's; for a Shield run that never reached Monitor (stopped or failed before its

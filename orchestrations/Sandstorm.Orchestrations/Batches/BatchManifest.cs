@@ -17,9 +17,24 @@ public static class BatchManifest
     /// Parses and validates every item, returning them canonical (aliases folded, see <see cref="RunRequestValidator.Normalize"/>);
     /// throws a <see cref="SandstormException"/> naming the first bad item's index and fields.
     /// </summary>
-    public static IReadOnlyList<RunRequest> Parse(string text, bool jsonLines, int maxItems)
+    public static IReadOnlyList<RunRequest> Parse(string text, bool jsonLines, int maxItems) =>
+        Validate(jsonLines ? ParseLines(text, maxItems) : ParseArray(text, maxItems));
+
+    /// <summary>
+    /// As <see cref="Parse(string, bool, int)"/>, from a stream read item by item: the body is never held as one string,
+    /// and more than <paramref name="maxBytes"/> of it is a 413 <c>payload-too-large</c> as soon as the limit is crossed.
+    /// </summary>
+    public static async Task<IReadOnlyList<RunRequest>> ParseAsync(Stream body, bool jsonLines, int maxItems, long maxBytes, CancellationToken cancellationToken)
     {
-        var items = jsonLines ? ParseLines(text, maxItems) : ParseArray(text, maxItems);
+        ArgumentNullException.ThrowIfNull(body);
+        await using var limited = new SizeLimitedStream(body, maxBytes);
+        return Validate(jsonLines
+            ? await ParseLinesAsync(limited, maxItems, cancellationToken)
+            : await ParseArrayAsync(limited, maxItems, cancellationToken));
+    }
+
+    private static List<RunRequest> Validate(List<RunRequest> items)
+    {
         if (items.Count == 0)
         {
             throw new SandstormException(ErrorCodes.ValidationFailed, "the batch holds no run requests", 400,
@@ -28,6 +43,7 @@ public static class BatchManifest
 
         for (var i = 0; i < items.Count; i++)
         {
+            NullElements.Reject(items[i], $"items[{i}]");
             var (canonical, errors) = RunRequestValidator.Check(items[i]);
             items[i] = canonical!;
             if (errors.Count > 0)
@@ -83,6 +99,55 @@ public static class BatchManifest
     {
         var items = new List<RunRequest>();
         foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            ThrowIfTooMany(items.Count + 1, maxItems);
+            try
+            {
+                items.Add(JsonSerializer.Deserialize<RunRequest>(line, SandstormJson.Strict) ?? throw NullItem(items.Count));
+            }
+            catch (JsonException e)
+            {
+                var where = $"items[{items.Count}]" + (e.Path is { Length: > 1 } path ? path[1..] : "");
+                throw new SandstormException(ErrorCodes.MalformedJson, $"line {items.Count + 1} is not a run request ({where})", 400,
+                    new Dictionary<string, string[]> { [where] = [FirstSentence(e.Message)] });
+            }
+        }
+
+        return items;
+    }
+
+    private static async Task<List<RunRequest>> ParseArrayAsync(Stream body, int maxItems, CancellationToken cancellationToken)
+    {
+        var items = new List<RunRequest>();
+        try
+        {
+            await foreach (var item in JsonSerializer.DeserializeAsyncEnumerable<RunRequest?>(body, SandstormJson.Strict, cancellationToken))
+            {
+                ThrowIfTooMany(items.Count + 1, maxItems);
+                items.Add(item ?? throw NullItem(items.Count));
+            }
+        }
+        catch (JsonException e)
+        {
+            var where = e.Path is { Length: > 1 } path ? "items" + path[1..] : "items";
+            throw new SandstormException(ErrorCodes.MalformedJson, $"the batch is not a JSON array of run requests at {where}", 400,
+                new Dictionary<string, string[]> { [where] = [FirstSentence(e.Message)] });
+        }
+
+        return items;
+    }
+
+    private static async Task<List<RunRequest>> ParseLinesAsync(Stream body, int maxItems, CancellationToken cancellationToken)
+    {
+        var items = new List<RunRequest>();
+        using var reader = new StreamReader(body, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, leaveOpen: true);
+        while (await reader.ReadLineAsync(cancellationToken) is { } raw)
         {
             var line = raw.Trim();
             if (line.Length == 0)

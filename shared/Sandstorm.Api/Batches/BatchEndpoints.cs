@@ -17,10 +17,9 @@ public static class BatchEndpoints
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
         var jsonLines = IsJsonLines(http.Request.ContentType);
-        var body = await ReadBodyAsync(http.Request, http.RequestAborted);
         var service = http.RequestServices.GetRequiredService<BatchService>();
         var key = http.Request.Headers["Idempotency-Key"].FirstOrDefault();
-        var (batchId, _) = await service.SubmitAsync(tenant, body, jsonLines, key, http.RequestAborted);
+        var (batchId, _) = await SubmitStreamingAsync(http.Request, service, tenant, jsonLines, key, http.RequestAborted);
         return RunEndpoints.Json(new { id = batchId, status = "queued", results = $"/v1/batches/{batchId}/results" }, StatusCodes.Status202Accepted, $"/v1/batches/{batchId}");
     });
 
@@ -58,7 +57,10 @@ public static class BatchEndpoints
     private static bool IsJsonLines(string? contentType) =>
         contentType is { } t && (t.Contains("ndjson", StringComparison.OrdinalIgnoreCase) || t.Contains("jsonl", StringComparison.OrdinalIgnoreCase));
 
-    private static async Task<string> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    // The manifest is parsed as it arrives (item by item, never as one string), at most MaxBytes of it: a declared larger
+    // body is refused before reading, an undeclared one (chunked) as soon as it crosses the limit.
+    private static async Task<(string BatchId, bool Created)> SubmitStreamingAsync(
+        HttpRequest request, BatchService service, string tenant, bool jsonLines, string? key, CancellationToken cancellationToken)
     {
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
@@ -78,8 +80,7 @@ public static class BatchEndpoints
 
         try
         {
-            using var reader = new StreamReader(request.Body);
-            return await reader.ReadToEndAsync(cancellationToken);
+            return await service.SubmitAsync(tenant, request.Body, jsonLines, MaxBytes, key, cancellationToken);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == 413)
         {

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sandstorm.Core;
 using Sandstorm.Core.Errors;
+using Sandstorm.Core.Validation;
 using Sandstorm.Orchestrations.Batches;
 using Sandstorm.Storage;
 
@@ -46,6 +47,7 @@ public sealed partial class BatchIntake(
 
         try
         {
+            NullElements.Reject(message);
             return (message.Manifest, message.Request) switch
             {
                 (null, { } request) => await StartRunAsync(client, tenant, request, message.IdempotencyKey ?? "queue:" + messageId, cancellationToken),
@@ -90,7 +92,7 @@ public sealed partial class BatchIntake(
 
     private async Task<IntakeResult> StartRunAsync(DurableTaskClient client, string tenant, Core.Contracts.RunRequest request, string key, CancellationToken cancellationToken)
     {
-        var (runId, created) = await runs.SubmitAsync(client, tenant, request, key, cancellationToken);
+        var (runId, created) = await runs.SubmitAsync(client, tenant, request, key, cancellationToken, rateLimited: false);
         return IntakeResult.Ok(created ? $"run {runId} started" : $"run {runId} already started");
     }
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Options;
 using Sandstorm.Core;
+using Sandstorm.Core.Contracts;
 using Sandstorm.Core.Errors;
 using Sandstorm.Orchestrations.Batches;
 using Sandstorm.Storage;
@@ -31,6 +32,7 @@ public sealed class BatchService(
     StorageBatchQueue queue,
     RunService runs,
     IOptions<BatchOptions> options,
+    TenantRateLimiter limiter,
     TimeProvider time)
 {
     /// <summary>
@@ -40,7 +42,26 @@ public sealed class BatchService(
     public async Task<(string BatchId, bool Created)> SubmitAsync(
         string tenantId, string body, bool jsonLines, string? idempotencyKey, CancellationToken cancellationToken)
     {
-        var requests = BatchManifest.Parse(body, jsonLines, options.Value.EffectiveMaxItems);
+        await limiter.AcquireAsync(tenantId, RateLimitedAction.SubmitBatch, cancellationToken);
+        return await SubmitAsync(tenantId, BatchManifest.Parse(body, jsonLines, options.Value.EffectiveMaxItems), idempotencyKey, cancellationToken);
+    }
+
+    /// <summary>As the string overload, reading the manifest from <paramref name="body"/> item by item, at most <paramref name="maxBytes"/> of it (413 beyond).</summary>
+    public async Task<(string BatchId, bool Created)> SubmitAsync(
+        string tenantId, Stream body, bool jsonLines, long maxBytes, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        // Before the body is read: a refused tenant costs no parsing.
+        await limiter.AcquireAsync(tenantId, RateLimitedAction.SubmitBatch, cancellationToken);
+        return await SubmitAsync(
+            tenantId,
+            await BatchManifest.ParseAsync(body, jsonLines, options.Value.EffectiveMaxItems, maxBytes, cancellationToken),
+            idempotencyKey,
+            cancellationToken);
+    }
+
+    private async Task<(string BatchId, bool Created)> SubmitAsync(
+        string tenantId, IReadOnlyList<RunRequest> requests, string? idempotencyKey, CancellationToken cancellationToken)
+    {
         await runs.RequireConsentAsync(tenantId, requests, cancellationToken);
         await runs.RequireOfferedAsync(tenantId, requests, cancellationToken);
         var canonical = BatchManifest.ToJsonLines(requests);
@@ -66,8 +87,9 @@ public sealed class BatchService(
             batchId = "bat_" + Guid.NewGuid().ToString("N")[..24];
         }
 
+        // Row first (an insert-if-absent carrying the manifest's hash), then the manifest: of two concurrent submissions
+        // with one Idempotency-Key only the winner writes it, and the loser compares hashes (409 for another manifest).
         var manifest = BatchEvents.ManifestBlob(tenantId, batchId);
-        await payloads.PutBlobAsync(manifest, BinaryData.FromString(canonical), cancellationToken);
         var record = new BatchRecord
         {
             TenantId = tenantId,
@@ -80,12 +102,15 @@ public sealed class BatchService(
         };
         if (!await batches.TryCreateAsync(record, cancellationToken))
         {
-            // A concurrent submission with the same key won the race: it owns the manifest we just rewrote identically.
-            return (batchId, false);
+            var winner = await batches.GetAsync(tenantId, batchId, cancellationToken);
+            return winner is null || winner.RequestHash == hash
+                ? (batchId, false)
+                : throw new SandstormException(ErrorCodes.Conflict, "this Idempotency-Key was already used with a different batch", 409);
         }
 
         try
         {
+            await payloads.PutBlobAsync(manifest, BinaryData.FromString(canonical), cancellationToken);
             await queue.SendAsync(new BatchMessage { TenantId = tenantId, BatchId = batchId, Manifest = manifest }, cancellationToken);
         }
         catch

@@ -15,6 +15,7 @@ public static class BatchServiceCollectionExtensions
         services.AddSingleton(transport);
         services.AddOptions<ServiceBusOptions>().Bind(configuration.GetSection(ServiceBusOptions.Section));
         services.TryAddSingleton<BatchIntake>();
+        services.TryAddSingleton<TenantRateLimiter>();
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<StorageBatchQueue>();
 

@@ -21,13 +21,25 @@ namespace Sandstorm.Api.Edge;
 /// </summary>
 public static partial class EdgeEndpoints
 {
-    public const int DefaultTokenTtlMinutes = 60;
-    public const int MaxTokenTtlMinutes = 7 * 24 * 60;
+    public const int DefaultTokenTtlMinutes = 15;
+    public const int MaxTokenTtlMinutes = 24 * 60;
+    public const int MaxTokenUses = 100;
+
+    /// <summary>Most enrollment tokens a tenant may hold that can still enrol an agent (revoke one to make another).</summary>
+    public const int MaxActiveTokens = 20;
+
+    /// <summary>Most tokens <c>GET /v1/edge/enrollment-tokens</c> lists (newest first).</summary>
+    public const int MaxListedTokens = 100;
+
     public const string DefaultRegion = "default";
     public const int MaxJobsPerPoll = 32;
     public const int MaxEventsPerBatch = 500;
 
-    /// <summary><c>POST /v1/edge/enrollment-tokens</c> (API key): body <c>{ttlMinutes?, region?}</c>, may be empty → 201 with the token, shown once.</summary>
+    /// <summary>
+    /// <c>POST /v1/edge/enrollment-tokens</c> (API key): body <c>{ttlMinutes?, region?, maxUses?}</c>, may be empty → 201
+    /// with the token, shown once. Single-use unless <c>maxUses</c> says more; 409 when the tenant already holds
+    /// <see cref="MaxActiveTokens"/> tokens that can still enrol.
+    /// </summary>
     public static Task<IResult> CreateEnrollmentTokenAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
     {
         var tenant = await TenantAuth.RequireTenantAsync(http);
@@ -40,14 +52,59 @@ public static partial class EdgeEndpoints
             throw Invalid("ttlMinutes", $"ttlMinutes must be from 1 to {MaxTokenTtlMinutes}");
         }
 
+        var maxUses = body.MaxUses ?? 1;
+        if (maxUses < 1 || maxUses > MaxTokenUses)
+        {
+            throw Invalid("maxUses", $"maxUses must be from 1 to {MaxTokenUses}");
+        }
+
         ValidateRegion(body.Region);
         var time = http.RequestServices.GetRequiredService<TimeProvider>();
         var tokens = http.RequestServices.GetRequiredService<EdgeEnrollmentTokenStore>();
-        var (token, record) = await tokens.CreateAsync(tenant, body.Region, time.GetUtcNow().AddMinutes(ttl), http.RequestAborted);
-        return RunEndpoints.Json(new EdgeEnrollmentTokenResponse(token, record.ExpiresAt, record.Region, MultiUse: true), StatusCodes.Status201Created);
+        if (await tokens.CountActiveAsync(tenant, http.RequestAborted) >= MaxActiveTokens)
+        {
+            return Problems.Of(
+                ErrorCodes.Conflict,
+                $"the tenant already holds {MaxActiveTokens} enrollment tokens that can still enrol an agent; revoke one (DELETE /v1/edge/enrollment-tokens/{{id}}) or let it expire",
+                StatusCodes.Status409Conflict);
+        }
+
+        var (token, record) = await tokens.CreateAsync(tenant, body.Region, time.GetUtcNow().AddMinutes(ttl), maxUses, http.RequestAborted);
+        return RunEndpoints.Json(
+            new EdgeEnrollmentTokenResponse(token, record.ExpiresAt, record.Region, MultiUse: maxUses > 1) { Id = record.TokenId, MaxUses = maxUses },
+            StatusCodes.Status201Created);
     });
 
-    /// <summary><c>POST /v1/edge/agents</c> (enrollment token) → 201 <see cref="EdgeEnrollResponse"/> with the agent token, shown once.</summary>
+    /// <summary><c>GET /v1/edge/enrollment-tokens</c> (API key): the tenant's enrollment tokens, newest first, with their state and uses (never the token).</summary>
+    public static Task<IResult> ListEnrollmentTokensAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
+    {
+        var tenant = await TenantAuth.RequireTenantAsync(http);
+        var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        var list = await http.RequestServices.GetRequiredService<EdgeEnrollmentTokenStore>().ListAsync(tenant, MaxListedTokens, http.RequestAborted);
+        return RunEndpoints.Json(new EdgeEnrollmentTokenList([.. list.Select(t => InfoOf(t, now))]), StatusCodes.Status200OK);
+    });
+
+    /// <summary>
+    /// <c>DELETE /v1/edge/enrollment-tokens/{tokenId}</c> (API key): the token enrols nobody from now on → 204 (again for a
+    /// revoked one); 404 when the tenant has no such token; 400 for an id that is not a token id. Agents it already
+    /// enrolled keep working (revoke those with <c>DELETE /v1/edge/agents/{agentId}</c>).
+    /// </summary>
+    public static Task<IResult> RevokeEnrollmentTokenAsync(HttpContext http, string tokenId) => RunEndpoints.Guard(http, async () =>
+    {
+        var tenant = await TenantAuth.RequireTenantAsync(http);
+        if (!TokenIdPattern().IsMatch(tokenId))
+        {
+            throw Invalid("tokenId", "a token id is 'ent_' and 16 hex digits, as POST and GET /v1/edge/enrollment-tokens show it");
+        }
+
+        var revoked = await http.RequestServices.GetRequiredService<EdgeEnrollmentTokenStore>().RevokeAsync(tenant, tokenId, http.RequestAborted);
+        return revoked is null ? Problems.NotFound($"enrollment token '{tokenId}'") : Results.NoContent();
+    });
+
+    /// <summary>
+    /// <c>POST /v1/edge/agents</c> (enrollment token) → 201 <see cref="EdgeEnrollResponse"/> with the agent token, shown once.
+    /// An unknown, revoked, expired or used-up token is a 401 problem with its own type.
+    /// </summary>
     public static Task<IResult> EnrollAgentAsync(HttpContext http) => RunEndpoints.Guard(http, async () =>
     {
         var token = TenantAuth.BearerToken(http.Request);
@@ -59,15 +116,8 @@ public static partial class EdgeEndpoints
 
         var tokens = http.RequestServices.GetRequiredService<EdgeEnrollmentTokenStore>();
         var time = http.RequestServices.GetRequiredService<TimeProvider>();
-        var record = await tokens.FindAsync(token, http.RequestAborted)
-            ?? throw new SandstormException(ErrorCodes.Unauthorized, "the enrollment token is not valid", StatusCodes.Status401Unauthorized);
-        if (record.ExpiresAt <= time.GetUtcNow())
-        {
-            throw new SandstormException(
-                ErrorCodes.TokenExpired,
-                $"the enrollment token expired at {record.ExpiresAt:O}; create a new one with POST /v1/edge/enrollment-tokens",
-                StatusCodes.Status401Unauthorized);
-        }
+        var found = await tokens.FindAsync(token, http.RequestAborted);
+        var record = Usable(found, found?.StateAt(time.GetUtcNow()) ?? EdgeEnrollmentTokenState.Unknown);
 
         http.Response.Headers.Remove("WWW-Authenticate");
         var body = await JsonBody.ReadAsync<EdgeEnrollRequest>(http.Request, http.RequestAborted);
@@ -97,6 +147,10 @@ public static partial class EdgeEndpoints
             throw new SandstormException(ErrorCodes.ValidationFailed, "the enrolment request is not valid", StatusCodes.Status400BadRequest, errors);
         }
 
+        // The use is taken only for a valid request (a typo does not burn a single-use token), and conditionally, so two
+        // enrolments racing for the last use cannot both get it.
+        var (used, state) = await tokens.UseAsync(token, http.RequestAborted);
+        Usable(used, state);
         var agents = http.RequestServices.GetRequiredService<EdgeAgentStore>();
         var (agent, agentToken) = await agents.EnrollAsync(
             record.TenantId, body.Name.Trim(), record.Region ?? body.Region ?? DefaultRegion, labels, body.VpcMode, http.RequestAborted);
@@ -126,8 +180,28 @@ public static partial class EdgeEndpoints
                 lastHeartbeat = a.LastHeartbeat,
                 live = a.IsLive(now, options.AgentTimeout),
                 heartbeat = a.Heartbeat,
+                token = TokenOf(a),
             });
         return RunEndpoints.Json(new { agents, deadAfterSeconds = (int)options.AgentTimeout.TotalSeconds }, StatusCodes.Status200OK);
+    });
+
+    /// <summary>
+    /// <c>POST /v1/edge/agents/{agentId}/rotate</c> (API key): issues the agent a new token, shown once, and every earlier
+    /// token of the agent is refused from then on → 200 <see cref="EdgeAgentTokenResponse"/>; 404 when the tenant has no
+    /// such agent. The agent is given the new token with <c>sandstorm-edge init --agent-token-file</c>.
+    /// </summary>
+    public static Task<IResult> RotateAgentTokenAsync(HttpContext http, string agentId) => RunEndpoints.Guard(http, async () =>
+    {
+        var tenant = await TenantAuth.RequireTenantAsync(http);
+        if (!AgentIdPattern().IsMatch(agentId))
+        {
+            throw Invalid("agentId", "an agent id is 'agt_' and 16 hex digits, as GET /v1/edge/agents shows it");
+        }
+
+        var rotated = await http.RequestServices.GetRequiredService<EdgeAgentStore>().RotateTokenAsync(tenant, agentId, http.RequestAborted);
+        return rotated is { } r
+            ? RunEndpoints.Json(new EdgeAgentTokenResponse(agentId, r.Token, r.Agent.TokenId!, r.Agent.TokenIssuedAt!.Value), StatusCodes.Status200OK)
+            : Problems.NotFound($"agent '{agentId}'");
     });
 
     /// <summary>
@@ -265,11 +339,35 @@ public static partial class EdgeEndpoints
             return Problems.Of(ErrorCodes.Forbidden, $"job '{jobId}' was never assigned to agent '{agentId}'", StatusCodes.Status403Forbidden);
         }
 
+        if (!EdgeJobCompletion.HeldBy(job, agentId))
+        {
+            return LeaseLost(job, agentId);
+        }
+
         var completion = http.RequestServices.GetRequiredService<EdgeJobCompletion>();
+        if (result.Result is { } executed)
+        {
+            var agent = await http.RequestServices.GetRequiredService<EdgeAgentStore>().GetAsync(tenant, agentId, http.RequestAborted);
+            var got = IsolationOf(executed.Runtime, result.Isolation, agent);
+            if (got is null || got < job.IsolationLevel)
+            {
+                // Refused, and the run fails with the reason: a weaker sandbox than asked for is never a success.
+                var why = $"edge agent {agentId} ran job {jobId} under runtime '{executed.Runtime}' (isolation '{Level(got)}'), "
+                    + $"below the required '{Level(job.IsolationLevel)}'; its result was refused";
+                var refused = await completion.RefuseResultAsync(client, job, agentId, new RunError(ErrorCodes.IsolationBelowRequired, why), CancellationToken.None);
+                return refused == EdgeResultOutcome.LeaseLost
+                    ? LeaseLost(job, agentId)
+                    : Problems.Of(ErrorCodes.IsolationBelowRequired, why, StatusCodes.Status422UnprocessableEntity);
+            }
+
+            result = result with { Result = executed with { Isolation = got } };
+        }
 
         // The agent's outbox re-posts until it gets a 2xx; finish the write even if it hangs up meanwhile.
-        var applied = await completion.ApplyResultAsync(client, job, agentId, result, CancellationToken.None);
-        return RunEndpoints.Json(new EdgeJobResultAck(jobId, applied), StatusCodes.Status200OK);
+        var outcome = await completion.ApplyResultAsync(client, job, agentId, result, CancellationToken.None);
+        return outcome == EdgeResultOutcome.LeaseLost
+            ? LeaseLost(job, agentId)
+            : RunEndpoints.Json(new EdgeJobResultAck(jobId, outcome == EdgeResultOutcome.Applied), StatusCodes.Status200OK);
     });
 
     /// <summary><c>POST /v1/edge/agents/{agentId}/telemetry</c> (agent token): stores each event once → 202 <see cref="EdgeTelemetryAck"/>.</summary>
@@ -292,6 +390,71 @@ public static partial class EdgeEndpoints
         Telemetry.EdgeSamples.Publish(http.RequestServices.GetService<Telemetry.ITelemetrySink>(), tenant, agentId, batch.Events);
         return RunEndpoints.Json(new EdgeTelemetryAck(accepted, duplicates), StatusCodes.Status202Accepted);
     });
+
+    /// <summary>
+    /// The isolation an edge execution had: the weakest of what the agent reports with the result (or, from agents that do
+    /// not, what its last heartbeat advertised for that runtime) and what the control plane knows the runtime to give. Null
+    /// when nobody says (an unknown runtime the agent never advertised): not proven, so refused.
+    /// </summary>
+    public static IsolationLevel? IsolationOf(string runtime, IsolationLevel? reported, EdgeAgentRecord? agent)
+    {
+        var claimed = reported
+            ?? agent?.Heartbeat?.Runtimes.FirstOrDefault(r => string.Equals(r.Name, runtime, StringComparison.OrdinalIgnoreCase))?.Isolation;
+        var known = EdgeProvider.KnownIsolation(runtime);
+        return (claimed, known) switch
+        {
+            ({ } c, { } k) => c < k ? c : k,
+            ({ } c, null) => c,
+            _ => null,
+        };
+    }
+
+    private static string Level(IsolationLevel? level) => level?.ToString().ToLowerInvariant() ?? "unknown";
+
+    private static IResult LeaseLost(EdgeJobRecord job, string agentId) => Problems.Of(
+        ErrorCodes.LeaseLost,
+        job.State == EdgeJobState.Completed
+            ? $"agent '{agentId}' no longer holds job '{job.JobId}': it was completed by '{job.CompletedBy}'; this result changes nothing"
+            : $"agent '{agentId}' no longer holds job '{job.JobId}': its lease expired and the job went to another agent; this result changes nothing",
+        StatusCodes.Status409Conflict);
+
+    // The token when it can enrol an agent; else the 401 problem that says why.
+    private static EdgeEnrollmentToken Usable(EdgeEnrollmentToken? record, EdgeEnrollmentTokenState state) =>
+        state switch
+        {
+            EdgeEnrollmentTokenState.Active when record is not null => record,
+            EdgeEnrollmentTokenState.Revoked => throw new SandstormException(
+                ErrorCodes.TokenRevoked, $"the enrollment token {record!.TokenId} was revoked; create a new one with POST /v1/edge/enrollment-tokens", StatusCodes.Status401Unauthorized),
+            EdgeEnrollmentTokenState.Expired => throw new SandstormException(
+                ErrorCodes.TokenExpired, $"the enrollment token expired at {record!.ExpiresAt:O}; create a new one with POST /v1/edge/enrollment-tokens", StatusCodes.Status401Unauthorized),
+            EdgeEnrollmentTokenState.UsedUp => throw new SandstormException(
+                ErrorCodes.TokenUsed,
+                $"the enrollment token {record!.TokenId} has enrolled the {record.MaxUses} agent(s) it may; create a new one with POST /v1/edge/enrollment-tokens",
+                StatusCodes.Status401Unauthorized),
+            _ => throw new SandstormException(ErrorCodes.Unauthorized, "the enrollment token is not valid", StatusCodes.Status401Unauthorized),
+        };
+
+    private static EdgeEnrollmentTokenInfo InfoOf(EdgeEnrollmentToken t, DateTimeOffset now) => new()
+    {
+        Id = t.TokenId,
+        Region = t.Region,
+        CreatedAt = t.CreatedAt,
+        ExpiresAt = t.ExpiresAt,
+        MaxUses = t.MaxUses,
+        Uses = t.Uses,
+        LastUsedAt = t.LastUsedAt,
+        RevokedAt = t.RevokedAt,
+        State = t.StateAt(now) switch
+        {
+            EdgeEnrollmentTokenState.Revoked => "revoked",
+            EdgeEnrollmentTokenState.Expired => "expired",
+            EdgeEnrollmentTokenState.UsedUp => "used",
+            _ => "active",
+        },
+    };
+
+    private static object? TokenOf(EdgeAgentRecord a) =>
+        a.TokenId is null ? null : new { id = a.TokenId, issuedAt = a.TokenIssuedAt, rotations = a.TokenRotations };
 
     private static void ValidateRegion(string? region)
     {
@@ -321,4 +484,10 @@ public static partial class EdgeEndpoints
 
     [GeneratedRegex("^[A-Za-z0-9._:-]{1,128}$")]
     private static partial Regex EventIdPattern();
+
+    [GeneratedRegex("^ent_[0-9a-f]{16}$")]
+    private static partial Regex TokenIdPattern();
+
+    [GeneratedRegex("^agt_[0-9a-f]{16}$")]
+    private static partial Regex AgentIdPattern();
 }

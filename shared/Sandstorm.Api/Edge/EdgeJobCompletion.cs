@@ -22,8 +22,12 @@ public sealed class EdgeJobCompletion(EdgeJobStore jobs, PayloadStore payloads, 
 
     private const int Rounds = 8;
 
-    /// <summary>Applies an agent's result; false when the job had already been completed or cancelled (the post is acknowledged, nothing changes).</summary>
-    public Task<bool> ApplyResultAsync(DurableTaskClient client, EdgeJobRecord job, string agentId, EdgeJobResult result, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// Applies an agent's result if the agent still holds the job's lease (checked on every conditional write, so a lease
+    /// the sweeper moves meanwhile is seen). <see cref="EdgeResultOutcome.AlreadyApplied"/> when the job had already been
+    /// completed by this agent or cancelled while it held it (acknowledged, nothing changes).
+    /// </summary>
+    public Task<EdgeResultOutcome> ApplyResultAsync(DurableTaskClient client, EdgeJobRecord job, string agentId, EdgeJobResult result, CancellationToken cancellationToken) =>
         CompleteAsync(
             client,
             job,
@@ -31,12 +35,28 @@ public sealed class EdgeJobCompletion(EdgeJobStore jobs, PayloadStore payloads, 
                 ? new ExecuteOutcome(null, error with { Message = $"edge agent {agentId}: {error.Message}" })
                 : new ExecuteOutcome(await SummarizeAsync(job, result.Result!, cancellationToken), null),
             agentId,
-            countDelivery: true,
+            holder: agentId,
             cancellationToken);
 
+    /// <summary>
+    /// Completes the job held by <paramref name="agentId"/> with a failure instead of the result it posted (a result the
+    /// control plane refuses, such as one run under a weaker isolation than required): the run fails with the reason.
+    /// </summary>
+    public Task<EdgeResultOutcome> RefuseResultAsync(DurableTaskClient client, EdgeJobRecord job, string agentId, RunError error, CancellationToken cancellationToken) =>
+        CompleteAsync(client, job, () => Task.FromResult(new ExecuteOutcome(null, error)), agentId, holder: agentId, cancellationToken);
+
+    /// <summary>
+    /// True when <paramref name="agentId"/> holds the job: it is assigned to it now (queued or leased to it, or cancelled
+    /// while it was), or this agent's own result completed it (its re-posts are acknowledged).
+    /// </summary>
+    public static bool HeldBy(EdgeJobRecord job, string agentId) => job.State == EdgeJobState.Completed
+        ? string.Equals(job.CompletedBy, agentId, StringComparison.Ordinal)
+        : string.Equals(job.AgentId, agentId, StringComparison.Ordinal);
+
     /// <summary>Fails a job the control plane gave up on (its agent died and nobody else can take it).</summary>
-    public Task<bool> FailAsync(DurableTaskClient client, EdgeJobRecord job, RunError error, CancellationToken cancellationToken) =>
-        CompleteAsync(client, job, () => Task.FromResult(new ExecuteOutcome(null, error)), "control-plane", countDelivery: false, cancellationToken);
+    public async Task<bool> FailAsync(DurableTaskClient client, EdgeJobRecord job, RunError error, CancellationToken cancellationToken) =>
+        await CompleteAsync(client, job, () => Task.FromResult(new ExecuteOutcome(null, error)), "control-plane", holder: null, cancellationToken)
+            == EdgeResultOutcome.Applied;
 
     /// <summary>Raises the completion event of a completed job whose event is not marked raised, and marks it.</summary>
     public async Task RaiseAsync(DurableTaskClient client, EdgeJobRecord job, CancellationToken cancellationToken)
@@ -71,21 +91,29 @@ public sealed class EdgeJobCompletion(EdgeJobStore jobs, PayloadStore payloads, 
         }
     }
 
-    private async Task<bool> CompleteAsync(
-        DurableTaskClient client, EdgeJobRecord job, Func<Task<ExecuteOutcome>> outcome, string completedBy, bool countDelivery, CancellationToken cancellationToken)
+    // holder: the agent whose post this is (null: the control plane). A post from an agent that does not hold the job
+    // changes nothing, not even the delivery count.
+    private async Task<EdgeResultOutcome> CompleteAsync(
+        DurableTaskClient client, EdgeJobRecord job, Func<Task<ExecuteOutcome>> outcome, string completedBy, string? holder, CancellationToken cancellationToken)
     {
         // Outputs are stored only while the job is still open, so a re-post never overwrites the applied result's blobs.
         Payload? stored = null;
         var current = job;
+        var countDelivery = holder is not null;
         for (var round = 0; round < Rounds; round++)
         {
+            if (holder is not null && !HeldBy(current, holder))
+            {
+                return EdgeResultOutcome.LeaseLost;
+            }
+
             var deliveries = current.Deliveries + (countDelivery ? 1 : 0);
             if (current.State is EdgeJobState.Completed or EdgeJobState.Cancelled)
             {
                 // Already settled: only count the re-post (re-reading when the event mark lands in between).
                 if (!countDelivery || await jobs.TryUpdateAsync(current with { Deliveries = deliveries }, cancellationToken) is not null)
                 {
-                    return false;
+                    return EdgeResultOutcome.AlreadyApplied;
                 }
 
                 current = await jobs.GetAsync(job.TenantId, job.JobId, cancellationToken)
@@ -111,7 +139,7 @@ public sealed class EdgeJobCompletion(EdgeJobStore jobs, PayloadStore payloads, 
             if (completed is not null)
             {
                 await RaiseAsync(client, completed, cancellationToken);
-                return true;
+                return EdgeResultOutcome.Applied;
             }
 
             current = await jobs.GetAsync(job.TenantId, job.JobId, cancellationToken)
@@ -123,4 +151,17 @@ public sealed class EdgeJobCompletion(EdgeJobStore jobs, PayloadStore payloads, 
 
     private Task<ExecutionSummary> SummarizeAsync(EdgeJobRecord job, ExecutionResult result, CancellationToken cancellationToken) =>
         runPayloads.SummarizeAsync(job.TenantId, job.RunId, result, cancellationToken);
+}
+
+/// <summary>What became of a result post.</summary>
+public enum EdgeResultOutcome
+{
+    /// <summary>The job was completed by this post and its run woken.</summary>
+    Applied,
+
+    /// <summary>The job had already been completed by this agent, or cancelled while it held it: nothing changed.</summary>
+    AlreadyApplied,
+
+    /// <summary>The agent no longer holds the job (moved to another agent, or settled without it): nothing changed.</summary>
+    LeaseLost,
 }

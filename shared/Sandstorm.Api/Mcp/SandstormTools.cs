@@ -369,7 +369,9 @@ public sealed class SandstormTools(
     {
         try
         {
-            return body.Deserialize<T>(SandstormJson.Strict) ?? throw new SandstormException(ErrorCodes.MalformedJson, "the arguments are empty", 400);
+            var value = body.Deserialize<T>(SandstormJson.Strict) ?? throw new SandstormException(ErrorCodes.MalformedJson, "the arguments are empty", 400);
+            Core.Validation.NullElements.Reject(value);
+            return value;
         }
         catch (JsonException e)
         {

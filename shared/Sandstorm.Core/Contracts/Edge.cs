@@ -114,6 +114,13 @@ public sealed record EdgeJobResult
 {
     public required string JobId { get; init; }
 
+    /// <summary>
+    /// Isolation level of the runtime that ran the job (<see cref="ExecutionResult.Runtime"/>), as the agent reports it. A
+    /// result below the job's level is refused and fails the run; one without it counts the level the agent's last
+    /// heartbeat advertised for that runtime.
+    /// </summary>
+    public IsolationLevel? Isolation { get; init; }
+
     /// <summary>Set when the job could not run at all (no runtime for the level, spec refused).</summary>
     public RunError? Error { get; init; }
 
@@ -138,24 +145,64 @@ public sealed record EdgeTelemetryEvent
 /// <summary>Telemetry sent in one request.</summary>
 public sealed record EdgeTelemetryBatch(IReadOnlyList<EdgeTelemetryEvent> Events);
 
-// Control-plane side of enrolment: a tenant (API key) creates an enrollment token that agents enrol with.
-//   POST /v1/edge/enrollment-tokens   EdgeEnrollmentTokenRequest -> 201 EdgeEnrollmentTokenResponse
+// Control-plane side of enrolment: a tenant (API key) creates enrollment tokens that agents enrol with, lists and revokes them.
+//   POST   /v1/edge/enrollment-tokens        EdgeEnrollmentTokenRequest -> 201 EdgeEnrollmentTokenResponse
+//   GET    /v1/edge/enrollment-tokens        -> 200 EdgeEnrollmentTokenList
+//   DELETE /v1/edge/enrollment-tokens/{id}   -> 204
+//   POST   /v1/edge/agents/{agentId}/rotate  -> 200 EdgeAgentTokenResponse (the old agent token stops working at once)
 
 /// <summary>Body of <c>POST /v1/edge/enrollment-tokens</c> (may be empty).</summary>
 public sealed record EdgeEnrollmentTokenRequest
 {
-    /// <summary>Lifetime of the token; default 60, at most 10080 (7 days).</summary>
+    /// <summary>Lifetime of the token; default 15, at most 1440 (a day).</summary>
     public int? TtlMinutes { get; init; }
 
     /// <summary>Region the enrolled agents serve; when set, agents enrolled with this token are placed in it.</summary>
     public string? Region { get; init; }
+
+    /// <summary>Agents the token may enrol; default 1 (single-use), at most 100.</summary>
+    public int? MaxUses { get; init; }
 }
 
 /// <summary>
-/// An enrollment token, shown once. Multi-use until it expires, so one token can enrol a fleet; it only lets
-/// agents join the tenant that created it (an agent can take that tenant's jobs and nothing else).
+/// An enrollment token, shown once. Single-use unless created with <c>maxUses</c> above 1; it only lets agents join the
+/// tenant that created it (an agent can take that tenant's jobs and nothing else). <see cref="Id"/> lists and revokes it.
 /// </summary>
-public sealed record EdgeEnrollmentTokenResponse(string Token, DateTimeOffset ExpiresAt, string? Region, bool MultiUse);
+public sealed record EdgeEnrollmentTokenResponse(string Token, DateTimeOffset ExpiresAt, string? Region, bool MultiUse)
+{
+    public string Id { get; init; } = "";
+
+    public int MaxUses { get; init; } = 1;
+}
+
+/// <summary>A tenant's enrollment token as listed (never the token itself).</summary>
+public sealed record EdgeEnrollmentTokenInfo
+{
+    public required string Id { get; init; }
+
+    public string? Region { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+
+    public DateTimeOffset ExpiresAt { get; init; }
+
+    public int MaxUses { get; init; }
+
+    public int Uses { get; init; }
+
+    public DateTimeOffset? LastUsedAt { get; init; }
+
+    public DateTimeOffset? RevokedAt { get; init; }
+
+    /// <summary><c>active</c>, <c>used</c>, <c>expired</c> or <c>revoked</c>.</summary>
+    public required string State { get; init; }
+}
+
+/// <summary>Answer of <c>GET /v1/edge/enrollment-tokens</c>: newest first.</summary>
+public sealed record EdgeEnrollmentTokenList(IReadOnlyList<EdgeEnrollmentTokenInfo> Tokens);
+
+/// <summary>A new agent token from a rotation, shown once; every earlier token of the agent stopped working.</summary>
+public sealed record EdgeAgentTokenResponse(string AgentId, string AgentToken, string TokenId, DateTimeOffset IssuedAt);
 
 /// <summary>Answer to a heartbeat: how long the control plane waits for the next one before it gives the agent's jobs away.</summary>
 public sealed record EdgeHeartbeatAck(string AgentId, int DeadAfterSeconds, DateTimeOffset ServerTime)

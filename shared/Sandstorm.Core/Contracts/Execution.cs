@@ -75,6 +75,9 @@ public sealed record ExecutionResult
     /// <summary>What Shield saw: for every watched execution, and for any execution a Falco alert quarantined.</summary>
     public ShieldReport? Shield { get; init; }
 
+    /// <summary>Isolation level the runtime that ran it gives (set where it executed; null where nobody said).</summary>
+    public IsolationLevel? Isolation { get; init; }
+
     public bool Truncated => StdoutTruncated || StderrTruncated;
 }
 

@@ -26,6 +26,18 @@ public static class ErrorCodes
     /// <summary>A credential that was valid once but has expired (edge enrollment tokens).</summary>
     public const string TokenExpired = "token-expired";
 
+    /// <summary>An edge enrollment token that was revoked by its tenant.</summary>
+    public const string TokenRevoked = "token-revoked";
+
+    /// <summary>A single-use (or n-use) edge enrollment token that has enrolled all the agents it may.</summary>
+    public const string TokenUsed = "token-used";
+
+    /// <summary>An edge agent posted for a job it no longer holds (its lease expired and the job went elsewhere or was settled).</summary>
+    public const string LeaseLost = "lease-lost";
+
+    /// <summary>An execution reported a weaker isolation than the run required: its result is refused and the run fails.</summary>
+    public const string IsolationBelowRequired = "isolation-below-required";
+
     /// <summary>An edge agent stopped heartbeating while it held a run's job and no other agent could take it.</summary>
     public const string EdgeAgentLost = "edge-agent-lost";
 

@@ -37,18 +37,20 @@ public sealed class EdgeProvider(
     public const string AgentKey = "agentId";
     public const string BootcImageKey = "bootcImage";
 
+    private static readonly IReadOnlyList<RuntimeOffer> Offers =
+    [
+        new RuntimeOffer("process", IsolationLevel.None),
+        new RuntimeOffer("bwrap", IsolationLevel.Standard),
+        new RuntimeOffer("runc", IsolationLevel.Standard),
+        new RuntimeOffer("podman", IsolationLevel.Standard),
+        new RuntimeOffer("gvisor", IsolationLevel.Strong),
+        new RuntimeOffer("qemu-microvm", IsolationLevel.Maximum),
+    ];
+
     public ProviderCapabilities Capabilities { get; } = new()
     {
         Provider = Id,
-        Runtimes =
-        [
-            new RuntimeOffer("process", IsolationLevel.None),
-            new RuntimeOffer("bwrap", IsolationLevel.Standard),
-            new RuntimeOffer("runc", IsolationLevel.Standard),
-            new RuntimeOffer("podman", IsolationLevel.Standard),
-            new RuntimeOffer("gvisor", IsolationLevel.Strong),
-            new RuntimeOffer("qemu-microvm", IsolationLevel.Maximum),
-        ],
+        Runtimes = Offers,
         Regions = [],
         Languages = Languages.Supported,
         // Agents run offline sandboxes (no network): requirements cannot be installed there.
@@ -56,6 +58,10 @@ public sealed class EdgeProvider(
         Price = TierFees.EdgePrice,
         Asynchronous = true,
     };
+
+    /// <summary>The isolation the control plane knows a runtime of this name to give, or null for a runtime it does not know.</summary>
+    public static IsolationLevel? KnownIsolation(string runtime) =>
+        Offers.FirstOrDefault(o => string.Equals(o.Name, runtime, StringComparison.OrdinalIgnoreCase))?.Isolation;
 
     /// <summary>The job id of a run: derived from the run so a retried dispatch finds the job it already made.</summary>
     public static string JobIdOf(string runId) => "job_" + runId;

@@ -21,6 +21,15 @@ public sealed record EdgeAgentRecord
 
     public DateTimeOffset? LastHeartbeat { get; init; }
 
+    /// <summary>Public id of the agent's current token (a prefix of its hash; the token itself is never stored).</summary>
+    public string? TokenId { get; init; }
+
+    /// <summary>When the current token was issued (enrolment or the last rotation).</summary>
+    public DateTimeOffset? TokenIssuedAt { get; init; }
+
+    /// <summary>How many times the agent's token was rotated.</summary>
+    public int TokenRotations { get; init; }
+
     /// <summary>The last heartbeat's body: runtimes, cpu, memory, load, queue depth.</summary>
     public EdgeHeartbeat? Heartbeat { get; init; }
 

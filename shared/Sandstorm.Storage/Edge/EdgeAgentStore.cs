@@ -21,6 +21,8 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
     public async Task<(EdgeAgentRecord Agent, string Token)> EnrollAsync(
         string tenantId, string name, string region, IReadOnlyDictionary<string, string> labels, bool vpcMode, CancellationToken cancellationToken)
     {
+        var now = time.GetUtcNow();
+        var token = NewToken();
         var agent = new EdgeAgentRecord
         {
             TenantId = tenantId,
@@ -29,17 +31,54 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
             Region = region,
             Labels = labels,
             VpcMode = vpcMode,
-            EnrolledAt = time.GetUtcNow(),
+            EnrolledAt = now,
+            TokenId = TokenIdOf(token),
+            TokenIssuedAt = now,
         };
-        var token = "eat_" + ApiKeyStore.Base64Url(RandomNumberGenerator.GetBytes(32));
         var agents = await tables.GetAsync(Table);
         await agents.AddEntityAsync(ToEntity(agent), cancellationToken);
 
         // The token index is written last: an agent row without it can never authenticate, so a failure here leaves nothing usable half-made.
-        var tokens = await tables.GetAsync(TokenTable);
-        await tokens.AddEntityAsync(
-            new TableEntity(TokenPartition, ApiKeyStore.Hash(token)) { ["TenantId"] = tenantId, ["AgentId"] = agent.AgentId },
-            cancellationToken);
+        await AddTokenAsync(tenantId, agent.AgentId, token, now, cancellationToken);
+        return (agent, token);
+    }
+
+    /// <summary>
+    /// Issues the agent a new token and deletes every other token of it, so the old one is refused from the moment this
+    /// returns. Null when the tenant has no such agent. The new token is returned in clear — the only time it is visible.
+    /// </summary>
+    public async Task<(EdgeAgentRecord Agent, string Token)?> RotateTokenAsync(string tenantId, string agentId, CancellationToken cancellationToken)
+    {
+        var agents = await tables.GetAsync(Table);
+        var row = await agents.GetEntityIfExistsAsync<TableEntity>(tenantId, agentId, cancellationToken: cancellationToken);
+        if (!row.HasValue)
+        {
+            return null;
+        }
+
+        // New token first, then the old ones go: the agent is never left without a working token by a failure in between.
+        var now = time.GetUtcNow();
+        var token = NewToken();
+        var hash = ApiKeyStore.Hash(token);
+        await AddTokenAsync(tenantId, agentId, token, now, cancellationToken);
+        await DeleteTokensAsync(tenantId, agentId, keep: hash, cancellationToken);
+        var before = FromEntity(row.Value!);
+        var agent = before with { TokenId = TokenIdOf(token), TokenIssuedAt = now, TokenRotations = before.TokenRotations + 1 };
+        try
+        {
+            await agents.UpdateEntityAsync(
+                new TableEntity(tenantId, agentId) { ["TokenId"] = agent.TokenId, ["TokenIssuedAt"] = now, ["TokenRotations"] = agent.TokenRotations },
+                ETag.All,
+                TableUpdateMode.Merge,
+                cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            // Revoked meanwhile: the token just issued must not outlive the agent.
+            await DeleteTokensAsync(tenantId, agentId, keep: null, cancellationToken);
+            return null;
+        }
+
         return (agent, token);
     }
 
@@ -96,13 +135,7 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
             return false;
         }
 
-        var tokens = await tables.GetAsync(TokenTable);
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {TokenPartition} and TenantId eq {tenantId} and AgentId eq {agentId}");
-        await foreach (var e in tokens.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
-        {
-            await tokens.DeleteEntityAsync(TokenPartition, e.RowKey, ETag.All, cancellationToken);
-        }
-
+        await DeleteTokensAsync(tenantId, agentId, keep: null, cancellationToken);
         await agents.DeleteEntityAsync(tenantId, agentId, ETag.All, cancellationToken);
         return true;
     }
@@ -126,6 +159,33 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
         return counts;
     }
 
+    /// <summary>The public id of a token: the first 16 hex digits of its hash (says nothing usable about the token).</summary>
+    public static string TokenIdOf(string token) => "atk_" + ApiKeyStore.Hash(token)[..16];
+
+    private static string NewToken() => "eat_" + ApiKeyStore.Base64Url(RandomNumberGenerator.GetBytes(32));
+
+    private async Task AddTokenAsync(string tenantId, string agentId, string token, DateTimeOffset issuedAt, CancellationToken cancellationToken)
+    {
+        var tokens = await tables.GetAsync(TokenTable);
+        await tokens.AddEntityAsync(
+            new TableEntity(TokenPartition, ApiKeyStore.Hash(token)) { ["TenantId"] = tenantId, ["AgentId"] = agentId, ["IssuedAt"] = issuedAt },
+            cancellationToken);
+    }
+
+    // The token index is keyed by token hash, so the rows of one agent are found by a query.
+    private async Task DeleteTokensAsync(string tenantId, string agentId, string? keep, CancellationToken cancellationToken)
+    {
+        var tokens = await tables.GetAsync(TokenTable);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {TokenPartition} and TenantId eq {tenantId} and AgentId eq {agentId}");
+        await foreach (var e in tokens.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
+        {
+            if (!string.Equals(e.RowKey, keep, StringComparison.Ordinal))
+            {
+                await tokens.DeleteEntityAsync(TokenPartition, e.RowKey, ETag.All, cancellationToken);
+            }
+        }
+    }
+
     private static TableEntity ToEntity(EdgeAgentRecord a) => new(a.TenantId, a.AgentId)
     {
         ["Name"] = a.Name,
@@ -135,6 +195,9 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
         ["EnrolledAt"] = a.EnrolledAt,
         ["LastHeartbeat"] = a.LastHeartbeat,
         ["Heartbeat"] = a.Heartbeat is null ? null : JsonSerializer.Serialize(a.Heartbeat, SandstormJson.Options),
+        ["TokenId"] = a.TokenId,
+        ["TokenIssuedAt"] = a.TokenIssuedAt,
+        ["TokenRotations"] = a.TokenRotations,
     };
 
     private static EdgeAgentRecord FromEntity(TableEntity e) => new()
@@ -150,5 +213,8 @@ public sealed class EdgeAgentStore(TableProvider tables, TimeProvider time)
         EnrolledAt = e.GetDateTimeOffset("EnrolledAt") ?? default,
         LastHeartbeat = e.GetDateTimeOffset("LastHeartbeat"),
         Heartbeat = e.GetString("Heartbeat") is { } hb ? JsonSerializer.Deserialize<EdgeHeartbeat>(hb, SandstormJson.Options) : null,
+        TokenId = e.GetString("TokenId"),
+        TokenIssuedAt = e.GetDateTimeOffset("TokenIssuedAt"),
+        TokenRotations = e.GetInt32("TokenRotations") ?? 0,
     };
 }
