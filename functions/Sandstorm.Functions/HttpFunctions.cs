@@ -4,6 +4,7 @@ using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask.Client;
 using Sandstorm.Api;
 using Sandstorm.Api.Batches;
+using Sandstorm.Api.BootKit;
 using Sandstorm.Api.E2B;
 using Sandstorm.Api.Edge;
 using Sandstorm.Api.Sandboxes;
@@ -146,6 +147,11 @@ public static class HttpFunctions
     public static async Task<IActionResult> ListEdgeAgents(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/edge/agents")] HttpRequest request) =>
         new ResultActionResult(await EdgeEndpoints.ListAgentsAsync(request.HttpContext));
+
+    [Function("ListBootKitImages")]
+    public static async Task<IActionResult> ListBootKitImages(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/bootkit/images")] HttpRequest request) =>
+        new ResultActionResult(await BootKitEndpoints.ListImagesAsync(request.HttpContext));
 
     [Function("RevokeEdgeAgent")]
     public static async Task<IActionResult> RevokeEdgeAgent(

@@ -5,6 +5,7 @@ using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Sandstorm.Api.Batches;
 using Sandstorm.Api.E2B;
+using Sandstorm.Api.BootKit;
 using Sandstorm.Api.Edge;
 using Sandstorm.Api.Mcp;
 using Sandstorm.Api.OpenApi;
@@ -40,6 +41,7 @@ public static class ApiRoutes
         ("RevokeEdgeEnrollmentToken", "DELETE", "v1/edge/enrollment-tokens/{tokenId}"),
         ("EnrollEdgeAgent", "POST", "v1/edge/agents"),
         ("ListEdgeAgents", "GET", "v1/edge/agents"),
+        ("ListBootKitImages", "GET", "v1/bootkit/images"),
         ("RevokeEdgeAgent", "DELETE", "v1/edge/agents/{agentId}"),
         ("RotateEdgeAgentToken", "POST", "v1/edge/agents/{agentId}/rotate"),
         ("EdgeAgentHeartbeat", "POST", "v1/edge/agents/{agentId}/heartbeat"),
@@ -131,6 +133,7 @@ public static class ApiRoutes
         app.MapDelete("/v1/edge/enrollment-tokens/{tokenId}", (HttpContext h, string tokenId) => EdgeEndpoints.RevokeEnrollmentTokenAsync(h, tokenId)).WithName("RevokeEdgeEnrollmentToken");
         app.MapPost("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.EnrollAgentAsync(h))).WithName("EnrollEdgeAgent");
         app.MapGet("/v1/edge/agents", (Delegate)((HttpContext h) => EdgeEndpoints.ListAgentsAsync(h))).WithName("ListEdgeAgents");
+        app.MapGet("/v1/bootkit/images", (Delegate)((HttpContext h) => BootKitEndpoints.ListImagesAsync(h))).WithName("ListBootKitImages");
         app.MapDelete("/v1/edge/agents/{agentId}", (HttpContext h, string agentId) => EdgeEndpoints.RevokeAgentAsync(h, agentId)).WithName("RevokeEdgeAgent");
         app.MapPost("/v1/edge/agents/{agentId}/rotate", (HttpContext h, string agentId) => EdgeEndpoints.RotateAgentTokenAsync(h, agentId)).WithName("RotateEdgeAgentToken");
         app.MapPost("/v1/edge/agents/{agentId}/heartbeat", (HttpContext h, string agentId) => EdgeEndpoints.HeartbeatAsync(h, agentId)).WithName("EdgeAgentHeartbeat");

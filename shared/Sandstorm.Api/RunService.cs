@@ -231,7 +231,8 @@ public sealed class RunService(
     {
         var gpu = IndexOf(requests, r => r.Gpu == true);
         var packages = IndexOf(requests, r => RunIntent.RequirementsOf(r.Language, r.Files) > 0);
-        if (gpu < 0 && packages < 0)
+        var bareMetal = IndexOf(requests, r => r.Deployment == Deployments.BareMetal);
+        if (gpu < 0 && packages < 0 && bareMetal < 0)
         {
             return;
         }
@@ -253,6 +254,23 @@ public sealed class RunService(
                 "a GPU was asked for (gpu, gpuType, constraints.gpu or constraints.requireGpu), but no GPU provider is configured; leave it out to run on CPUs",
                 422,
                 new Dictionary<string, string[]> { [Field(gpu, "gpu")] = ["no configured provider offers GPUs"] });
+        }
+
+        // A bare-metal run needs a live agent of this tenant booted from its image (the router checks again when it places it).
+        for (var i = bareMetal; i >= 0 && i < requests.Count; i++)
+        {
+            if (requests[i].BootcImage is not { } image || requests[i].Deployment != Deployments.BareMetal || offered.Any(c => c.BootImages.Any(b => Deployments.Matches(image, b))))
+            {
+                continue;
+            }
+
+            var running = offered.SelectMany(c => c.BootImages).Select(b => $"{b.Name}@{b.Digest}").Distinct(StringComparer.Ordinal).ToList();
+            throw new SandstormException(
+                ErrorCodes.NoCandidate,
+                $"deployment 'bare-metal': no live edge agent of this tenant was booted from bootcImage '{image}'"
+                    + (running.Count > 0 ? $" (images running: {string.Join(", ", running)})" : " (no live agent reports a boot image)"),
+                422,
+                new Dictionary<string, string[]> { [Field(i, "bootcImage")] = [$"no live agent booted from '{image}'"] });
         }
 
         if (packages >= 0 && !offered.Any(c => c.Network && c.Languages.Contains(Languages.Python)))

@@ -52,6 +52,9 @@ public sealed record ProvisionRequest(
 {
     /// <summary>The run requires Shield's runtime monitoring (<c>constraints.requireShieldCoverage</c>): pick a placement that has it.</summary>
     public bool RequireShieldCoverage { get; init; }
+
+    /// <summary>A bare-metal run: only an agent booted from this image (<c>name[@sha256:…]</c>) may take it.</summary>
+    public string? BootcImage { get; init; }
 }
 
 /// <summary>A provisioned sandbox. Travels between activities, so it stays small and holds no secrets.</summary>

@@ -64,6 +64,11 @@ public static class CandidateEnumerator
         IReadOnlyList<string> excluded,
         IReadOnlyList<string>? allowedRegions)
     {
+        if (w.BootcImage is { } image && !provider.BootImages.Any(b => Deployments.Matches(image, b)))
+        {
+            return $"{BareMetalPrefix} '{image}'";
+        }
+
         if (excluded.Contains(provider.Provider, StringComparer.OrdinalIgnoreCase))
         {
             return "excluded by constraints.excludeProviders";
@@ -126,6 +131,17 @@ public static class CandidateEnumerator
     {
         var w = context.Workload;
         var level = Name(w.IsolationLevel);
+
+        // A bare-metal run that no live agent's image matches: name the image, and the images that are running.
+        if (w.BootcImage is { } image && rejected.All(c => c.Rejected!.StartsWith(BareMetalPrefix, StringComparison.Ordinal)))
+        {
+            var running = context.Providers.SelectMany(p => p.BootImages).Select(b => $"{b.Name}@{b.Digest}").Distinct(StringComparer.Ordinal).ToList();
+            return new NoCandidateException(
+                ErrorCodes.NoCandidate,
+                $"deployment 'bare-metal': no live edge agent of this tenant was booted from bootcImage '{image}'"
+                + (running.Count > 0 ? $" (images running: {string.Join(", ", running)})" : " (no live agent reports a boot image)"));
+        }
+
         var offering = context.Providers
             .Where(p => p.Runtimes.Any(r => r.Isolation == w.IsolationLevel))
             .Select(p => p.Provider)
@@ -200,6 +216,8 @@ public static class CandidateEnumerator
 
     /// <summary>The key of a regional entry in <see cref="RoutingContext.Health"/>.</summary>
     public static string HealthKey(string provider, string region) => $"{provider}/{region}";
+
+    private const string BareMetalPrefix = "not booted from bootcImage";
 
     private const string AllowedRegionsPrefix = "region not in constraints.allowedRegions";
 

@@ -36,6 +36,9 @@ public sealed record Workload
 
     public string? RuntimePreference { get; init; }
 
+    /// <summary>A bare-metal run: only placements booted from this image (<c>name[@sha256:…]</c>) can take it.</summary>
+    public string? BootcImage { get; init; }
+
     /// <summary>The workload of a run's intent.</summary>
     public static Workload From(RunIntent intent) => new()
     {
@@ -52,6 +55,7 @@ public sealed record Workload
         Strategy = intent.Strategy,
         Constraints = intent.Constraints,
         RuntimePreference = intent.RuntimePreference,
+        BootcImage = intent.BootcImage,
     };
 }
 

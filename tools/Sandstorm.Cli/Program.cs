@@ -7,6 +7,7 @@ return args switch
     ["batch", .. var rest] => await BatchCommand.RunAsync(rest),
     ["sandbox", .. var rest] => await SandboxCommand.RunAsync(rest),
     ["status", .. var rest] => await StatusCommand.RunAsync(rest),
+    ["bootkit", .. var rest] => await BootKitCommand.RunAsync(rest),
     ["verify", .. var rest] => await VerifyCommand.RunAsync(rest),
     ["bench", "pipeline", .. var rest] => await BenchPipelineCommand.RunAsync(rest),
     ["bench", "routing", .. var rest] => await BenchRoutingCommand.RunAsync(rest),

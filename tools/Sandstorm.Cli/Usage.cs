@@ -18,6 +18,8 @@ public static class Usage
           sandstorm sandbox kill ID [--json]
           sandstorm verify BUNDLE [--key PUBLIC_KEY] [--control-plane URL] [--stdout FILE] [--stderr FILE] [--code FILE]
           sandstorm verify --pin (--key PUBLIC_KEY | --control-plane URL)   (trust this key from now on; see docs/provenance.md)
+          sandstorm bootkit build DOCKERFILE --out DIR [--name IMAGE] [--agent SANDSTORM_EDGE_BINARY] [--no-image] [--json]
+                        (a bootable image running the edge agent: bootc Containerfile, systemd units, raw/qcow2 disk, netboot bundle)
           sandstorm bench pipeline [--runs N] [--concurrency N] [--engines in-memory,azurite]
           sandstorm bench routing [--trace FILE | --generate FILE] [--requests N] [--seed S] [--shape-seed K] [--no-adaptation] [--json]
           sandstorm bench telemetry [--events N] [--storage CONNECTION_STRING]

@@ -347,6 +347,7 @@ public sealed class EdgeAgent : IDisposable
                         MaxConcurrency = _options.MaxConcurrency,
                         Jobs = [.. HeldJobs().Order(StringComparer.Ordinal)],
                         Languages = Languages.Available(),
+                        BootcImage = BootImageFile.Current,
                     },
                     ct);
                 Reachable(true, null);

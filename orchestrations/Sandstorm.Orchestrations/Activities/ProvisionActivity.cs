@@ -36,6 +36,7 @@ public sealed class ProvisionActivity(IProviderCatalog catalog, RunStore runs, I
                     intent.IsolationLevel)
                 {
                     RequireShieldCoverage = intent.SecurityTier == SecurityTier.Shield && intent.Constraints?.RequireShieldCoverage == true,
+                    BootcImage = intent.BootcImage,
                 },
                 cancellationToken);
             await runs.MarkRunningAsync(run.TenantId, run.RunId, candidate, cancellationToken);

@@ -235,6 +235,11 @@ public static partial class EdgeEndpoints
             throw Invalid("jobs", $"jobs lists at most {EdgeJobLeases.MaxReported} job ids, each 1-256 characters");
         }
 
+        if (heartbeat.BootcImage is { } image && EdgeBootImage.Problem(image) is { } imageProblem)
+        {
+            throw Invalid("bootcImage", imageProblem);
+        }
+
         var agents = http.RequestServices.GetRequiredService<EdgeAgentStore>();
         try
         {

@@ -105,8 +105,8 @@ public sealed class EdgeSweeper(
     private async Task<bool?> GiveAwayAsync(DurableTaskClient client, EdgeJobRecord job, IReadOnlyList<EdgeAgentRecord> live, CancellationToken cancellationToken)
     {
         var reason = $"edge agent {job.AgentId} stopped heartbeating";
-        var keepRuntime = EdgeProvider.PickAgent(live, job.Region, job.Runtime, job.IsolationLevel, exclude: job.AgentId);
-        var target = keepRuntime ?? EdgeProvider.PickAgent(live, job.Region, null, job.IsolationLevel, exclude: job.AgentId);
+        var keepRuntime = EdgeProvider.PickAgent(live, job.Region, job.Runtime, job.IsolationLevel, exclude: job.AgentId, bootcImage: job.BootcImage);
+        var target = keepRuntime ?? EdgeProvider.PickAgent(live, job.Region, null, job.IsolationLevel, exclude: job.AgentId, bootcImage: job.BootcImage);
         if (target is not null && job.Attempts < options.Value.MaxAttempts)
         {
             var moved = await jobs.TryUpdateAsync(

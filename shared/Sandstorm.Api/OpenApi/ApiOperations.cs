@@ -73,6 +73,8 @@ public static class ApiOperations
         ["PostEdgeJobResult"] = new("Edge", "A job's result", new(Json, typeof(EdgeJobResult)),
             [new(200, "Recorded", Json, typeof(EdgeJobResultAck))], [.. Body, 403, 404, 409, 422]),
         ["ListEdgeAgents"] = new("Edge", "The tenant's enrolled edge agents, with their last heartbeat", null, [new(200, "The agents")], [401, 500]),
+        ["ListBootKitImages"] = new("BootKit", "The bootable images the tenant's edge agents run, each with its agents",
+            null, [new(200, "The images", Json, typeof(BootKitImageList))], [401, 500]),
         ["RevokeEdgeAgent"] = new("Edge", "Revokes an edge agent (its tokens stop working)", null, [new(204, "Revoked")], Read),
         ["Console"] = new("Console", "The web console's files (no credential; sign in on the page)", null, [new(200, "A file of the console", "text/html")], [404, 500]),
         ["PostEdgeTelemetry"] = new("Edge", "An agent's telemetry", new(Json, typeof(EdgeTelemetryBatch)),

@@ -65,6 +65,27 @@ public sealed record EdgeHeartbeat
     /// Null from agents that do not report it; their leases never expire this way.
     /// </summary>
     public IReadOnlyList<string>? Jobs { get; init; }
+
+    /// <summary>
+    /// The bootable image the agent's machine was booted from (a BootKit or bootc image), as the image says of itself.
+    /// Null on machines not booted from one; bare-metal runs (<c>deployment: "bare-metal"</c>) go only to agents reporting
+    /// the image they name.
+    /// </summary>
+    public EdgeBootImage? BootcImage { get; init; }
+}
+
+/// <summary>A bootable image: its name (<c>registry.example/my-ai-os:v1.0</c>) and digest (<c>sha256:</c> + 64 hex).</summary>
+public sealed record EdgeBootImage(string Name, string Digest)
+{
+    /// <summary>Why the image is malformed; null when it is well formed.</summary>
+    public static string? Problem(EdgeBootImage image) =>
+        string.IsNullOrWhiteSpace(image.Name) || image.Name.Length > 256 || image.Name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c == '@')
+            ? "bootcImage.name is 1-256 characters, no spaces or '@'"
+            : !IsDigest(image.Digest) ? "bootcImage.digest is sha256: followed by 64 lower-case hex digits" : null;
+
+    /// <summary>True for <c>sha256:</c> followed by 64 lower-case hex digits.</summary>
+    public static bool IsDigest(string? digest) =>
+        digest is { Length: 71 } && digest.StartsWith("sha256:", StringComparison.Ordinal) && digest[7..].All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'));
 }
 
 /// <summary>One unit of work for an agent.</summary>

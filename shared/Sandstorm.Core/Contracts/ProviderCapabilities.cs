@@ -28,6 +28,9 @@ public sealed record ProviderCapabilities
 
     /// <summary>True when execution completes asynchronously (edge agents): Execute dispatches and the run waits for a result event.</summary>
     public bool Asynchronous { get; init; }
+
+    /// <summary>Bootable images the provider's machines were booted from (edge agents' heartbeats); empty elsewhere.</summary>
+    public IReadOnlyList<EdgeBootImage> BootImages { get; init; } = [];
 }
 
 /// <summary>A runtime a provider offers, the isolation level it gives and how much of it Shield's monitor sees.</summary>

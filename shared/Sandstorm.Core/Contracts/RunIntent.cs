@@ -29,6 +29,9 @@ public sealed record RunIntent
 
     public RunConstraints? Constraints { get; init; }
 
+    /// <summary>A bare-metal run: the image (<c>name[@sha256:…]</c>) the edge agent's machine must be booted from.</summary>
+    public string? BootcImage { get; init; }
+
     /// <summary>Length of the code in characters.</summary>
     public int CodeLength { get; init; }
 
@@ -63,6 +66,7 @@ public sealed record RunIntent
             SecurityTier = request.SecurityTier,
             Strategy = request.Strategy,
             Constraints = request.Constraints,
+            BootcImage = request.Deployment == Deployments.BareMetal ? request.BootcImage : null,
             CodeLength = request.Code.Length,
             CodeSha256 = Sha256Hex(request.Code),
             FileDigests = files.OrderBy(f => f.Key, StringComparer.Ordinal).ToDictionary(f => f.Key, f => Sha256Hex(f.Value ?? ""), StringComparer.Ordinal),

@@ -60,6 +60,18 @@ public sealed record RunRequest
 
     public RunConstraints? Constraints { get; init; }
 
+    /// <summary>
+    /// Where the run goes: <c>bare-metal</c> places it only on edge agents booted from <see cref="BootcImage"/>; left out,
+    /// the router chooses among every provider.
+    /// </summary>
+    public string? Deployment { get; init; }
+
+    /// <summary>
+    /// With <c>deployment: "bare-metal"</c>: the image (<c>name</c> or <c>name@sha256:…</c>) the agent's machine must be
+    /// booted from, as its heartbeat reports it.
+    /// </summary>
+    public string? BootcImage { get; init; }
+
     // Methods, not properties: the wire has no such fields (a property ignored by the serializer would be accepted silently).
 
     /// <summary>True when the caller gave <see cref="Cpu"/>.</summary>

@@ -331,6 +331,27 @@ public static class RunRequestValidator
             add("runtimePreference", "runtimePreference is at most 64 characters");
         }
 
+        if (request.Deployment is { } deployment && deployment != Deployments.BareMetal)
+        {
+            add("deployment", $"deployment '{Printable(deployment)}' is not supported: use '{Deployments.BareMetal}' (with bootcImage) or leave it out");
+        }
+        else if (request.Deployment == Deployments.BareMetal && request.BootcImage is null)
+        {
+            add("bootcImage", "deployment 'bare-metal' needs bootcImage: the image (name or name@sha256:digest) the agent's machine was booted from");
+        }
+
+        if (request.BootcImage is { } image)
+        {
+            if (request.Deployment != Deployments.BareMetal)
+            {
+                add("bootcImage", "bootcImage is only for deployment 'bare-metal'");
+            }
+            else if (Deployments.ImageProblem(image) is { } problem)
+            {
+                add("bootcImage", problem);
+            }
+        }
+
         if (request.Constraints is { } c)
         {
             ValidateConstraints(c, add);

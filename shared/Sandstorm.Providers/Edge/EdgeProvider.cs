@@ -35,6 +35,7 @@ public sealed class EdgeProvider(
     /// <summary>Lease data keys (non-secret).</summary>
     public const string TenantKey = "tenantId";
     public const string AgentKey = "agentId";
+    public const string BootcImageKey = "bootcImage";
 
     private static readonly IReadOnlyList<RuntimeOffer> Offers =
     [
@@ -87,22 +88,26 @@ public sealed class EdgeProvider(
             Languages = [.. Languages.Supported.Where(l => live.Any(a => LanguagesOf(a).Contains(l)))],
             MaxCpu = live.Max(a => a.Heartbeat!.Cpu),
             MaxMemoryMiB = (int)Math.Min(int.MaxValue, live.Max(a => a.Heartbeat!.MemoryMiB)),
+            BootImages = [.. live.Select(a => a.Heartbeat!.BootcImage).OfType<EdgeBootImage>().Distinct()],
         };
     }
 
     public async Task<SandboxLease> ProvisionAsync(ProvisionRequest request, CancellationToken cancellationToken)
     {
         var live = await LiveAgentsAsync(request.TenantId, cancellationToken);
-        var agent = PickAgent(live, request.Region, request.Runtime, request.IsolationLevel, exclude: null, request.Language, request.RequireShieldCoverage)
+        var agent = PickAgent(live, request.Region, request.Runtime, request.IsolationLevel, exclude: null, request.Language, request.RequireShieldCoverage, request.BootcImage)
             ?? throw new ProviderException(
                 Id,
                 ErrorCodes.ProvisionFailed,
                 $"no live edge agent of this tenant in region '{request.Region}' offers runtime '{request.Runtime}' and language '{request.Language}'"
-                + (request.RequireShieldCoverage ? " with Shield coverage" : "") + $" ({live.Count} live agent(s))");
+                + (request.RequireShieldCoverage ? " with Shield coverage" : "")
+                + (request.BootcImage is { } wanted ? $" booted from '{wanted}'" : "") + $" ({live.Count} live agent(s))");
         logger.LogInformation("Run {RunId} placed on edge agent {AgentId} ({Region})", request.RunId, agent.AgentId, agent.Region);
         return new SandboxLease(Id, request.RunId, request.Runtime, agent.Region)
         {
-            Data = new Dictionary<string, string> { [TenantKey] = request.TenantId, [AgentKey] = agent.AgentId },
+            Data = request.BootcImage is { } image
+                ? new Dictionary<string, string> { [TenantKey] = request.TenantId, [AgentKey] = agent.AgentId, [BootcImageKey] = image }
+                : new Dictionary<string, string> { [TenantKey] = request.TenantId, [AgentKey] = agent.AgentId },
         };
     }
 
@@ -136,6 +141,7 @@ public sealed class EdgeProvider(
             CreatedAt = now,
             Deadline = now + spec.Timeout + options.Value.JobGrace,
             TraceParent = SandstormDiagnostics.TraceParentOf(Activity.Current),
+            BootcImage = lease.Data?.GetValueOrDefault(BootcImageKey),
         };
         if (!await jobs.TryCreateAsync(job, cancellationToken))
         {
@@ -183,9 +189,10 @@ public sealed class EdgeProvider(
     /// runs <paramref name="language"/> (any when null) — with Shield coverage when <paramref name="requireShield"/> —
     /// skipping <paramref name="exclude"/>; null when none fits.
     /// </summary>
-    public static EdgeAgentRecord? PickAgent(IEnumerable<EdgeAgentRecord> live, string? region, string? runtime, IsolationLevel level, string? exclude, string? language = null, bool requireShield = false) =>
+    public static EdgeAgentRecord? PickAgent(IEnumerable<EdgeAgentRecord> live, string? region, string? runtime, IsolationLevel level, string? exclude, string? language = null, bool requireShield = false, string? bootcImage = null) =>
         live
             .Where(a => a.AgentId != exclude)
+            .Where(a => bootcImage is null || Deployments.Matches(bootcImage, a.Heartbeat?.BootcImage))
             .Where(a => language is null || LanguagesOf(a).Contains(language))
             .Where(a => string.IsNullOrEmpty(region) || string.Equals(a.Region, region, StringComparison.OrdinalIgnoreCase))
             .Where(a => a.Heartbeat!.Runtimes.Any(r => r.Works

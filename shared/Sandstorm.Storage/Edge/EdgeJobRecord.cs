@@ -49,6 +49,9 @@ public sealed record EdgeJobRecord
     /// <summary>W3C <c>traceparent</c> of the step that dispatched the job (handed to the agent with it).</summary>
     public string? TraceParent { get; init; }
 
+    /// <summary>A bare-metal run's image (<c>name[@sha256:…]</c>): the job only ever moves to agents booted from it.</summary>
+    public string? BootcImage { get; init; }
+
     public DateTimeOffset? LeasedAt { get; init; }
 
     public DateTimeOffset? CompletedAt { get; init; }
