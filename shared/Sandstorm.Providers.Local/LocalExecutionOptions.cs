@@ -23,6 +23,12 @@ public sealed class LocalExecutionOptions
     /// </summary>
     public bool Shield { get; set; } = true;
 
+    /// <summary>
+    /// Whether this host offers the QEMU microVM runtime (<c>maximum</c>) itself. Off by default: without a warm pool each
+    /// run boots a guest (seconds under TCG, where there is no KVM), so <c>maximum</c> goes to an edge agent or a cloud.
+    /// </summary>
+    public bool MicroVm { get; set; }
+
     /// <summary>gVisor sandboxes kept booted ahead of demand, so a <c>strong</c> run skips the boot.</summary>
     public int WarmGvisorSandboxes { get; set; } = 1;
 

@@ -36,6 +36,11 @@ public static class LocalExecutionServiceCollectionExtensions
             // before it has attached waits for it (see SandboxRuntimeBase), and the runtimes' offers wait to say coverage.
             return local.Shield ? options with { Shield = ShieldMonitor.Create(ShieldMonitorOptions.For(options)) } : options;
         });
+        services.TryAddSingleton<IReadOnlyList<ISandboxRuntime>>(sp =>
+        {
+            var all = RuntimeRegistry.CreateAll(sp.GetRequiredService<RuntimeOptions>());
+            return sp.GetRequiredService<IOptions<LocalExecutionOptions>>().Value.MicroVm ? all : [.. all.Where(r => r is not MicroVmRuntime)];
+        });
         services.AddSandstormRuntimes();
         services.TryAddSingleton<LocalProvider>();
         services.AddSingleton<ISandboxProvider>(sp => sp.GetRequiredService<LocalProvider>());

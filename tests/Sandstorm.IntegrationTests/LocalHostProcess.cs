@@ -31,6 +31,9 @@ public sealed class LocalHostProcess : IAsyncDisposable
 
     public string State { get; }
 
+    /// <summary>The host's runtimes' work root (its hub's own).</summary>
+    public string WorkRoot => Path.Combine(Path.GetTempPath(), "sandstorm-" + _hub);
+
     public string ApiKey { get; private set; } = "";
 
     public string Log => string.Join('\n', _log);
@@ -50,6 +53,10 @@ public sealed class LocalHostProcess : IAsyncDisposable
         }
 
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        // Each hub its own work root and cgroup parent: hosts of one test run (and of other runs on the machine) never share a
+        // Shield socket, an orphan sweep or a cgroup; a host started again over the same hub finds what the killed one left.
+        psi.Environment["Sandstorm__Local__WorkRoot"] = WorkRoot;
+        psi.Environment["Sandstorm__Local__CgroupParent"] = "sandstorm/" + _hub;
         foreach (var (name, value) in _environment)
         {
             psi.Environment[name] = value;
@@ -141,12 +148,16 @@ public sealed class LocalHostProcess : IAsyncDisposable
         }
 
         _process?.Dispose();
-        try
+        foreach (var directory in new[] { State, WorkRoot })
         {
-            Directory.Delete(State, recursive: true);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A host started again over the same hub may still use it, or a mount of a killed host stays until then.
+            }
         }
     }
 
