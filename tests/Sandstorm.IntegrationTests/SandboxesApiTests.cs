@@ -31,15 +31,19 @@ public sealed class SandboxesApiTests(LocalHostFixture fixture)
         return sandbox;
     }
 
-    /// <summary>Reads a command's SSE stream to its end: (id, event, data) in order.</summary>
+    /// <summary>
+    /// Reads a command's SSE stream to its end: (id, event, data) in order. A stream that stalls fails the test after two
+    /// minutes with what it had sent (the client's timeout covers only the headers of a streamed response).
+    /// </summary>
     internal static async Task<List<(long Id, string Event, JsonElement Data)>> ReadEventsAsync(HttpResponseMessage response)
     {
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         var events = new List<(long, string, JsonElement)>();
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         long id = 0;
         string? name = null;
-        while (await reader.ReadLineAsync() is { } line)
+        while (await ReadLineAsync(reader, events, deadline.Token) is { } line)
         {
             if (line.StartsWith("id: ", StringComparison.Ordinal))
             {
@@ -62,6 +66,18 @@ public sealed class SandboxesApiTests(LocalHostFixture fixture)
         }
 
         return events;
+    }
+
+    private static async Task<string?> ReadLineAsync(StreamReader reader, List<(long Id, string Event, JsonElement Data)> events, CancellationToken deadline)
+    {
+        try
+        {
+            return await reader.ReadLineAsync(deadline);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"the event stream stalled after {events.Count} events: {string.Join(", ", events.Select(e => $"{e.Id} {e.Event}"))}");
+        }
     }
 
     private static async Task<List<(long Id, string Event, JsonElement Data)>> RunAsync(HttpClient http, string id, object command)
