@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Sandstorm.Core;
 using Sandstorm.Shield;
 
 namespace Sandstorm.Runtimes.Shield;
@@ -511,42 +512,21 @@ internal sealed class BpftraceSource : IAsyncDisposable
     // path is resolved against the process's working directory while it still runs (else it stays relative).
     internal static string ResolvePath(int pid, string path)
     {
-        if (!path.StartsWith('/'))
+        if (path.StartsWith('/'))
         {
-            string? cwd = null;
-            try
-            {
-                cwd = new DirectoryInfo($"/proc/{pid}/cwd").LinkTarget;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-
-            if (cwd is null || !cwd.StartsWith('/'))
-            {
-                return path;
-            }
-
-            path = cwd.TrimEnd('/') + "/" + path;
+            return UnixPath.Combine("/", path);
         }
 
-        var parts = new List<string>();
-        foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        string? cwd = null;
+        try
         {
-            if (part == "..")
-            {
-                if (parts.Count > 0)
-                {
-                    parts.RemoveAt(parts.Count - 1);
-                }
-            }
-            else if (part != ".")
-            {
-                parts.Add(part);
-            }
+            cwd = new DirectoryInfo($"/proc/{pid}/cwd").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
         }
 
-        return "/" + string.Join('/', parts);
+        return cwd is not null && cwd.StartsWith('/') ? UnixPath.Combine(cwd, path) : path;
     }
 
     private static byte[]? ReadCmdline(int pid)

@@ -1,6 +1,6 @@
-namespace Sandstorm.BootKit;
+namespace Sandstorm.Core;
 
-/// <summary>Paths inside the image (always '/'-separated, whatever the build machine).</summary>
+/// <summary>Unix paths as text (always '/'-separated): paths inside an image, or a sandboxed process's paths as the host sees them.</summary>
 public static class UnixPath
 {
     /// <summary><paramref name="path"/> against <paramref name="directory"/> when relative, normalised ('.', '..' and '//' folded; never above '/').</summary>
