@@ -100,26 +100,32 @@ public static class BatchManifest
         var items = new List<RunRequest>();
         foreach (var raw in text.Split('\n'))
         {
-            var line = raw.Trim();
-            if (line.Length == 0)
-            {
-                continue;
-            }
-
-            ThrowIfTooMany(items.Count + 1, maxItems);
-            try
-            {
-                items.Add(JsonSerializer.Deserialize<RunRequest>(line, SandstormJson.Strict) ?? throw NullItem(items.Count));
-            }
-            catch (JsonException e)
-            {
-                var where = $"items[{items.Count}]" + (e.Path is { Length: > 1 } path ? path[1..] : "");
-                throw new SandstormException(ErrorCodes.MalformedJson, $"line {items.Count + 1} is not a run request ({where})", 400,
-                    new Dictionary<string, string[]> { [where] = [FirstSentence(e.Message)] });
-            }
+            AddLine(items, raw, maxItems);
         }
 
         return items;
+    }
+
+    // One JSON Lines line: blank lines are skipped; a line that is not a run request names its line and item.
+    private static void AddLine(List<RunRequest> items, string raw, int maxItems)
+    {
+        var line = raw.Trim();
+        if (line.Length == 0)
+        {
+            return;
+        }
+
+        ThrowIfTooMany(items.Count + 1, maxItems);
+        try
+        {
+            items.Add(JsonSerializer.Deserialize<RunRequest>(line, SandstormJson.Strict) ?? throw NullItem(items.Count));
+        }
+        catch (JsonException e)
+        {
+            var where = $"items[{items.Count}]" + (e.Path is { Length: > 1 } path ? path[1..] : "");
+            throw new SandstormException(ErrorCodes.MalformedJson, $"line {items.Count + 1} is not a run request ({where})", 400,
+                new Dictionary<string, string[]> { [where] = [FirstSentence(e.Message)] });
+        }
     }
 
     private static async Task<List<RunRequest>> ParseArrayAsync(Stream body, int maxItems, CancellationToken cancellationToken)
@@ -149,23 +155,7 @@ public static class BatchManifest
         using var reader = new StreamReader(body, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, leaveOpen: true);
         while (await reader.ReadLineAsync(cancellationToken) is { } raw)
         {
-            var line = raw.Trim();
-            if (line.Length == 0)
-            {
-                continue;
-            }
-
-            ThrowIfTooMany(items.Count + 1, maxItems);
-            try
-            {
-                items.Add(JsonSerializer.Deserialize<RunRequest>(line, SandstormJson.Strict) ?? throw NullItem(items.Count));
-            }
-            catch (JsonException e)
-            {
-                var where = $"items[{items.Count}]" + (e.Path is { Length: > 1 } path ? path[1..] : "");
-                throw new SandstormException(ErrorCodes.MalformedJson, $"line {items.Count + 1} is not a run request ({where})", 400,
-                    new Dictionary<string, string[]> { [where] = [FirstSentence(e.Message)] });
-            }
+            AddLine(items, raw, maxItems);
         }
 
         return items;
